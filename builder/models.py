@@ -1,0 +1,280 @@
+"""Drafts of Close sequences, the local cache of Close templates, and the publish log.
+
+State changes live here as model methods; the rules of what a valid sequence is live in spec.py,
+and everything that talks to Close lives in close.py / publishing.py.
+"""
+
+from datetime import time
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F
+from django.utils import timezone
+
+from builder import spec
+
+DEFAULT_TIMEZONE = "America/New_York"
+WEEKDAYS_9_TO_5 = [(weekday, time(9, 0), time(16, 59)) for weekday in range(1, 6)]
+
+
+class EditConflict(Exception):
+    """Someone saved the sequence after this editor loaded it; their change must not be lost."""
+
+    def __init__(self, sequence):
+        self.sequence = sequence
+        who = sequence.updated_by.get_username() if sequence.updated_by else "someone"
+        when = timezone.localtime(sequence.updated_at).strftime("%H:%M:%S")
+        super().__init__(
+            f"{who} saved this sequence at {when}, after you opened it. "
+            "Reload to see their changes, then make yours again."
+        )
+
+
+class Sequence(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        PUBLISHED = "published", "Published"
+
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default=DEFAULT_TIMEZONE)
+    # False means "no schedule": Close may send at any time (schedule null in the payload).
+    has_schedule = models.BooleanField(default=True)
+    status = models.CharField(max_length=20, choices=Status, default=Status.DRAFT)
+    close_id = models.CharField("Close id", max_length=64, blank=True, db_index=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Set while one request is talking to Close about this sequence: the database-level guard
+    # that makes a double click or two publishers create one sequence, not two.
+    publishing_since = models.DateTimeField(null=True, blank=True)
+    # Bumped on every save; an editor that loaded an older version is refused (no lost updates).
+    version = models.PositiveIntegerField(default=1)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self):
+        return self.name
+
+    @classmethod
+    def create_draft(cls, *, name, timezone_name, user):
+        """A new draft, scheduled Mon–Fri 09:00–16:59 like Close's own example."""
+        sequence = cls.objects.create(
+            name=name, timezone=timezone_name, created_by=user, updated_by=user
+        )
+        ScheduleRange.objects.bulk_create(
+            ScheduleRange(sequence=sequence, weekday=day, start=start, end=end)
+            for day, start, end in WEEKDAYS_9_TO_5
+        )
+        return sequence
+
+    @property
+    def is_published(self):
+        return bool(self.close_id)
+
+    @property
+    def close_url(self):
+        if not self.close_id:
+            return ""
+        return f"{settings.CLOSE_APP_URL}sequence/{self.close_id}/"
+
+    def claim_version(self, *, loaded_version, user):
+        """Take the next version number if nobody saved since `loaded_version`, else raise."""
+        updated = Sequence.objects.filter(pk=self.pk, version=loaded_version).update(
+            version=F("version") + 1, updated_by=user, updated_at=timezone.now()
+        )
+        if not updated:
+            self.refresh_from_db()
+            raise EditConflict(self)
+        self.refresh_from_db(fields=["version", "updated_by", "updated_at"])
+
+    # --- spec ------------------------------------------------------------------------------
+    def ordered_steps(self):
+        return sorted(self.steps.all(), key=lambda step: (step.position, step.pk))
+
+    def to_spec(self):
+        return spec.SequenceSpec(
+            name=self.name,
+            timezone=self.timezone,
+            steps=[step.to_spec() for step in self.ordered_steps()],
+            schedule=[r.to_spec() for r in self.schedule_ranges.all()]
+            if self.has_schedule
+            else None,
+        )
+
+    def problems(self):
+        sequence_spec = self.to_spec()
+        return spec.validate(sequence_spec, CloseTemplate.lookup_for(sequence_spec))
+
+    def mark_published(self, *, close_sequence, user):
+        """Record Close's id for the sequence and for each step, in order."""
+        self.close_id = close_sequence["id"]
+        self.status = self.Status.PUBLISHED
+        self.published_at = timezone.now()
+        self.published_by = user
+        self.save(update_fields=["close_id", "status", "published_at", "published_by"])
+        close_steps = close_sequence.get("steps") or []
+        steps = self.ordered_steps()
+        for step, close_step in zip(steps, close_steps, strict=False):
+            step.close_id = close_step.get("id") or ""
+        Step.objects.bulk_update(steps, ["close_id"])
+
+
+class Step(models.Model):
+    class Type(models.TextChoices):
+        EMAIL = "email", "Email"
+        CALL = "call", "Call"
+        SMS = "sms", "SMS"
+
+    class Threading(models.TextChoices):
+        NEW_THREAD = "new_thread", "Start a new thread"
+        OLD_THREAD = "old_thread", "Reply in previous thread"
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(default=0)
+    step_type = models.CharField(max_length=20, choices=Type)
+    delay = models.PositiveIntegerField(default=0, help_text="Seconds after the previous step.")
+    email_template_id = models.CharField(max_length=80, blank=True)
+    sms_template_id = models.CharField(max_length=80, blank=True)
+    threading = models.CharField(max_length=20, choices=Threading, blank=True)
+    required = models.BooleanField(default=True)
+    close_id = models.CharField("Close step id", max_length=64, blank=True)
+    # Fields of a step Close returned that we do not model, kept so an update sends them back.
+    extra = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return f"Step {self.position + 1} ({self.step_type})"
+
+    def to_spec(self):
+        return spec.Step(
+            step_type=self.step_type or None,
+            delay=self.delay,
+            email_template_id=self.email_template_id or None,
+            sms_template_id=self.sms_template_id or None,
+            threading=self.threading or None,
+            required=self.required,
+            close_id=self.close_id or None,
+            extra=self.extra or {},
+        )
+
+
+class ScheduleRange(models.Model):
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="schedule_ranges")
+    weekday = models.PositiveSmallIntegerField(
+        choices=[(number, spec.weekday_name(number)) for number in range(1, 8)]
+    )
+    start = models.TimeField()
+    end = models.TimeField(help_text="Inclusive last minute: a 9-to-5 day ends at 16:59.")
+
+    class Meta:
+        ordering = ["weekday", "start"]
+
+    def __str__(self):
+        return f"{self.get_weekday_display()} {self.start:%H:%M}–{self.end:%H:%M}"
+
+    def to_spec(self):
+        return spec.ScheduleRange(
+            weekday=self.weekday, start=f"{self.start:%H:%M}", end=f"{self.end:%H:%M}"
+        )
+
+
+class CloseTemplate(models.Model):
+    """Local cache of Close's email and SMS templates, refreshed by `sync_templates`."""
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+
+    close_id = models.CharField(max_length=80, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind)
+    name = models.CharField(max_length=300)
+    subject = models.CharField(max_length=1000, blank=True)
+    body = models.TextField(blank=True, help_text="HTML for email, plain text for SMS.")
+    is_shared = models.BooleanField(default=False)
+    is_archived = models.BooleanField(default=False)
+    # False once a sync no longer finds the template in Close (deleted there).
+    present_in_close = models.BooleanField(default=True)
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        indexes = [models.Index(fields=["kind", "is_shared", "is_archived", "name"])]
+
+    def __str__(self):
+        return f"{self.name} ({self.close_id})"
+
+    @property
+    def usable(self):
+        return self.is_shared and not self.is_archived and self.present_in_close
+
+    def to_info(self):
+        return spec.TemplateInfo(
+            id=self.close_id,
+            kind=self.kind,
+            name=self.name,
+            is_shared=self.is_shared,
+            is_archived=self.is_archived,
+        )
+
+    @classmethod
+    def lookup_for(cls, sequence_spec):
+        """id -> TemplateInfo for the templates a spec references (one query).
+
+        Templates deleted in Close are left out, so validation reports them as missing.
+        """
+        ids = {
+            template_id
+            for step in sequence_spec.steps
+            for template_id in (step.email_template_id, step.sms_template_id)
+            if template_id
+        }
+        if not ids:
+            return {}
+        templates = cls.objects.filter(close_id__in=ids, present_in_close=True)
+        return {template.close_id: template.to_info() for template in templates}
+
+    @classmethod
+    def usable_choices(cls, kind):
+        return cls.objects.filter(
+            kind=kind, is_shared=True, is_archived=False, present_in_close=True
+        ).only("close_id", "name", "subject")
+
+
+class PublishAttempt(models.Model):
+    """Every time we asked Close to create or update a sequence: who, what, and what Close said."""
+
+    class Outcome(models.TextChoices):
+        IN_PROGRESS = "in_progress", "In progress"
+        PUBLISHED = "published", "Published"
+        FOUND_EXISTING = "found_existing", "Found in Close after an unclear answer"
+        REFUSED = "refused", "Refused by Close"
+        FAILED = "failed", "Failed"
+        UNKNOWN = "unknown", "Unknown: Close may have created it"
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="publish_attempts")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    started_at = models.DateTimeField(default=timezone.now)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome, default=Outcome.IN_PROGRESS)
+    request_payload = models.JSONField()
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.JSONField(null=True, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        return f"{self.sequence} at {self.started_at:%Y-%m-%d %H:%M} — {self.get_outcome_display()}"
