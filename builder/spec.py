@@ -1,0 +1,643 @@
+"""A Close sequence ("Workflow") as plain values: what a valid one is, and its Close JSON.
+
+This module is the single source of truth for validity: the editor shows `validate()`'s problems
+next to the fields they name, and publishing refuses anything `blocking()` returns. It knows
+nothing about Django or HTTP; `builder/close.py` sends the payloads built here.
+
+Field rules follow close-api.md §4, §5 and §12. Messages are written for sales-ops people:
+steps and ranges are numbered from 1 in messages, while problem paths use 0-based indexes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import functools
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+STEP_TYPES = ("email", "call", "sms")
+THREADING = ("new_thread", "old_thread")
+STATUSES = ("active", "paused")
+MAX_DELAY_SECONDS = 365 * 86400  # product rule: more than a year between steps is a mistake
+MAX_NAME_LENGTH = 200
+ERROR, WARNING = "error", "warning"
+
+# Fields Close sets on stored steps; they must never be sent back on create.
+_READ_ONLY_STEP_FIELDS = frozenset(
+    {"id", "created_by_id", "updated_by_id", "date_created", "date_updated", "organization_id"}
+)
+_TIME = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d")
+_TIME_WITH_SECONDS = re.compile(r"\d\d:\d\d:\d\d")
+_DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+@dataclass(frozen=True)
+class ScheduleRange:
+    weekday: int  # 1 = Monday ... 7 = Sunday (ISO)
+    start: str  # "HH:MM"
+    end: str  # "HH:MM", inclusive last minute (Close writes 9-to-5 as 09:00-16:59)
+
+
+@dataclass
+class Step:
+    step_type: str | None
+    delay: int = 0  # seconds after the previous step (first: after enrollment)
+    email_template_id: str | None = None
+    sms_template_id: str | None = None
+    threading: str | None = None
+    required: bool = True
+    close_id: str | None = None  # Close's seqstep_ id once published/imported
+    # For step types we do not model (Close's "task", ...): the whole step as Close sent it.
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class SequenceSpec:
+    name: str
+    timezone: str
+    steps: list[Step]
+    schedule: list[ScheduleRange] | None = None  # None = send at any time (no schedule key sent)
+    status: str | None = None  # "active" | "paused" | None (omit -> Close default)
+
+
+@dataclass(frozen=True)
+class TemplateInfo:
+    """What validation needs to know about a Close template (from the local cache)."""
+
+    id: str
+    kind: str  # "email" | "sms"
+    name: str
+    is_shared: bool
+    is_archived: bool
+
+
+@dataclass(frozen=True)
+class Problem:
+    path: str  # dotted field path with 0-based indexes: "steps.1.email_template_id"
+    severity: str  # ERROR blocks publishing; WARNING informs
+    message: str
+    code: str  # stable machine code, e.g. "template_not_shared"
+
+
+# --- Validation ------------------------------------------------------------------------------
+
+
+def validate(
+    spec: SequenceSpec, templates: Mapping[str, TemplateInfo] | None = None
+) -> list[Problem]:
+    """Every problem with `spec`, in field order.
+
+    `templates` maps template ids to the synced cache; None skips the checks that need it
+    (existence, kind, shared, archived).
+    """
+    problems = [*_check_name(spec.name), *_check_timezone(spec.timezone)]
+    if spec.status is not None and spec.status not in STATUSES:
+        problems.append(_error("status", "status_invalid", "The status must be active or paused."))
+    if not spec.steps:
+        problems.append(_error("steps", "steps_required", "Add at least one step."))
+    first_email = first_email_index(spec.steps)
+    for index, step in enumerate(spec.steps):
+        problems += _check_step(index, step, templates, is_first_email=index == first_email)
+    if spec.schedule is not None:
+        problems += _check_schedule(spec.schedule)
+    return problems
+
+
+def blocking(problems: Iterable[Problem]) -> list[Problem]:
+    """The problems that stop publishing."""
+    return [problem for problem in problems if problem.severity == ERROR]
+
+
+def _error(path: str, code: str, message: str) -> Problem:
+    return Problem(path, ERROR, message, code)
+
+
+def _warning(path: str, code: str, message: str) -> Problem:
+    return Problem(path, WARNING, message, code)
+
+
+def _check_name(name) -> list[Problem]:
+    if not isinstance(name, str) or not name.strip():
+        return [_error("name", "name_required", "Give the sequence a name.")]
+    if len(name) > MAX_NAME_LENGTH:
+        return [
+            _error(
+                "name",
+                "name_too_long",
+                f"The name is {len(name)} characters long; keep it to {MAX_NAME_LENGTH}.",
+            )
+        ]
+    return []
+
+
+@functools.cache
+def _known_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_timezone(timezone) -> list[Problem]:
+    if not timezone:
+        return [
+            _error(
+                "timezone",
+                "timezone_required",
+                "Choose a time zone: Close needs one to read the sending hours.",
+            )
+        ]
+    if timezone in _known_timezones():
+        return []
+    return [
+        _error(
+            "timezone",
+            "timezone_invalid",
+            f'"{timezone}" is not a time zone name. {_suggest_timezone(str(timezone))}',
+        )
+    ]
+
+
+def _suggest_timezone(wrong: str) -> str:
+    by_lowercase = {name.lower(): name for name in _known_timezones()}
+    close = difflib.get_close_matches(wrong.strip().lower(), by_lowercase, n=1)
+    if close:
+        return f'Did you mean "{by_lowercase[close[0]]}"?'
+    return 'Use a name like "America/New_York".'
+
+
+def _check_step(
+    index: int,
+    step: Step,
+    templates: Mapping[str, TemplateInfo] | None,
+    *,
+    is_first_email: bool,
+) -> list[Problem]:
+    label, path = f"Step {index + 1}", f"steps.{index}"
+    kind = step.step_type
+    if not kind:
+        return [_error(f"{path}.step_type", "step_type_required", f"{label} has no type.")]
+    if kind not in STEP_TYPES:
+        if step.extra and step.close_id:
+            # Imported from Close: we send it back by id, so Close keeps it as it is.
+            return [
+                _warning(
+                    f"{path}.step_type",
+                    "step_type_kept",
+                    f"{label} is a Close '{kind}' step; Sequence Builder keeps it unchanged.",
+                )
+            ]
+        return [
+            _error(
+                f"{path}.step_type",
+                "step_type_unknown",
+                f"{label} has the unknown type '{kind}'; choose email, call or SMS.",
+            )
+        ]
+
+    problems = _check_delay(label, path, step.delay)
+    if kind == "email":
+        problems += _check_template(label, path, "email", step.email_template_id, templates)
+        problems += _check_unexpected(label, path, step, "sms_template_id")
+        problems += _check_threading(label, path, step.threading, is_first_email)
+    elif kind == "sms":
+        problems += _check_unexpected(label, path, step, "email_template_id")
+        problems += _check_template(label, path, "sms", step.sms_template_id, templates)
+        problems += _check_unexpected(label, path, step, "threading")
+    else:  # call
+        for attribute in ("email_template_id", "sms_template_id", "threading"):
+            problems += _check_unexpected(label, path, step, attribute)
+        if step.required is not True:
+            problems.append(
+                _error(
+                    f"{path}.required",
+                    "call_not_required",
+                    f"{label} is a call, and Close's call steps are always required.",
+                )
+            )
+    return problems
+
+
+def _check_delay(label: str, path: str, delay) -> list[Problem]:
+    if isinstance(delay, bool) or not isinstance(delay, int):
+        return [_error(f"{path}.delay", "delay_invalid", f"{label} has an invalid wait time.")]
+    if delay < 0:
+        return [_error(f"{path}.delay", "delay_negative", f"{label} cannot wait a negative time.")]
+    if delay > MAX_DELAY_SECONDS:
+        return [
+            _error(
+                f"{path}.delay",
+                "delay_too_long",
+                f"{label} waits {describe_delay(delay)}; more than a year between steps "
+                "is almost certainly a mistake.",
+            )
+        ]
+    return []
+
+
+_KIND_WORDS = {"email": "email", "sms": "SMS"}
+
+
+def _check_template(
+    label: str,
+    path: str,
+    kind: str,
+    template_id: str | None,
+    templates: Mapping[str, TemplateInfo] | None,
+) -> list[Problem]:
+    path, word = f"{path}.{kind}_template_id", _KIND_WORDS[kind]
+    if not template_id:
+        return [_error(path, f"{kind}_template_required", f"{label} needs an {word} template.")]
+    if templates is None:
+        return []
+    template = templates.get(template_id)
+    if template is None:
+        return [
+            _error(
+                path,
+                "template_not_synced",
+                f"{label}'s {word} template is not among the synced templates. "
+                "Sync templates from Close, or pick another template.",
+            )
+        ]
+    if template.kind != kind:
+        return [
+            _error(
+                path,
+                "template_wrong_kind",
+                f'{label} is an {word} step, but "{template.name}" is not an {word} template.',
+            )
+        ]
+    problems = []
+    if not template.is_shared:
+        problems.append(
+            _error(
+                path,
+                "template_not_shared",
+                f'{label} uses "{template.name}", which is not shared. Close refuses unshared '
+                "templates in Workflows: share it in Close, then sync templates.",
+            )
+        )
+    if template.is_archived:
+        problems.append(
+            _error(
+                path,
+                "template_archived",
+                f'{label} uses "{template.name}", which is archived in Close. '
+                "Pick another template.",
+            )
+        )
+    return problems
+
+
+_UNEXPECTED = {
+    "email_template_id": ("unexpected_email_template", "an email template"),
+    "sms_template_id": ("unexpected_sms_template", "an SMS template"),
+    "threading": ("unexpected_threading", "email threading"),
+}
+_STEP_WORDS = {"email": "an email", "sms": "an SMS", "call": "a call"}
+
+
+def _check_unexpected(label: str, path: str, step: Step, attribute: str) -> list[Problem]:
+    """A field that belongs to another step type (the editor may leave it behind on a switch)."""
+    if not getattr(step, attribute):
+        return []
+    code, what = _UNEXPECTED[attribute]
+    return [
+        _error(
+            f"{path}.{attribute}",
+            code,
+            f"{label} is {_STEP_WORDS[step.step_type]} step, so it cannot have {what}.",
+        )
+    ]
+
+
+def _check_threading(label: str, path: str, threading, is_first_email: bool) -> list[Problem]:
+    path = f"{path}.threading"
+    if not threading:
+        return [
+            _error(
+                path,
+                "threading_required",
+                f"{label} needs a threading choice: a new thread or a reply in the same thread.",
+            )
+        ]
+    if threading not in THREADING:
+        return [
+            _error(
+                path,
+                "threading_invalid",
+                f"{label} has an unknown threading choice; pick a new thread or a reply.",
+            )
+        ]
+    if threading == "old_thread" and is_first_email:
+        # Close accepts this in its own example, but what it does with no earlier thread
+        # is undocumented (close-api.md §5); the editor forces new_thread here.
+        return [
+            _warning(
+                path,
+                "first_email_old_thread",
+                f"{label} is the first email, so there is no earlier thread to reply in. "
+                "Start a new thread instead.",
+            )
+        ]
+    return []
+
+
+def _check_schedule(ranges: Sequence[ScheduleRange]) -> list[Problem]:
+    if not ranges:
+        return [
+            _warning(
+                "schedule",
+                "schedule_empty",
+                "No sending hours: Close would never send these steps.",
+            )
+        ]
+    problems = []
+    valid_ranges_by_day: dict[int, list[ScheduleRange]] = {}
+    warned_days = set()
+    for index, time_range in enumerate(ranges):
+        own_problems = _check_range(index, time_range)
+        problems += own_problems
+        if own_problems:
+            continue  # comparing a broken range with others would only add noise
+        day = time_range.weekday
+        same_day = valid_ranges_by_day.setdefault(day, [])
+        overlapping = next((r for r in same_day if _overlaps(r, time_range)), None)
+        if overlapping:
+            problems.append(
+                _error(
+                    f"schedule.{index}",
+                    "ranges_overlap",
+                    f"Sending hours on {weekday_name(day)}: {_hours(overlapping)} and "
+                    f"{_hours(time_range)} overlap (the end minute is included).",
+                )
+            )
+        elif same_day and day not in warned_days:
+            warned_days.add(day)
+            problems.append(
+                _warning(
+                    f"schedule.{index}",
+                    "several_ranges_per_day",
+                    f"{weekday_name(day)} has more than one block of sending hours; "
+                    "Close has not confirmed that it honours that.",
+                )
+            )
+        same_day.append(time_range)
+    return problems
+
+
+def _check_range(index: int, time_range: ScheduleRange) -> list[Problem]:
+    path, weekday = f"schedule.{index}", time_range.weekday
+    problems = []
+    if _is_weekday(weekday):
+        label = f"Sending hours on {weekday_name(weekday)}"
+    else:
+        label = f"Sending hours row {index + 1}"
+        problems.append(
+            _error(f"{path}.weekday", "weekday_invalid", f"{label}: pick a day, Monday to Sunday.")
+        )
+    for end in ("start", "end"):
+        value = getattr(time_range, end)
+        if not _is_time(value):
+            given = (
+                f'the {end} time "{value}" is not valid' if value else f"the {end} time is missing"
+            )
+            message = f"{label}: {given}; use 24-hour HH:MM, such as 09:00 or 16:59."
+            problems.append(_error(f"{path}.{end}", "time_invalid", message))
+    times_valid = _is_time(time_range.start) and _is_time(time_range.end)
+    # Zero-padded HH:MM strings sort like the times they name.
+    if times_valid and time_range.start >= time_range.end:
+        problems.append(
+            _error(
+                f"{path}.end",
+                "range_end_before_start",
+                f"{label}: the end must be after the start.",
+            )
+        )
+    return problems
+
+
+def _is_weekday(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 7
+
+
+def _is_time(value) -> bool:
+    return isinstance(value, str) and _TIME.fullmatch(value) is not None
+
+
+def _overlaps(a: ScheduleRange, b: ScheduleRange) -> bool:
+    return a.start <= b.end and b.start <= a.end  # both ends inclusive
+
+
+def _hours(time_range: ScheduleRange) -> str:
+    return f"{time_range.start}–{time_range.end}"
+
+
+# --- Close JSON ------------------------------------------------------------------------------
+
+
+def to_close_payload(spec: SequenceSpec) -> dict:
+    """The JSON body for POST /sequence/ (close-create-sequence.txt)."""
+    return _payload(spec, [_step_payload(step) for step in spec.steps])
+
+
+def to_close_update_payload(spec: SequenceSpec) -> dict:
+    """The JSON body for PUT /sequence/{id}/.
+
+    Close replaces the step list with the one sent and deletes steps whose id is missing, so
+    every step published before carries its id. Step types we do not model are sent as the
+    bare id, which Close documents as "keep this step unchanged".
+
+    Unlike create, "schedule" is always sent: PUT patches, so leaving it out would keep
+    Close's old sending hours when the user switched to "any time".
+    """
+    steps = []
+    for step in spec.steps:
+        if step.close_id and step.step_type not in STEP_TYPES and step.extra:
+            steps.append({"id": step.close_id})
+        elif step.close_id:
+            steps.append({"id": step.close_id, **_step_payload(step)})
+        else:
+            steps.append(_step_payload(step))
+    payload = _payload(spec, steps)
+    payload.setdefault("schedule", None)
+    return payload
+
+
+def _payload(spec: SequenceSpec, steps: list[dict]) -> dict:
+    payload: dict = {"name": spec.name, "timezone": spec.timezone}
+    if spec.status is not None:
+        payload["status"] = spec.status
+    if spec.schedule is not None:
+        payload["schedule"] = {
+            "ranges": [
+                {"weekday": r.weekday, "start": r.start, "end": r.end} for r in spec.schedule
+            ]
+        }
+    payload["steps"] = steps
+    return payload
+
+
+def _step_payload(step: Step) -> dict:
+    kind = step.step_type
+    if kind == "call":
+        return {"step_type": "call", "delay": step.delay, "required": step.required}
+    if kind == "email":
+        return {
+            "step_type": "email",
+            "delay": step.delay,
+            "email_template_id": step.email_template_id,
+            "threading": step.threading,
+        }
+    if kind == "sms":
+        return {"step_type": "sms", "delay": step.delay, "sms_template_id": step.sms_template_id}
+    if kind and step.extra:
+        return {k: v for k, v in step.extra.items() if k not in _READ_ONLY_STEP_FIELDS}
+    # Untyped (or unknown and local): validation blocks it; send what was filled in.
+    payload = {"step_type": kind, "delay": step.delay}
+    for attribute in ("email_template_id", "sms_template_id", "threading"):
+        payload[attribute] = getattr(step, attribute)
+    return {key: value for key, value in payload.items() if value is not None}
+
+
+def from_close(data: Mapping) -> SequenceSpec:
+    """A spec from a Close create request or a sequence object Close returned.
+
+    Lenient on purpose: odd values are kept as they are so `validate()` can name them.
+    """
+    schedule = data.get("schedule")
+    ranges = None
+    if schedule is not None:
+        ranges = [
+            ScheduleRange(
+                weekday=item.get("weekday"),
+                start=_drop_seconds(item.get("start")),
+                end=_drop_seconds(item.get("end")),
+            )
+            for item in schedule.get("ranges") or []
+        ]
+    return SequenceSpec(
+        name=data.get("name") or "",
+        timezone=data.get("timezone") or "",
+        steps=[_step_from_close(item) for item in data.get("steps") or []],
+        schedule=ranges,
+        status=data.get("status"),
+    )
+
+
+def _step_from_close(data: Mapping) -> Step:
+    kind = data.get("step_type") or None
+    required = data.get("required")
+    return Step(
+        step_type=kind,
+        delay=data.get("delay", 0),
+        email_template_id=data.get("email_template_id"),
+        sms_template_id=data.get("sms_template_id"),
+        threading=data.get("threading"),
+        required=required if isinstance(required, bool) else True,
+        close_id=data.get("id"),
+        # Only steps we cannot model keep Close's data, so they can go back untouched; for the
+        # others, Close's bookkeeping fields (dates, step_allowed_delay, ...) are dropped.
+        extra=dict(data) if kind and kind not in STEP_TYPES else {},
+    )
+
+
+def _drop_seconds(value):
+    """Close echoes "09:00" back as "09:00:00"."""
+    if isinstance(value, str) and _TIME_WITH_SECONDS.fullmatch(value):
+        return value[:5]
+    return value
+
+
+# --- Editor helpers --------------------------------------------------------------------------
+
+
+def split_delay(seconds: int) -> tuple[int, int, int]:
+    """(days, hours, minutes) for the editor's fields; leftover seconds are dropped."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    return days, hours, rest // 60
+
+
+def join_delay(days: int, hours: int, minutes: int) -> int:
+    return days * 86400 + hours * 3600 + minutes * 60
+
+
+def describe_delay(seconds: int) -> str:
+    """ "immediately", "1 day", "2 days 3 hours", "45 minutes"."""
+    if seconds < 0:
+        raise ValueError(f"a delay cannot be negative: {seconds}")
+    parts = []
+    for unit, size in _UNITS:
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
+    return " ".join(parts) or "immediately"
+
+
+def first_email_index(steps: Sequence[Step]) -> int | None:
+    return next((i for i, step in enumerate(steps) if step.step_type == "email"), None)
+
+
+def apply_threading_rule(steps: Sequence[Step]) -> list[Step]:
+    """The steps with the first email starting a new thread; the input is not changed.
+
+    Call after every edit or reorder: the first email has no earlier thread to reply in.
+    """
+    steps = list(steps)
+    first = first_email_index(steps)
+    if first is not None and steps[first].threading != "new_thread":
+        steps[first] = dataclasses.replace(steps[first], threading="new_thread")
+    return steps
+
+
+def weekday_name(weekday: int) -> str:
+    """1 -> "Monday" ... 7 -> "Sunday"."""
+    if not _is_weekday(weekday):
+        raise ValueError(f"weekday must be 1 (Monday) to 7 (Sunday), not {weekday!r}")
+    return _DAY_NAMES[weekday - 1]
+
+
+def describe_schedule(ranges: Sequence[ScheduleRange] | None) -> str:
+    """ "Mon–Fri 09:00–16:59"; "Mon, Wed 09:00–12:00; Tue 13:00–14:59".
+
+    Days with the same hours share one entry, and runs of three or more days become "Mon–Fri".
+    """
+    if ranges is None:
+        return "Any time"
+    if not ranges:
+        return "No sending hours"
+    hours_by_day: dict = {}
+    for r in sorted(ranges, key=lambda r: (_sort_key(r.weekday), str(r.start), str(r.end))):
+        hours_by_day.setdefault(r.weekday, []).append(_hours(r))
+    days_by_hours: dict[str, list] = {}
+    for day, hours in hours_by_day.items():  # days in week order, so groups are too
+        days_by_hours.setdefault(" and ".join(hours), []).append(day)
+    return "; ".join(f"{_describe_days(days)} {hours}" for hours, days in days_by_hours.items())
+
+
+def _sort_key(weekday) -> tuple:
+    # Invalid weekdays (the editor may describe a schedule that has problems) sort last.
+    return (0, weekday) if _is_weekday(weekday) else (1, str(weekday))
+
+
+def _describe_days(days: list) -> str:
+    runs: list[list] = []
+    for day in days:
+        if runs and _is_weekday(day) and _is_weekday(runs[-1][-1]) and day == runs[-1][-1] + 1:
+            runs[-1].append(day)
+        else:
+            runs.append([day])
+    parts = []
+    for run in runs:
+        if len(run) >= 3:
+            parts.append(f"{_short_day(run[0])}–{_short_day(run[-1])}")
+        else:
+            parts.extend(_short_day(day) for day in run)
+    return ", ".join(parts)
+
+
+def _short_day(weekday) -> str:
+    return weekday_name(weekday)[:3] if _is_weekday(weekday) else f"day {weekday}"
