@@ -1,0 +1,83 @@
+"""First-run data for `make run`: a demo login, the template cache, one example draft."""
+
+from datetime import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from builder import close, template_sync
+from builder.models import CloseTemplate, ScheduleRange, Sequence, Step
+
+DEMO_USERNAME = "demo"
+# A fixed, printed password: `make run` serves on 127.0.0.1 only, for trying the app out.
+DEMO_PASSWORD = "demo-sequences"  # noqa: S105
+EXAMPLE_NAME = "Example: call, then two emails"
+
+
+class Command(BaseCommand):
+    help = "Create the demo user, sync templates and add an example draft (only what is missing)."
+
+    def handle(self, *args, **options):
+        user = self._demo_user()
+        try:
+            self.stdout.write(template_sync.sync_templates().message)
+        except close.CloseError as error:
+            self.stderr.write(f"Templates were not synced: {error.message}")
+        if not Sequence.objects.filter(name=EXAMPLE_NAME).exists():
+            self._example_draft(user)
+        self.stdout.write(
+            self.style.SUCCESS(f"Log in as “{DEMO_USERNAME}” with password “{DEMO_PASSWORD}”.")
+        )
+
+    def _demo_user(self):
+        User = get_user_model()
+        user, created = User.objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            user.set_password(DEMO_PASSWORD)
+            user.save()
+        return user
+
+    def _example_draft(self, user):
+        """Close's documented example: a call, an email a day later, a reply three days after."""
+        usable = CloseTemplate.objects.filter(
+            kind="email", is_shared=True, is_archived=False, present_in_close=True
+        )
+        # An intro first and a follow-up second reads like a real cadence.
+        first = _first_id(usable.filter(name__istartswith="intro")) or _first_id(usable)
+        second = _first_id(usable.filter(name__istartswith="follow").exclude(close_id=first))
+        second = second or _first_id(usable.exclude(close_id=first)) or first
+        sequence = Sequence.objects.create(
+            name=EXAMPLE_NAME, timezone="America/Los_Angeles", created_by=user, updated_by=user
+        )
+        ScheduleRange.objects.bulk_create(
+            ScheduleRange(sequence=sequence, weekday=day, start=time(9), end=time(16, 59))
+            for day in range(1, 6)
+        )
+        Step.objects.bulk_create(
+            [
+                Step(sequence=sequence, position=0, step_type="call", delay=0),
+                Step(
+                    sequence=sequence,
+                    position=1,
+                    step_type="email",
+                    delay=86400,
+                    email_template_id=first,
+                    threading="new_thread",
+                ),
+                Step(
+                    sequence=sequence,
+                    position=2,
+                    step_type="email",
+                    delay=259200,
+                    email_template_id=second,
+                    threading="old_thread",
+                ),
+            ]
+        )
+        self.stdout.write(f"Added the example draft “{EXAMPLE_NAME}”.")
+
+
+def _first_id(templates):
+    return templates.order_by("name").values_list("close_id", flat=True).first() or ""
