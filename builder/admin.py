@@ -7,8 +7,14 @@ class StepInline(admin.TabularInline):
     model = Step
     extra = 0
     fields = [
-        "position", "step_type", "delay", "email_template_id", "sms_template_id", "threading",
-        "required", "close_id",
+        "position",
+        "step_type",
+        "delay",
+        "email_template_id",
+        "sms_template_id",
+        "threading",
+        "required",
+        "close_id",
     ]
 
 

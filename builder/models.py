@@ -263,7 +263,9 @@ class PublishAttempt(models.Model):
         FAILED = "failed", "Failed"
         UNKNOWN = "unknown", "Unknown: Close may have created it"
 
-    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="publish_attempts")
+    sequence = models.ForeignKey(
+        Sequence, on_delete=models.CASCADE, related_name="publish_attempts"
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     started_at = models.DateTimeField(default=timezone.now)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)

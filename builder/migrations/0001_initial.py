@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,94 +15,251 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='CloseTemplate',
+            name="CloseTemplate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('close_id', models.CharField(max_length=80, unique=True)),
-                ('kind', models.CharField(choices=[('email', 'Email'), ('sms', 'SMS')], max_length=10)),
-                ('name', models.CharField(max_length=300)),
-                ('subject', models.CharField(blank=True, max_length=1000)),
-                ('body', models.TextField(blank=True, help_text='HTML for email, plain text for SMS.')),
-                ('is_shared', models.BooleanField(default=False)),
-                ('is_archived', models.BooleanField(default=False)),
-                ('present_in_close', models.BooleanField(default=True)),
-                ('synced_at', models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("close_id", models.CharField(max_length=80, unique=True)),
+                (
+                    "kind",
+                    models.CharField(choices=[("email", "Email"), ("sms", "SMS")], max_length=10),
+                ),
+                ("name", models.CharField(max_length=300)),
+                ("subject", models.CharField(blank=True, max_length=1000)),
+                (
+                    "body",
+                    models.TextField(blank=True, help_text="HTML for email, plain text for SMS."),
+                ),
+                ("is_shared", models.BooleanField(default=False)),
+                ("is_archived", models.BooleanField(default=False)),
+                ("present_in_close", models.BooleanField(default=True)),
+                ("synced_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['kind', 'name'],
-                'indexes': [models.Index(fields=['kind', 'is_shared', 'is_archived', 'name'], name='builder_clo_kind_7dbfed_idx')],
+                "ordering": ["kind", "name"],
+                "indexes": [
+                    models.Index(
+                        fields=["kind", "is_shared", "is_archived", "name"],
+                        name="builder_clo_kind_7dbfed_idx",
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Sequence',
+            name="Sequence",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('timezone', models.CharField(default='America/New_York', max_length=64)),
-                ('has_schedule', models.BooleanField(default=True)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('published', 'Published')], default='draft', max_length=20)),
-                ('close_id', models.CharField(blank=True, db_index=True, max_length=64, verbose_name='Close id')),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('publishing_since', models.DateTimeField(blank=True, null=True)),
-                ('version', models.PositiveIntegerField(default=1)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('created_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('published_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('updated_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("timezone", models.CharField(default="America/New_York", max_length=64)),
+                ("has_schedule", models.BooleanField(default=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("published", "Published")],
+                        default="draft",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "close_id",
+                    models.CharField(
+                        blank=True, db_index=True, max_length=64, verbose_name="Close id"
+                    ),
+                ),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                ("publishing_since", models.DateTimeField(blank=True, null=True)),
+                ("version", models.PositiveIntegerField(default=1)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "published_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "updated_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-updated_at'],
+                "ordering": ["-updated_at"],
             },
         ),
         migrations.CreateModel(
-            name='ScheduleRange',
+            name="ScheduleRange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('weekday', models.PositiveSmallIntegerField(choices=[(1, 'Monday'), (2, 'Tuesday'), (3, 'Wednesday'), (4, 'Thursday'), (5, 'Friday'), (6, 'Saturday'), (7, 'Sunday')])),
-                ('start', models.TimeField()),
-                ('end', models.TimeField(help_text='Inclusive last minute: a 9-to-5 day ends at 16:59.')),
-                ('sequence', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='schedule_ranges', to='builder.sequence')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "weekday",
+                    models.PositiveSmallIntegerField(
+                        choices=[
+                            (1, "Monday"),
+                            (2, "Tuesday"),
+                            (3, "Wednesday"),
+                            (4, "Thursday"),
+                            (5, "Friday"),
+                            (6, "Saturday"),
+                            (7, "Sunday"),
+                        ]
+                    ),
+                ),
+                ("start", models.TimeField()),
+                (
+                    "end",
+                    models.TimeField(
+                        help_text="Inclusive last minute: a 9-to-5 day ends at 16:59."
+                    ),
+                ),
+                (
+                    "sequence",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="schedule_ranges",
+                        to="builder.sequence",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['weekday', 'start'],
+                "ordering": ["weekday", "start"],
             },
         ),
         migrations.CreateModel(
-            name='PublishAttempt',
+            name="PublishAttempt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('outcome', models.CharField(choices=[('in_progress', 'In progress'), ('published', 'Published'), ('found_existing', 'Found in Close after an unclear answer'), ('refused', 'Refused by Close'), ('failed', 'Failed'), ('unknown', 'Unknown: Close may have created it')], default='in_progress', max_length=20)),
-                ('request_payload', models.JSONField()),
-                ('response_status', models.PositiveSmallIntegerField(blank=True, null=True)),
-                ('response_body', models.JSONField(blank=True, null=True)),
-                ('message', models.TextField(blank=True)),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
-                ('sequence', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='publish_attempts', to='builder.sequence')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("started_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[
+                            ("in_progress", "In progress"),
+                            ("published", "Published"),
+                            ("found_existing", "Found in Close after an unclear answer"),
+                            ("refused", "Refused by Close"),
+                            ("failed", "Failed"),
+                            ("unknown", "Unknown: Close may have created it"),
+                        ],
+                        default="in_progress",
+                        max_length=20,
+                    ),
+                ),
+                ("request_payload", models.JSONField()),
+                ("response_status", models.PositiveSmallIntegerField(blank=True, null=True)),
+                ("response_body", models.JSONField(blank=True, null=True)),
+                ("message", models.TextField(blank=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "sequence",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="publish_attempts",
+                        to="builder.sequence",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at'],
+                "ordering": ["-started_at"],
             },
         ),
         migrations.CreateModel(
-            name='Step',
+            name="Step",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(default=0)),
-                ('step_type', models.CharField(choices=[('email', 'Email'), ('call', 'Call'), ('sms', 'SMS')], max_length=20)),
-                ('delay', models.PositiveIntegerField(default=0, help_text='Seconds after the previous step.')),
-                ('email_template_id', models.CharField(blank=True, max_length=80)),
-                ('sms_template_id', models.CharField(blank=True, max_length=80)),
-                ('threading', models.CharField(blank=True, choices=[('new_thread', 'Start a new thread'), ('old_thread', 'Reply in previous thread')], max_length=20)),
-                ('required', models.BooleanField(default=True)),
-                ('close_id', models.CharField(blank=True, max_length=64, verbose_name='Close step id')),
-                ('extra', models.JSONField(blank=True, default=dict)),
-                ('sequence', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='steps', to='builder.sequence')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField(default=0)),
+                (
+                    "step_type",
+                    models.CharField(
+                        choices=[("email", "Email"), ("call", "Call"), ("sms", "SMS")],
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "delay",
+                    models.PositiveIntegerField(
+                        default=0, help_text="Seconds after the previous step."
+                    ),
+                ),
+                ("email_template_id", models.CharField(blank=True, max_length=80)),
+                ("sms_template_id", models.CharField(blank=True, max_length=80)),
+                (
+                    "threading",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("new_thread", "Start a new thread"),
+                            ("old_thread", "Reply in previous thread"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("required", models.BooleanField(default=True)),
+                (
+                    "close_id",
+                    models.CharField(blank=True, max_length=64, verbose_name="Close step id"),
+                ),
+                ("extra", models.JSONField(blank=True, default=dict)),
+                (
+                    "sequence",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="steps",
+                        to="builder.sequence",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position', 'pk'],
+                "ordering": ["position", "pk"],
             },
         ),
     ]

@@ -1,0 +1,91 @@
+"""`make run`: migrate, seed demo data, and serve the app on http://127.0.0.1:8000.
+
+With no CLOSE_API_KEY in the environment this starts the local Close sandbox first and points the
+app at it ("demo mode"); with a key the app talks to CLOSE_API_URL (Close itself by default).
+"""
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+PYTHON = sys.executable
+SANDBOX_KEY = "demo-sandbox-key"  # accepted only by the local sandbox; not a Close key
+ADDRESS = os.environ.get("RUN_ADDRESS", "127.0.0.1:8000")
+
+
+def main():
+    VAR.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("DEBUG", "true")
+    env.setdefault("SECRET_KEY", _dev_secret_key())
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    sandbox = None
+    if not env.get("CLOSE_API_KEY"):
+        sandbox, url = _start_sandbox()
+        base = url.removesuffix("api/v1/")
+        env.update(
+            CLOSE_API_KEY=SANDBOX_KEY,
+            CLOSE_API_URL=url,
+            CLOSE_APP_URL=f"{base}_sandbox/",
+            CLOSE_DEMO_MODE="true",
+        )
+        print(f"Demo mode: no CLOSE_API_KEY set, using the local Close sandbox at {url}")
+    else:
+        print(f"Using Close at {env.get('CLOSE_API_URL', 'https://api.close.com/api/v1/')}")
+    try:
+        _manage(env, "migrate", "--noinput", "--verbosity", "0")
+        _manage(env, "seed_demo")
+        print(f"Serving Sequence Builder at http://{ADDRESS}/  (Ctrl-C to stop)", flush=True)
+        _manage(env, "runserver", ADDRESS, "--noreload")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if sandbox is not None:
+            sandbox.send_signal(signal.SIGTERM)
+            sandbox.wait(timeout=10)
+
+
+def _dev_secret_key():
+    """A random key kept in var/ so logins survive a restart; production sets SECRET_KEY."""
+    path = VAR / "dev_secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def _start_sandbox():
+    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
+        [
+            PYTHON,
+            "-m",
+            "closesandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--api-key",
+            SANDBOX_KEY,
+            "--state-file",
+            str(VAR / "sandbox-state.json"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    for line in process.stdout:
+        if line.startswith("CLOSE_SANDBOX_URL="):
+            return process, line.split("=", 1)[1].strip()
+    raise SystemExit("The local Close sandbox did not start; see the messages above.")
+
+
+def _manage(env, *args):
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)  # noqa: S603
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Shared fixtures: a real local Close sandbox over HTTP, logged-in clients, headless Chromium."""
+
+import os
+import shutil
+import warnings
+
+import pytest
+
+# Playwright's sync API runs an event loop; the live-server tests still use the ORM directly.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from closesandbox import Sandbox
+
+SANDBOX_KEY = "sandbox-test-key"  # the key tests/settings.py gives the app
+
+
+@pytest.fixture(scope="session")
+def _sandbox_server():
+    server = Sandbox(api_keys={SANDBOX_KEY}, host="127.0.0.1", port=0).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def sandbox(_sandbox_server, settings):
+    """The local Close sandbox, freshly seeded, with the app's settings pointing at it."""
+    _sandbox_server.reset()
+    settings.CLOSE_API_URL = _sandbox_server.url
+    settings.CLOSE_API_KEY = SANDBOX_KEY
+    settings.CLOSE_APP_URL = f"{_sandbox_server.base_url}/_sandbox/"
+    settings.CLOSE_MAX_WAIT_IN_REQUEST = 3.0
+    return _sandbox_server
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(username="alice", password="alice-password-1")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(username="bob", password="bob-password-1")
+
+
+@pytest.fixture
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+# --- Browser ---------------------------------------------------------------------------------
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+
+def chromium_path():
+    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    path = chromium_path()
+    if not os.path.exists(path):
+        message = (
+            f"\n{'!' * 78}\nBROWSER TESTS SKIPPED: no Chromium at {path}. Install Debian's "
+            f"'chromium' or set CHROMIUM_PATH.\n{'!' * 78}"
+        )
+        if os.environ.get("REQUIRE_BROWSER"):
+            pytest.fail(message)
+        warnings.warn(message, stacklevel=1)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+# --- Data ------------------------------------------------------------------------------------
+EXAMPLE_EMAIL_1 = "tmpl_00jcushDRuoBBS5sSTUAbNt4dPpBUhlJqQafVfzzRJn"
+EXAMPLE_EMAIL_2 = "tmpl_l12k3as9d008324ljeANFTyS239048asdFdsVfnzaln"
+
+
+@pytest.fixture
+def synced(sandbox, db):
+    """The sandbox's templates in the local cache, as after pressing "Sync templates"."""
+    from builder.template_sync import sync_templates
+
+    return sync_templates()
+
+
+@pytest.fixture
+def example_sequence(db, user):
+    """Close's documented example as a draft: call; email after 1 day; reply after 3 days."""
+    from builder.models import Sequence, Step
+
+    sequence = Sequence.create_draft(
+        name="My Sequence", timezone_name="America/Los_Angeles", user=user
+    )
+    Step.objects.bulk_create(
+        [
+            Step(sequence=sequence, position=0, step_type="call", delay=0),
+            Step(
+                sequence=sequence,
+                position=1,
+                step_type="email",
+                delay=86400,
+                email_template_id=EXAMPLE_EMAIL_1,
+                threading="new_thread",
+            ),
+            Step(
+                sequence=sequence,
+                position=2,
+                step_type="email",
+                delay=259200,
+                email_template_id=EXAMPLE_EMAIL_2,
+                threading="old_thread",
+            ),
+        ]
+    )
+    return sequence
