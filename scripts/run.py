@@ -60,19 +60,8 @@ def _dev_secret_key():
 
 def _start_sandbox():
     process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [
-            PYTHON,
-            "-m",
-            "closesandbox",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--api-key",
-            SANDBOX_KEY,
-            "--state-file",
-            str(VAR / "sandbox-state.json"),
-        ],
+        [PYTHON, "-m", "closesandbox", "--quiet", "--host", "127.0.0.1", "--port", "0"]
+        + ["--api-key", SANDBOX_KEY, "--state-file", str(VAR / "sandbox-state.json")],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
