@@ -4,10 +4,11 @@ State changes live here as model methods; the rules of what a valid sequence is 
 and everything that talks to Close lives in close.py / publishing.py.
 """
 
+from contextlib import contextmanager
 from datetime import time
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -33,7 +34,13 @@ class EditConflict(Exception):
 class Sequence(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
+        IN_REVIEW = "in_review", "In review"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        APPROVED = "approved", "Approved"
         PUBLISHED = "published", "Published"
+
+    # An edit in these states invalidates the review or the published copy: back to Draft.
+    EDIT_RESETS_TO_DRAFT = {Status.IN_REVIEW, Status.APPROVED, Status.PUBLISHED}
 
     name = models.CharField(max_length=200)
     timezone = models.CharField(max_length=64, default=DEFAULT_TIMEZONE)
@@ -48,6 +55,14 @@ class Sequence(models.Model):
     # Set while one request is talking to Close about this sequence: the database-level guard
     # that makes a double click or two publishers create one sequence, not two.
     publishing_since = models.DateTimeField(null=True, blank=True)
+    # The revision a reviewer approved / the revision last sent to Close. An approval belongs to
+    # exactly one revision: any later edit clears the approval.
+    approved_revision = models.ForeignKey(
+        "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    published_revision = models.ForeignKey(
+        "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # Bumped on every save; an editor that loaded an older version is refused (no lost updates).
     version = models.PositiveIntegerField(default=1)
     created_by = models.ForeignKey(
@@ -75,6 +90,7 @@ class Sequence(models.Model):
             ScheduleRange(sequence=sequence, weekday=day, start=start, end=end)
             for day, start, end in WEEKDAYS_9_TO_5
         )
+        sequence.record_revision(user=user, summary="Created")
         return sequence
 
     @property
@@ -97,6 +113,48 @@ class Sequence(models.Model):
             raise EditConflict(self)
         self.refresh_from_db(fields=["version", "updated_by", "updated_at"])
 
+    @contextmanager
+    def editing(self, *, user, loaded_version, summary=""):
+        """Every change to a draft goes through here, in one transaction:
+
+        refuse a stale editor (EditConflict), let the caller change rows, then record the new
+        revision and clear an approval or review the change invalidates.
+        """
+        with transaction.atomic():
+            self.claim_version(loaded_version=loaded_version, user=user)
+            yield self
+            self.record_revision(user=user, summary=summary)
+            if self.status in self.EDIT_RESETS_TO_DRAFT:
+                self.change_status(
+                    self.Status.DRAFT,
+                    user=user,
+                    note=f"Edited while {self.get_status_display().lower()}: back to draft.",
+                )
+
+    def record_revision(self, *, user, summary=""):
+        """Snapshot the saved state as revision number == version."""
+        self._prefetched_objects_cache = {}  # read the rows just written, not a stale prefetch
+        return Revision.objects.create(
+            sequence=self,
+            number=self.version,
+            created_by=user,
+            summary=summary[:300],
+            snapshot=spec.to_snapshot(self.to_spec()),
+        )
+
+    def change_status(self, new_status, *, user, note=""):
+        """Move to `new_status` and log who did it, when, and from which state."""
+        old_status = self.status
+        self.status = new_status
+        if new_status != self.Status.APPROVED:
+            self.approved_revision = None
+        Sequence.objects.filter(pk=self.pk).update(
+            status=new_status, approved_revision=self.approved_revision
+        )
+        return StateChange.objects.create(
+            sequence=self, user=user, from_status=old_status, to_status=new_status, note=note
+        )
+
     # --- spec ------------------------------------------------------------------------------
     def ordered_steps(self):
         return sorted(self.steps.all(), key=lambda step: (step.position, step.pk))
@@ -118,10 +176,12 @@ class Sequence(models.Model):
     def mark_published(self, *, close_sequence, user):
         """Record Close's id for the sequence and for each step, in order."""
         self.close_id = close_sequence["id"]
-        self.status = self.Status.PUBLISHED
         self.published_at = timezone.now()
         self.published_by = user
-        self.save(update_fields=["close_id", "status", "published_at", "published_by"])
+        self.published_revision = self.revisions.order_by("-number").first()
+        self.save(update_fields=["close_id", "published_at", "published_by", "published_revision"])
+        if self.status != self.Status.PUBLISHED:
+            self.change_status(self.Status.PUBLISHED, user=user, note="Published to Close.")
         close_steps = close_sequence.get("steps") or []
         steps = self.ordered_steps()
         for step, close_step in zip(steps, close_steps, strict=False):
@@ -263,11 +323,25 @@ class PublishAttempt(models.Model):
         FAILED = "failed", "Failed"
         UNKNOWN = "unknown", "Unknown: Close may have created it"
 
+    class Action(models.TextChoices):
+        CREATE = "create", "Create in Close"
+        UPDATE = "update", "Update in Close"
+
     sequence = models.ForeignKey(
         Sequence, on_delete=models.CASCADE, related_name="publish_attempts"
     )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=10, choices=Action, default=Action.CREATE)
+    revision = models.ForeignKey(
+        "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # "active" or "paused" as chosen on the confirmation; "" = Close's default.
+    requested_status = models.CharField(max_length=10, blank=True)
+    # What the background job is doing now, shown while the page polls ("Close asked us to
+    # wait 12 s").
+    progress = models.CharField(max_length=300, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     outcome = models.CharField(max_length=20, choices=Outcome, default=Outcome.IN_PROGRESS)
     request_payload = models.JSONField()
@@ -280,3 +354,76 @@ class PublishAttempt(models.Model):
 
     def __str__(self):
         return f"{self.sequence} at {self.started_at:%Y-%m-%d %H:%M} — {self.get_outcome_display()}"
+
+
+class Revision(models.Model):
+    """A saved state of a sequence: who saved it, when, and the whole spec as it was."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    summary = models.CharField(max_length=300, blank=True)
+    snapshot = models.JSONField(help_text="spec.to_snapshot() of the sequence at this revision.")
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "number"], name="unique_revision_number")
+        ]
+
+    def __str__(self):
+        return f"{self.sequence} revision {self.number}"
+
+    def to_spec(self):
+        return spec.from_snapshot(self.snapshot)
+
+
+class StateChange(models.Model):
+    """The review log: who moved the sequence from which state to which, and when."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="state_changes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    from_status = models.CharField(max_length=20, choices=Sequence.Status)
+    to_status = models.CharField(max_length=20, choices=Sequence.Status)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.sequence}: {self.from_status} → {self.to_status}"
+
+
+class Comment(models.Model):
+    """A review comment on the sequence or on one step; replies hang off a parent comment."""
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="comments")
+    revision = models.ForeignKey(
+        Revision, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    # The step it is about (null = the whole sequence); the label keeps "Step 2 · Email" readable
+    # after the step moves or is removed.
+    step = models.ForeignKey(
+        Step, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    step_label = models.CharField(max_length=100, blank=True)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="replies"
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"Comment by {self.author} on {self.sequence}"

@@ -641,3 +641,23 @@ def _describe_days(days: list) -> str:
 
 def _short_day(weekday) -> str:
     return weekday_name(weekday)[:3] if _is_weekday(weekday) else f"day {weekday}"
+
+
+# --- Snapshots --------------------------------------------------------------------------------
+# A revision stores the whole spec as plain JSON; these two functions are exact inverses.
+
+
+def to_snapshot(spec: SequenceSpec) -> dict:
+    """The spec as JSON-ready values (revisions store this)."""
+    return dataclasses.asdict(spec)
+
+
+def from_snapshot(data: Mapping) -> SequenceSpec:
+    schedule = data.get("schedule")
+    return SequenceSpec(
+        name=data.get("name", ""),
+        timezone=data.get("timezone", ""),
+        steps=[Step(**step) for step in data.get("steps", [])],
+        schedule=None if schedule is None else [ScheduleRange(**r) for r in schedule],
+        status=data.get("status"),
+    )

@@ -32,14 +32,42 @@ def sandbox(_sandbox_server, settings):
     return _sandbox_server
 
 
+def make_user(django_user_model, username, *roles):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user(
+        username=username, password=f"{username}-password-1", email=f"{username}@example.com"
+    )
+    user.groups.set(Group.objects.filter(name__in=roles))
+    return user
+
+
 @pytest.fixture
 def user(django_user_model):
-    return django_user_model.objects.create_user(username="alice", password="alice-password-1")
+    """An editor (the author of most drafts in the tests)."""
+    return make_user(django_user_model, "alice", "Editor")
 
 
 @pytest.fixture
 def other_user(django_user_model):
-    return django_user_model.objects.create_user(username="bob", password="bob-password-1")
+    """A second editor."""
+    return make_user(django_user_model, "bob", "Editor")
+
+
+@pytest.fixture
+def reviewer(django_user_model):
+    return make_user(django_user_model, "rita", "Reviewer")
+
+
+@pytest.fixture
+def publisher(django_user_model):
+    return make_user(django_user_model, "paul", "Publisher")
+
+
+@pytest.fixture
+def viewer(django_user_model):
+    """A signed-in team member with no role: may look, may not change anything."""
+    return make_user(django_user_model, "vera")
 
 
 @pytest.fixture

@@ -89,3 +89,49 @@ def test_mark_published_stores_close_ids_for_sequence_and_steps(example_sequence
         "seqstep_2",
         "seqstep_3",
     ]
+
+
+def test_a_new_draft_starts_at_revision_one(user):
+    sequence = Sequence.create_draft(name="Q3", timezone_name="Europe/Berlin", user=user)
+
+    revision = sequence.revisions.get()
+    assert (revision.number, revision.created_by, revision.summary) == (1, user, "Created")
+    assert revision.to_spec() == sequence.to_spec()
+
+
+def test_editing_records_a_revision_of_the_saved_state(example_sequence, other_user):
+    with example_sequence.editing(user=other_user, loaded_version=1, summary="Longer wait"):
+        Step.objects.filter(sequence=example_sequence, position=2).update(delay=5 * 86400)
+
+    latest = example_sequence.revisions.first()
+    assert latest.number == example_sequence.version == 2
+    assert latest.created_by == other_user
+    assert latest.to_spec().steps[2].delay == 5 * 86400
+
+
+def test_edit_after_approval_returns_to_draft_and_logs_it(example_sequence, user, other_user):
+    example_sequence.approved_revision = example_sequence.revisions.first()
+    example_sequence.change_status(Sequence.Status.APPROVED, user=other_user)
+
+    with example_sequence.editing(user=user, loaded_version=example_sequence.version):
+        example_sequence.name = "Changed after approval"
+        example_sequence.save()
+
+    example_sequence.refresh_from_db()
+    assert example_sequence.status == Sequence.Status.DRAFT
+    assert example_sequence.approved_revision is None
+    change = example_sequence.state_changes.first()
+    assert (change.from_status, change.to_status, change.user) == ("approved", "draft", user)
+    assert "back to draft" in change.note
+
+
+def test_stale_edit_records_nothing(example_sequence, user, other_user):
+    with example_sequence.editing(user=other_user, loaded_version=1):
+        pass
+
+    stale = Sequence.objects.get(pk=example_sequence.pk)
+    with pytest.raises(EditConflict), stale.editing(user=user, loaded_version=1):
+        Step.objects.filter(sequence=stale).delete()
+
+    assert stale.steps.count() == 3
+    assert stale.revisions.count() == 2

@@ -1,5 +1,6 @@
 import copy
 import dataclasses
+import json
 
 import pytest
 from hypothesis import given
@@ -22,10 +23,12 @@ from builder.spec import (
     describe_schedule,
     first_email_index,
     from_close,
+    from_snapshot,
     join_delay,
     split_delay,
     to_close_payload,
     to_close_update_payload,
+    to_snapshot,
     validate,
     weekday_name,
 )
@@ -861,3 +864,22 @@ def test_anything_close_shaped_parses_validates_and_describes_without_crashing(d
     describe_schedule(spec.schedule)
     to_close_payload(spec)
     to_close_update_payload(spec)
+
+
+def test_snapshot_round_trip_is_exact():
+    original = from_close(
+        {
+            "name": "Snap",
+            "timezone": "Europe/Paris",
+            "schedule": {"ranges": [{"weekday": 2, "start": "10:00", "end": "11:59"}]},
+            "steps": [
+                {"id": "seqstep_a", "step_type": "call", "delay": 0, "required": True},
+                {"id": "seqstep_b", "step_type": "task", "delay": 60, "note": "x"},
+            ],
+        }
+    )
+
+    snapshot = to_snapshot(original)
+
+    assert json.loads(json.dumps(snapshot)) == snapshot
+    assert from_snapshot(snapshot) == original

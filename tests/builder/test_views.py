@@ -282,3 +282,14 @@ def test_sync_button_reports_close_errors(logged_in, sandbox, settings):
     text = " ".join(messages_of(response))
     assert "Templates were not synced" in text and "API key" in text
     assert "wrong-key-999" not in response.content.decode()
+
+
+def test_member_without_editor_role_can_read_but_not_change(client, viewer, example_sequence):
+    client.force_login(viewer)
+
+    assert client.get(edit_url(example_sequence)).status_code == 200
+    response = client.post(edit_url(example_sequence), edit_form_data(example_sequence))
+    assert response.status_code == 403
+    assert "Only Editors can change sequences" in response.content.decode()
+    assert client.post(reverse("sequence_new"), {"name": "X", "timezone": "UTC"}).status_code == 403
+    assert Sequence.objects.count() == 1

@@ -2,13 +2,12 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Count
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from builder import close, publishing, spec, template_sync
+from builder import close, spec, template_sync
 from builder.forms import (
     NewSequenceForm,
     ScheduleRangeFormSet,
@@ -18,18 +17,13 @@ from builder.forms import (
     usable_templates,
 )
 from builder.models import CloseTemplate, EditConflict, Sequence, Step
+from builder.views.access import get_sequence_for_user, require_editor
 
 NEW_STEP_DEFAULTS = {
     "email": {"threading": "old_thread"},
     "call": {"required": True},
     "sms": {},
 }
-
-
-def _get_sequence_for_user(request, sequence_id):
-    """Every team member may open every sequence for now; roles arrive with the review flow."""
-    queryset = Sequence.objects.select_related("updated_by", "created_by", "published_by")
-    return get_object_or_404(queryset, pk=sequence_id)
 
 
 def sequence_list(request):
@@ -44,6 +38,7 @@ def sequence_list(request):
 
 @require_http_methods(["GET", "POST"])
 def sequence_new(request):
+    require_editor(request)
     form = NewSequenceForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
@@ -69,7 +64,7 @@ def _render_new(request, form, status=200):
 
 @require_http_methods(["GET", "POST"])
 def sequence_edit(request, sequence_id):
-    sequence = _get_sequence_for_user(request, sequence_id)
+    sequence = get_sequence_for_user(request, sequence_id)
     templates = usable_templates()
     data = request.POST if request.method == "POST" else None
     form = SequenceForm(data, instance=sequence)
@@ -83,6 +78,7 @@ def sequence_edit(request, sequence_id):
     ranges = ScheduleRangeFormSet(data, instance=sequence, prefix="ranges")
     if request.method == "GET":
         return _render_edit(request, sequence, form, steps, ranges)
+    require_editor(request)
 
     if not (form.is_valid() and steps.is_valid() and ranges.is_valid()):
         messages.error(request, "Nothing was saved: fix the fields marked below.")
@@ -101,9 +97,8 @@ def sequence_edit(request, sequence_id):
 
 def _save_edit(request, sequence, form, steps, ranges):
     """Save the whole form in one transaction, then apply the button that submitted it."""
-    with transaction.atomic():
-        sequence.claim_version(loaded_version=form.cleaned_data["version"], user=request.user)
-        form.instance.version = sequence.version
+    loaded_version = form.cleaned_data["version"]
+    with sequence.editing(user=request.user, loaded_version=loaded_version, summary="Edited"):
         form.save()
         ranges.save()
         kept = [
@@ -175,32 +170,6 @@ def _render_edit(request, sequence, form, steps, ranges, status=200, conflict=Fa
         "conflict": conflict,
     }
     return render(request, "builder/sequence_edit.html", context, status=status)
-
-
-@require_POST
-def sequence_publish(request, sequence_id):
-    sequence = _get_sequence_for_user(request, sequence_id)
-    try:
-        outcome = publishing.publish_sequence(sequence=sequence, user=request.user)
-    except publishing.PublishRefused as refusal:
-        messages.error(request, str(refusal))
-        return redirect("sequence_edit", sequence_id=sequence.pk)
-    if outcome.ok:
-        messages.success(request, outcome.message)
-    else:
-        messages.error(request, outcome.message)
-        for field, message in outcome.field_errors.items():
-            messages.error(request, f"Close says {_field_label(field)}: {message}")
-    return redirect("sequence_edit", sequence_id=sequence.pk)
-
-
-def _field_label(path):
-    """'steps.1.email_template_id' -> 'step 2 email template' (Close's field paths, in words)."""
-    parts = str(path).split(".")
-    if parts[0] == "steps" and len(parts) > 1 and parts[1].isdigit():
-        rest = " ".join(parts[2:]).replace("_id", "").replace("_", " ")
-        return f"step {int(parts[1]) + 1} {rest}".strip()
-    return str(path).replace("_", " ")
 
 
 @require_POST

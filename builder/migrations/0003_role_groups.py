@@ -1,0 +1,24 @@
+"""Create the three team roles as auth groups, assignable in Django admin."""
+
+from django.db import migrations
+
+ROLES = ("Editor", "Reviewer", "Publisher")
+
+
+def create_roles(apps, schema_editor):
+    Group = apps.get_model("auth", "Group")
+    for name in ROLES:
+        Group.objects.get_or_create(name=name)
+
+
+def remove_roles(apps, schema_editor):
+    apps.get_model("auth", "Group").objects.filter(name__in=ROLES).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("builder", "0002_review_and_publish_state"),
+    ]
+
+    operations = [migrations.RunPython(create_roles, remove_roles)]

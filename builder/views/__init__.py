@@ -1,0 +1,1 @@
+"""Function views, one module per area of the app; access helpers live in access.py."""
