@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+# RUN_VAR_DIR lets several copies run side by side (each with its own sandbox state and key).
+VAR = Path(os.environ.get("RUN_VAR_DIR", ROOT / "var"))
 PYTHON = sys.executable
 SANDBOX_KEY = "demo-sandbox-key"  # accepted only by the local sandbox; not a Close key
 ADDRESS = os.environ.get("RUN_ADDRESS", "127.0.0.1:8000")
