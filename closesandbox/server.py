@@ -183,6 +183,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API behind a load balancer
+    # Headers and body go out in separate writes; with Nagle on, a kept-alive client waits for a
+    # delayed ACK (~40 ms) before the body arrives. Close answers in a few ms; so must we.
+    disable_nagle_algorithm = True
     server_version = "CloseSandbox/1.0"
     timeout = 30  # idle keep-alive connections are closed after this
 
