@@ -1,0 +1,40 @@
+"""The review buttons in every sequence page's header (templates/builder/_sequence_header.html)."""
+
+from django import template
+
+from builder import review
+
+register = template.Library()
+
+
+@register.inclusion_tag("builder/_review_actions.html", takes_context=True)
+def review_actions(context, sequence):
+    """The state buttons the user may press, or disabled with the reason the server would give.
+
+    Pages that already worked them out pass `review_actions` in their context (no second run
+    of the checks); every other page gets them computed here.
+    """
+    request = context["request"]
+    actions = context.get("review_actions")
+    if actions is None:
+        actions = review.available_actions(sequence=sequence, user=request.user)
+    if getattr(request.resolver_match, "url_name", "") == "sequence_publish":
+        # The publish page has the real button (and its own reasons); no link to itself.
+        actions = [action for action in actions if action.name != "publish"]
+    # Two buttons refused for the same reason ("Only Reviewers can ...") share one sentence.
+    reasons = []
+    buttons = []
+    for action in actions:
+        reason_id = ""
+        if not action.enabled:
+            if action.reason not in reasons:
+                reasons.append(action.reason)
+            reason_id = f"review-why-{reasons.index(action.reason) + 1}"
+        buttons.append({"action": action, "reason_id": reason_id})
+    return {
+        "sequence": sequence,
+        "buttons": buttons,
+        "reasons": [(f"review-why-{n}", text) for n, text in enumerate(reasons, start=1)],
+        "csrf_token": context.get("csrf_token"),
+        "request": request,
+    }
