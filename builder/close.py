@@ -209,6 +209,12 @@ def _flatten_field_errors(value, prefix="") -> Iterator[tuple[str, str]]:
         yield prefix, str(value)
 
 
+def flatten_field_errors(field_errors) -> list[tuple[str, str]]:
+    """Close's field-errors as (dotted path, message) pairs: {"steps": {"1": {"delay": "..."}}}
+    and {"steps.1.delay": "..."} both give ("steps.1.delay", "...")."""
+    return list(_flatten_field_errors(field_errors or {}))
+
+
 def _error_details(response: requests.Response) -> tuple[list[str], dict]:
     """Pull (errors, field_errors) out of any error body: `errors`/`field-errors`, a plain
     `error` string or {"message": ...}, or non-JSON text (§9: parse defensively)."""
@@ -297,6 +303,7 @@ class CloseClient:
         max_wait: float = 60.0,
         sleep=time.sleep,
         session: requests.Session | None = None,
+        on_wait=None,
     ):
         if not base_url.startswith(("http://", "https://")):
             raise ValueError("Close base_url must start with http:// or https://")
@@ -307,6 +314,9 @@ class CloseClient:
         self.max_attempts = max(1, int(max_attempts))
         self.max_wait = float(max_wait)
         self._sleep = sleep
+        # Called as on_wait(seconds, reason) before every sleep, reason "rate_limit" (Close
+        # asked us to wait) or "retry" (back-off after a failed GET): a background job shows it.
+        self.on_wait = on_wait
         self._owns_session = session is None
         self._session = session or requests.Session()
         self._headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
@@ -344,6 +354,14 @@ class CloseClient:
 
     def list_sms_templates(self, **filters) -> list[dict]:
         return list(self.iter_sms_templates(**filters))
+
+    def fetch_email_template(self, template_id) -> dict:
+        return self._request(
+            "GET", f"email_template/{_quote_id(template_id)}/", what="email template"
+        )
+
+    def fetch_sms_template(self, template_id) -> dict:
+        return self._request("GET", f"sms_template/{_quote_id(template_id)}/", what="SMS template")
 
     def list_sequences(self, **params) -> list[dict]:
         return list(self._iter_pages("sequence/", params))
@@ -443,7 +461,7 @@ class CloseClient:
                 delay = _rate_limit_wait(response)
                 if attempt >= self.max_attempts or waited + delay > self.max_wait:
                     raise self._rate_limited(delay)
-                waited += self._wait(delay + self._capped_jitter(delay, waited))
+                waited += self._wait(delay + self._capped_jitter(delay, waited), "rate_limit")
                 self._pause_until = None  # that sleep already covered the window
                 continue
             retryable = not is_write and status in RETRYABLE_GET_STATUSES
@@ -462,7 +480,9 @@ class CloseClient:
             except ValueError:
                 pass
             if is_write:  # Close acted (2xx) but we cannot read what it stored
-                raise _unknown_outcome("Close answered with something we could not read", outcome)
+                raise _unknown_outcome(
+                    "Close answered with something we could not read", outcome, status
+                )
             raise CloseUnavailable(
                 "Close answered with something we could not read. Try again in a few minutes.",
                 status_code=status,
@@ -539,22 +559,24 @@ class CloseClient:
             # Nothing sent, so no status; the deadline stays for the next call.
             raise self._rate_limited(delay, status_code=None)
         self._pause_until = None
-        return self._wait(delay)
+        return self._wait(delay, "rate_limit")
 
     def _can_back_off(self, attempt: int, waited: float) -> bool:
         return attempt < self.max_attempts and waited + BACKOFF_STEP * attempt <= self.max_wait
 
     def _back_off(self, attempt: int, waited: float) -> float:
         delay = BACKOFF_STEP * attempt
-        return self._wait(delay + self._capped_jitter(delay, waited))
+        return self._wait(delay + self._capped_jitter(delay, waited), "retry")
 
     def _capped_jitter(self, delay: float, waited: float) -> float:
         return max(0.0, min(_jitter(), self.max_wait - waited - delay))
 
-    def _wait(self, seconds: float) -> float:
+    def _wait(self, seconds: float, reason: str = "retry") -> float:
         if seconds <= 0:
             return 0.0
         logger.warning("Waiting %.2f s before calling Close again", seconds)
+        if self.on_wait is not None:
+            self.on_wait(seconds, reason)
         self._sleep(seconds)
         self.waited_seconds += seconds
         return seconds

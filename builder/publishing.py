@@ -1,18 +1,75 @@
-"""The publish workflow: validate, take the database guard, ask Close, record what happened.
+"""The publish workflow: check, take the database guard, ask Close, record what happened.
 
-Close's POST /sequence/ is not idempotent (close-api.md §6): after an answer we could not read we
-look the sequence up in Close before creating it again, so a sequence is created at most once.
+How one publish runs
+1. start_publish() runs in the request. It checks the rules (a Publisher; the sequence approved
+   at its current revision; no blocking problems), builds the exact payload, then takes the guard
+   with ONE atomic compare-and-set UPDATE of the sequence row that only succeeds while everything
+   it checked is still true: still approved at that revision, the same Close id, and nobody else
+   publishing (publishing_since is null). On SQLite (IMMEDIATE transactions) and on PostgreSQL
+   (the UPDATE's row lock) only one of twenty simultaneous requests can change that row, so only
+   one request reaches Close. It records a PublishAttempt "in progress" and returns at once.
+2. run_attempt() talks to Close: from the web in a background job (jobs.py), so no web worker
+   sleeps through a rate limit; inline in publish_sequence() (scripts, tests, the benchmark). It
+   writes progress onto the attempt ("Close asked us to wait 12 s"), records the outcome and
+   releases the guard.
+
+Exactly once (close-api.md §6: POST /sequence/ is not idempotent)
+- After an unclear answer (timeout, broken connection, 5xx, unreadable 2xx) we look the sequence
+  up in Close before anything may create it again. When no answer came at all, or a gateway's
+  502/504, the request may still be running inside Close, so we keep looking for SETTLE seconds
+  before saying it was not created.
+- If Close cannot be asked either, the attempt ends "unknown" and keeps the guard; the next
+  attempt takes the guard over and looks first. Any retry after a failed or unknown create looks
+  first too, matching every earlier payload, so edits made in between cannot cause a duplicate.
+- A process that dies mid-publish leaves the guard and an attempt "in progress". After
+  STALE_AFTER, loading the publish page (resolve_stale) or the next attempt treats it as unclear
+  and checks Close before anything is created.
+- An update (PUT /sequence/{id}/) sends the complete step list with step ids, so sending it twice
+  leaves the same sequence; after an unclear answer we still fetch it to say what happened.
 """
 
+import dataclasses
+import json
+import logging
+import shlex
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from builder import close, spec
-from builder.models import PublishAttempt, Sequence
+from builder import close, jobs, notifications, review, spec
+from builder.models import CloseTemplate, PublishAttempt, Sequence, Step
+
+logger = logging.getLogger(__name__)
+
+Outcome = PublishAttempt.Outcome
+Action = PublishAttempt.Action
+STATUS_CHOICES = ("active", "paused")
+# Earlier unclear or failed creates whose payloads a retry looks for in Close.
+LOOKUP_HISTORY = 20
+_sleep = time.sleep  # tests may replace it
+
+
+def stale_after() -> timedelta:
+    """How long a publish may hold the guard before we assume its process died.
+
+    Far longer than one publish can take: CLOSE_MAX_WAIT_IN_JOB of waiting, a few read timeouts
+    and the settle time after an unclear answer."""
+    return timedelta(seconds=float(getattr(settings, "PUBLISH_STALE_SECONDS", 600)))
+
+
+def _settle_seconds() -> float:
+    return float(getattr(settings, "PUBLISH_SETTLE_SECONDS", 30.0))
+
+
+def job_client(**overrides):
+    """The client a background publish uses: it may wait longer for Close than a request."""
+    return close.client_from_settings(
+        **{"max_wait": float(getattr(settings, "CLOSE_MAX_WAIT_IN_JOB", 60.0)), **overrides}
+    )
 
 
 class PublishRefused(Exception):
@@ -24,111 +81,391 @@ class PublishOutcome:
     attempt: PublishAttempt
     ok: bool
     message: str
-    field_errors: dict
+    field_errors: dict  # Close's field-errors flattened: {"steps.1.email_template_id": "..."}
 
 
-def publish_sequence(*, sequence, user, client=None):
-    """Create `sequence` in Close once. Returns a PublishOutcome; raises PublishRefused."""
-    if sequence.is_published:
-        raise PublishRefused("This sequence is already in Close.")
-    errors = spec.blocking(sequence.problems())
+# --- the rule: who may publish what ---------------------------------------------------------
+
+
+def publish_refusal(*, sequence, user, problems=None) -> str:
+    """Why `user` may not publish `sequence` now, in words; "" when they may.
+
+    The approval rule (a Publisher; Approved at the current revision, rows unchanged since) is
+    review.assert_can_publish's; this adds the spec's blocking problems. `problems` are
+    spec.validate()'s, if the caller has them already.
+    """
+    try:
+        review.assert_can_publish(sequence=sequence, user=user)
+    except review.NotAllowed as refusal:
+        return refusal.message
+    except review.ReviewRefused as refusal:
+        # assert_can_publish read the row afresh; a publish may have ended since `sequence` was.
+        if is_up_to_date(_fresh(sequence.pk)):
+            return "This version is already in Close."
+        return refusal.message
+    errors = spec.blocking(sequence.problems() if problems is None else problems)
     if errors:
         count = len(errors)
-        raise PublishRefused(
-            f"{count} problem{'s' if count > 1 else ''} must be fixed before publishing: "
-            + " ".join(problem.message for problem in errors)
+        return f"{count} problem{'s' if count > 1 else ''} must be fixed before publishing: " + (
+            " ".join(problem.message for problem in errors)
         )
-    _claim_publishing(sequence)
-    # A web request waits at most a few seconds for Close's rate limit, then tells the user.
-    client = client or close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
-    payload = spec.to_close_payload(sequence.to_spec())
-    attempt = PublishAttempt.objects.create(sequence=sequence, user=user, request_payload=payload)
-    started = time.monotonic()
-    keep_guard = False
-    try:
-        outcome = _create_once(sequence=sequence, user=user, client=client, attempt=attempt)
-        keep_guard = attempt.outcome == PublishAttempt.Outcome.UNKNOWN
-        return outcome
-    finally:
-        attempt.duration_ms = int((time.monotonic() - started) * 1000)
-        attempt.save()
-        if not keep_guard:
-            Sequence.objects.filter(pk=sequence.pk).update(publishing_since=None)
+    return ""
 
 
-def _claim_publishing(sequence):
-    """Atomic compare-and-set: only one request at a time may talk to Close for this sequence.
+def is_up_to_date(sequence) -> bool:
+    """Published, and not edited since: Close has this version."""
+    published = sequence.published_revision
+    return (
+        sequence.status == Sequence.Status.PUBLISHED
+        and published is not None
+        and published.number == sequence.version
+    )
 
-    A guard left by an answer we could not read stays until a later attempt has checked Close
-    (see _create_once), so that check always happens before a second create.
+
+# --- payloads --------------------------------------------------------------------------------
+
+
+def action_for(sequence) -> str:
+    return Action.UPDATE if sequence.close_id else Action.CREATE
+
+
+def build_payload(sequence_spec, *, action, requested_status="") -> dict:
+    """The exact JSON we send: POST body for a create, PUT body (with step ids) for an update.
+
+    An empty requested_status leaves the status out: Close's default on create, and the
+    sequence's current status in Close on update.
     """
+    sequence_spec = dataclasses.replace(sequence_spec, status=requested_status or None)
+    if action == Action.UPDATE:
+        return spec.to_close_update_payload(sequence_spec)
+    return spec.to_close_payload(sequence_spec)
+
+
+def curl_command(*, action, payload, close_id="", base_url=None) -> str:
+    """The same request as a shell command. The key stays in the environment: never printed."""
+    base_url = (base_url or settings.CLOSE_API_URL or close.DEFAULT_BASE_URL).rstrip("/")
+    if action == Action.UPDATE:
+        method, url = "PUT", f"{base_url}/sequence/{close_id}/"
+    else:
+        method, url = "POST", f"{base_url}/sequence/"
+    body = json.dumps(payload, indent=2, ensure_ascii=False)
+    # A quoted heredoc passes the JSON through the shell untouched, quotes and all.
+    return (
+        f"curl -X {method} {shlex.quote(url)} \\\n"
+        '  -u "$CLOSE_API_KEY:" \\\n'
+        "  -H 'Content-Type: application/json' \\\n"
+        f"  --data-binary @- <<'JSON'\n{body}\nJSON"
+    )
+
+
+# --- starting and running a publish ----------------------------------------------------------
+
+
+def publish_sequence(*, sequence, user, client=None, requested_status="") -> PublishOutcome:
+    """Publish in the calling thread: start, then talk to Close. Raises PublishRefused."""
+    attempt, step_pks = start_publish(
+        sequence=sequence, user=user, requested_status=requested_status
+    )
+    return run_attempt(attempt=attempt, client=client, step_pks=step_pks)
+
+
+def publish_in_background(*, sequence, user, requested_status="", expected_version=None):
+    """Start a publish and hand the talking to Close to a background job. Returns the attempt."""
+    attempt, step_pks = start_publish(
+        sequence=sequence,
+        user=user,
+        requested_status=requested_status,
+        expected_version=expected_version,
+    )
+    jobs.submit(run_attempt_job, attempt.pk, step_pks)
+    return attempt
+
+
+def run_attempt_job(attempt_id, step_pks):
+    attempt = PublishAttempt.objects.select_related("sequence", "revision", "user").get(
+        pk=attempt_id
+    )
+    return run_attempt(attempt=attempt, step_pks=step_pks)
+
+
+def start_publish(*, sequence, user, requested_status="", expected_version=None):
+    """Check the rules, take the guard and record the attempt. Returns (attempt, step pks).
+
+    Raises PublishRefused without sending anything.
+    """
+    if requested_status not in ("", *STATUS_CHOICES):
+        raise PublishRefused("Choose whether the sequence starts active or paused.")
+    sequence = _fresh(sequence.pk)
+    if expected_version is not None and expected_version != sequence.version:
+        raise PublishRefused(
+            f"The sequence changed since you opened this page (it is now version "
+            f"{sequence.version}). Check the confirmation again before publishing."
+        )
+    reason = publish_refusal(sequence=sequence, user=user)
+    if reason:
+        raise PublishRefused(reason)
+    revision = sequence.approved_revision
+    action = action_for(sequence)
+    steps = sequence.ordered_steps()
+    payload = build_payload(sequence.to_spec(), action=action, requested_status=requested_status)
+    # Rows read above, guard taken below: an edit committed in between bumps the version, and
+    # the compare-and-set then fails, so the payload always matches the approved revision.
     with transaction.atomic():
-        claimed = Sequence.objects.filter(
-            pk=sequence.pk, close_id="", publishing_since__isnull=True
-        ).update(publishing_since=timezone.now())
-    if claimed:
-        return
-    sequence.refresh_from_db()
-    if sequence.is_published:
-        raise PublishRefused("This sequence is already in Close.")
-    if not sequence.publish_attempts.filter(outcome=PublishAttempt.Outcome.UNKNOWN).exists():
-        raise PublishRefused("Someone is publishing this sequence right now. Reload in a moment.")
-    # The last attempt ended without a readable answer: take the guard over and check Close first.
-    Sequence.objects.filter(pk=sequence.pk).update(publishing_since=timezone.now())
+        claimed_at = _claim(sequence, revision, user)
+        attempt = PublishAttempt.objects.create(
+            sequence=sequence,
+            user=user,
+            action=action,
+            revision=revision,
+            requested_status=requested_status,
+            started_at=claimed_at,  # doubles as this attempt's guard value
+            request_payload=payload,
+            progress="Waiting for a free worker…",
+        )
+    return attempt, [step.pk for step in steps]
 
 
-def _create_once(*, sequence, user, client, attempt):
-    last_unclear = sequence.publish_attempts.exclude(pk=attempt.pk).order_by("-started_at").first()
-    if last_unclear and last_unclear.outcome == PublishAttempt.Outcome.UNKNOWN:
-        found = _find_in_close(client, attempt.request_payload, attempt)
-        if found is None and attempt.outcome == PublishAttempt.Outcome.UNKNOWN:
-            return _outcome(attempt, ok=False)
+def _fresh(sequence_id):
+    return (
+        Sequence.objects.select_related("approved_revision", "published_revision")
+        .prefetch_related("steps", "schedule_ranges")
+        .get(pk=sequence_id)
+    )
+
+
+def _claim(sequence, revision, user):
+    """The atomic compare-and-set that lets one publish at a time talk to Close.
+
+    Returns the guard value (a timestamp); raises PublishRefused. A guard left by an unclear
+    answer, or by a publish whose process died (older than stale_after()), is taken over, again
+    by compare-and-set, and the new attempt checks Close before creating anything.
+    """
+    now = timezone.now()
+    still_true = Sequence.objects.filter(
+        pk=sequence.pk,
+        status=Sequence.Status.APPROVED,
+        approved_revision_id=revision.pk,
+        version=revision.number,
+        close_id=sequence.close_id,
+    )
+    if still_true.filter(publishing_since__isnull=True).update(publishing_since=now):
+        return now
+    held = Sequence.objects.filter(pk=sequence.pk).values_list("publishing_since", flat=True)[0]
+    latest = sequence.publish_attempts.order_by("-pk").first()
+    unclear = latest is not None and latest.outcome == Outcome.UNKNOWN
+    stale = held is not None and held < now - stale_after()
+    taken_over = (
+        held is not None
+        and (unclear or stale)
+        and still_true.filter(publishing_since=held).update(publishing_since=now)
+    )
+    if taken_over:
+        if stale and latest is not None and latest.outcome == Outcome.IN_PROGRESS:
+            _mark_stopped(latest)
+        return now
+    raise PublishRefused(_why_not_claimed(sequence.pk, user))
+
+
+def _why_not_claimed(sequence_id, user):
+    sequence = _fresh(sequence_id)
+    if sequence.publishing_since is not None:
+        return "Someone is publishing this sequence right now. Reload in a moment."
+    return (
+        publish_refusal(sequence=sequence, user=user)
+        or "The sequence changed just now. Reload and try again."
+    )
+
+
+def _mark_stopped(attempt):
+    PublishAttempt.objects.filter(pk=attempt.pk, outcome=Outcome.IN_PROGRESS).update(
+        outcome=Outcome.UNKNOWN,
+        finished_at=timezone.now(),
+        progress="",
+        message=(
+            "This publish stopped without an answer (the server may have restarted). "
+            "Close may or may not have created the sequence: we check before creating it again."
+        ),
+    )
+
+
+def run_attempt(*, attempt, client=None, step_pks=None) -> PublishOutcome:
+    """Talk to Close for a started attempt, record the outcome, release the guard."""
+    started = time.monotonic()
+    progress = _Progress(attempt)
+    own_client = client is None
+    client = client or job_client()
+    earlier_hook, client.on_wait = client.on_wait, progress.waiting
+    try:
+        if attempt.action == Action.UPDATE:
+            _update(client, attempt, progress, step_pks)
+        else:
+            _create_once(client, attempt, progress, step_pks)
+    except Exception:
+        # A bug or a database error after the request may have gone out: we cannot know what
+        # Close did, so the guard stays and the next attempt checks Close first.
+        logger.exception("Publishing attempt %s failed unexpectedly", attempt.pk)
+        attempt.outcome = Outcome.UNKNOWN
+        attempt.message = (
+            "Something went wrong on our side while publishing. Close may or may not have the "
+            "changes: we check before trying again."
+        )
+    finally:
+        client.on_wait = earlier_hook
+        if own_client:
+            client.close()
+    if progress.rate_limited and attempt.outcome in (Outcome.PUBLISHED, Outcome.FOUND_EXISTING):
+        attempt.message += f" (Close asked us to wait {_seconds(progress.rate_limited)} s first.)"
+    _finish(attempt, started, guard=attempt.started_at)
+    outcome = _outcome(attempt)
+    if outcome.ok:
+        _notify_published(attempt)
+    return outcome
+
+
+class _Progress:
+    """Writes what the job is doing onto the attempt, for the page that polls it."""
+
+    def __init__(self, attempt):
+        self.attempt = attempt
+        self.rate_limited = 0.0
+
+    def say(self, text):
+        self.attempt.progress = text[:300]
+        PublishAttempt.objects.filter(pk=self.attempt.pk).update(progress=self.attempt.progress)
+
+    def waiting(self, seconds, reason):
+        if reason == "rate_limit":
+            self.rate_limited += seconds
+            self.say(f"Close asked us to wait {_seconds(seconds)} s before sending again.")
+        else:
+            self.say(f"Close did not answer; asking again in {_seconds(seconds)} s.")
+
+
+def _seconds(seconds):
+    return f"{max(1, round(seconds))}" if seconds >= 1 else f"{seconds:.1f}"
+
+
+def _finish(attempt, started, *, guard):
+    attempt.duration_ms = int((time.monotonic() - started) * 1000)
+    attempt.finished_at = timezone.now()
+    attempt.progress = ""
+    attempt.message = _scrub(attempt.message)
+    attempt.response_body = _scrub_json(attempt.response_body)
+    # An UPDATE, never save(): if the sequence was deleted meanwhile, nothing comes back.
+    PublishAttempt.objects.filter(pk=attempt.pk).update(
+        **{name: getattr(attempt, name) for name in _RESULT_FIELDS}
+    )
+    if attempt.outcome != Outcome.UNKNOWN:
+        # Only our own guard: after a take-over the guard belongs to the newer attempt.
+        Sequence.objects.filter(pk=attempt.sequence_id, publishing_since=guard).update(
+            publishing_since=None
+        )
+
+
+_RESULT_FIELDS = (
+    "duration_ms",
+    "finished_at",
+    "progress",
+    "outcome",
+    "response_status",
+    "response_body",
+    "message",
+)
+
+
+def _scrub(text):
+    key = settings.CLOSE_API_KEY
+    return text.replace(key, "<hidden>") if key and text else text
+
+
+def _scrub_json(value):
+    key = settings.CLOSE_API_KEY
+    if not key or value is None:
+        return value
+    text = json.dumps(value)
+    return json.loads(text.replace(key, "<hidden>")) if key in text else value
+
+
+def _notify_published(attempt):
+    try:
+        sequence = Sequence.objects.get(pk=attempt.sequence_id)
+        notifications.notify_published(sequence, attempt.user)
+    except Exception:  # a failed notice must not turn a publish into a failure
+        logger.exception("Could not send the published notice for attempt %s", attempt.pk)
+
+
+# --- create ----------------------------------------------------------------------------------
+
+
+def _create_once(client, attempt, progress, step_pks):
+    payloads = [attempt.request_payload, *_earlier_create_payloads(attempt)]
+    if len(payloads) > 1:
+        # An earlier create failed or ended unclear: Close may have it already.
+        progress.say("Checking Close for a sequence an earlier attempt may have created…")
+        try:
+            found = _find_in_close(client, payloads)
+        except close.CloseError as error:
+            return _unknown(
+                attempt,
+                error,
+                "We could not check whether an earlier attempt created the sequence, so we sent "
+                f"nothing. {error.message}",
+            )
         if found is not None:
-            return _adopt(sequence, user, attempt, found)
+            return _adopt(attempt, *found, step_pks=step_pks)
+    progress.say("Creating the sequence in Close…")
     try:
         created = client.create_sequence(attempt.request_payload)
     except close.CloseUnavailable as error:
         if not error.request_may_have_been_processed:
-            return _fail(attempt, PublishAttempt.Outcome.FAILED, error)
-        # Close may have created it: look before anyone tries again.
-        found = _find_in_close(client, attempt.request_payload, attempt)
-        if found is not None:
-            return _adopt(sequence, user, attempt, found)
-        if attempt.outcome == PublishAttempt.Outcome.UNKNOWN:
-            return _outcome(attempt, ok=False)
-        return _fail(attempt, PublishAttempt.Outcome.FAILED, error, checked=True)
+            return _failed(attempt, error, error.message)
+        return _after_unclear_answer(
+            attempt,
+            error,
+            progress,
+            look=lambda: _find_in_close(client, payloads),
+            step_pks=step_pks,
+            what="created the sequence",
+        )
+    except close.CloseRateLimited as error:
+        return _failed(attempt, error, f"{error.message} Nothing was created.")
     except close.CloseValidationError as error:
-        return _fail(attempt, PublishAttempt.Outcome.REFUSED, error)
+        return _refused(attempt, error)
     except close.CloseError as error:
-        return _fail(attempt, PublishAttempt.Outcome.FAILED, error)
-    sequence.mark_published(close_sequence=created, user=user)
-    attempt.outcome = PublishAttempt.Outcome.PUBLISHED
+        return _failed(attempt, error, f"{error.message} Nothing was created.")
+    attempt.outcome = Outcome.PUBLISHED
     attempt.response_status = 200
     attempt.response_body = created
     attempt.message = f"Published to Close as {created['id']}."
-    return _outcome(attempt, ok=True)
+    _record_success(attempt, created, step_pks)
 
 
-def _find_in_close(client, payload, attempt):
-    """The Close sequence matching `payload` that no local draft owns yet, or None.
-
-    Sets the attempt to UNKNOWN when Close cannot be asked either.
-    """
-    try:
-        candidates = client.list_sequences()
-    except close.CloseError as error:
-        attempt.outcome = PublishAttempt.Outcome.UNKNOWN
-        attempt.response_status = error.status_code
-        attempt.message = (
-            f"{error.message} We could not check whether Close created the sequence, so we will "
-            "check again before creating it. Try again in a minute."
+def _earlier_create_payloads(attempt):
+    earlier = (
+        PublishAttempt.objects.filter(
+            sequence_id=attempt.sequence_id,
+            action=Action.CREATE,
+            outcome__in=[Outcome.UNKNOWN, Outcome.FAILED],
         )
-        return None
-    known_ids = set(Sequence.objects.exclude(close_id="").values_list("close_id", flat=True))
-    wanted = _signature(payload)
+        .exclude(pk=attempt.pk)
+        .order_by("-pk")
+        .values_list("request_payload", flat=True)[:LOOKUP_HISTORY]
+    )
+    return [payload for payload in earlier if isinstance(payload, dict)]
+
+
+def _find_in_close(client, payloads):
+    """(Close's sequence, index of the payload it matches) for a sequence no local draft owns
+    yet that matches one of `payloads`, or None. Raises CloseError when Close cannot be asked."""
+    wanted = [_signature(payload) for payload in payloads]
+    candidates = client.list_sequences()
+    known = set(Sequence.objects.exclude(close_id="").values_list("close_id", flat=True))
     for candidate in candidates:
-        if candidate.get("id") not in known_ids and _signature(candidate) == wanted:
-            return candidate
+        if not isinstance(candidate, dict) or candidate.get("id") in known:
+            continue
+        signature = _signature(candidate)
+        if signature in wanted:
+            return candidate, wanted.index(signature)
     return None
 
 
@@ -145,31 +482,565 @@ def _signature(data):
     )
 
 
-def _adopt(sequence, user, attempt, found):
-    sequence.mark_published(close_sequence=found, user=user)
-    attempt.outcome = PublishAttempt.Outcome.FOUND_EXISTING
+def _adopt(attempt, found, index, *, step_pks):
+    attempt.outcome = Outcome.FOUND_EXISTING
     attempt.response_body = found
+    if index == 0:
+        attempt.message = (
+            f"Close's answer was lost, but the sequence is in Close as {found['id']}; "
+            "we linked it instead of creating a second one."
+        )
+        _record_success(attempt, found, step_pks)
+        return
+    # It matches what an earlier attempt sent, not what this one would send: link it, so the
+    # next publish updates it instead of creating a second one.
     attempt.message = (
-        f"Close's answer was lost, but the sequence is in Close as {found['id']}; "
-        "we linked it instead of creating a second one."
+        f"An earlier attempt had created this sequence in Close as {found['id']}, though its "
+        "answer was lost; we linked it instead of creating a second one. Your latest changes "
+        "are not in Close yet: publish again to send them."
     )
-    return _outcome(attempt, ok=True)
+    Sequence.objects.filter(pk=attempt.sequence_id).update(
+        close_id=found["id"], published_at=timezone.now(), published_by=attempt.user
+    )
 
 
-def _fail(attempt, outcome, error, checked=False):
-    attempt.outcome = outcome
+# --- update ----------------------------------------------------------------------------------
+
+
+def _update(client, attempt, progress, step_pks):
+    close_id = Sequence.objects.filter(pk=attempt.sequence_id).values_list("close_id", flat=True)[0]
+    payload = attempt.request_payload
+    progress.say("Sending the changes to Close…")
+    try:
+        updated = client.update_sequence(close_id, payload)
+    except close.CloseUnavailable as error:
+        if not error.request_may_have_been_processed:
+            return _failed(attempt, error, error.message)
+
+        def look():
+            found = client.fetch_sequence(close_id)
+            return (found, 0) if _update_applied(payload, found) else None
+
+        return _after_unclear_answer(
+            attempt, error, progress, look=look, step_pks=step_pks, what="saved the changes"
+        )
+    except close.CloseNotFound as error:
+        message = (
+            f"Close no longer has this sequence ({close_id}); it may have been deleted in Close. "
+            "Nothing was changed."
+        )
+        return _failed(attempt, error, message)
+    except close.CloseRateLimited as error:
+        return _failed(attempt, error, f"{error.message} Nothing was changed.")
+    except close.CloseValidationError as error:
+        return _refused(attempt, error)
+    except close.CloseError as error:
+        return _failed(attempt, error, f"{error.message} Nothing was changed.")
+    attempt.outcome = Outcome.PUBLISHED
+    attempt.response_status = 200
+    attempt.response_body = updated
+    attempt.message = f"Updated {updated.get('id', close_id)} in Close."
+    _record_success(attempt, updated, step_pks)
+
+
+def _update_applied(payload, found) -> bool:
+    """Whether Close's sequence already looks like what the PUT asked for."""
+    if not isinstance(found, dict):
+        return False
+    for key in ("name", "timezone", "status"):
+        if key in payload and found.get(key) != payload[key]:
+            return False
+    if "schedule" in payload and _ranges(found.get("schedule")) != _ranges(payload["schedule"]):
+        return False
+    sent, stored = payload.get("steps") or [], found.get("steps") or []
+    if len(sent) != len(stored):
+        return False
+    for asked, got in zip(sent, stored, strict=True):
+        if any(got.get(key) != value for key, value in asked.items()):
+            return False
+    return True
+
+
+def _ranges(schedule):
+    if not isinstance(schedule, dict):
+        return None
+    return [
+        (item.get("weekday"), str(item.get("start"))[:5], str(item.get("end"))[:5])
+        for item in schedule.get("ranges") or []
+        if isinstance(item, dict)
+    ]
+
+
+# --- outcomes --------------------------------------------------------------------------------
+
+
+def _after_unclear_answer(attempt, error, progress, *, look, step_pks, what):
+    """Close may have acted on a request whose answer we did not get: look before anyone
+    tries again. Without any answer (or behind a gateway's 502/504) the request may still be
+    running in Close, so look again for a while before concluding it did not."""
+    problem = error.message.split(";")[0]
+    still_running = error.status_code in (None, 502, 504)
+    deadline = time.monotonic() + (_settle_seconds() if still_running else 0)
+    pause = 0.25
+    check = 0
+    while True:
+        check += 1
+        progress.say(f"{problem}. Checking with Close whether it {what} (check {check})…")
+        try:
+            found = look()
+        except close.CloseError as lookup_error:
+            return _unknown(
+                attempt,
+                error,
+                f"{problem}, and we could not check whether Close {what} "
+                f"({lookup_error.message.rstrip('.')}). We check again before trying: publish "
+                "again in a minute.",
+            )
+        if found is not None:
+            return _adopt(attempt, *found, step_pks=step_pks)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        _sleep(min(pause, left))
+        pause *= 2
+    not_done = "did not create the sequence" if "created" in what else "did not save the changes"
+    return _failed(
+        attempt,
+        error,
+        f"{problem}. We checked: Close {not_done}, and your draft is unchanged. "
+        "You can publish again.",
+    )
+
+
+def _unknown(attempt, error, message):
+    attempt.outcome = Outcome.UNKNOWN
     attempt.response_status = error.status_code
-    attempt.response_body = {
-        "errors": getattr(error, "errors", []),
-        "field-errors": getattr(error, "field_errors", {}),
-    }
+    attempt.message = message
+
+
+def _failed(attempt, error, message):
+    attempt.outcome = Outcome.FAILED
+    attempt.response_status = error.status_code
+    attempt.response_body = {"error": error.message}
+    attempt.message = message
+
+
+def _refused(attempt, error):
+    attempt.outcome = Outcome.REFUSED
+    attempt.response_status = error.status_code
+    attempt.response_body = {"errors": error.errors, "field-errors": error.field_errors}
     attempt.message = error.message
-    if checked:
-        attempt.message += " We checked: Close did not create it. You can try again."
-    return _outcome(attempt, ok=False, field_errors=getattr(error, "field_errors", {}) or {})
 
 
-def _outcome(attempt, *, ok, field_errors=None):
-    return PublishOutcome(
-        attempt=attempt, ok=ok, message=attempt.message, field_errors=field_errors or {}
+def _outcome(attempt):
+    body = attempt.response_body if isinstance(attempt.response_body, dict) else {}
+    field_errors = {}
+    if attempt.outcome == Outcome.REFUSED:
+        field_errors = dict(close.flatten_field_errors(body.get("field-errors")))
+    # OK means Close now has this attempt's revision (a link to what an earlier attempt created
+    # is found, but not yet this version).
+    ok = (
+        attempt.outcome in (Outcome.PUBLISHED, Outcome.FOUND_EXISTING)
+        and Sequence.objects.filter(
+            pk=attempt.sequence_id, published_revision_id=attempt.revision_id
+        ).exists()
     )
+    return PublishOutcome(
+        attempt=attempt, ok=ok, message=attempt.message, field_errors=field_errors
+    )
+
+
+def _record_success(attempt, close_sequence, step_pks):
+    """Store Close's ids for the sequence and its steps; mark it published at that revision.
+
+    Steps are matched to Close's answer by the rows the payload was built from (step_pks), or,
+    without them, by position when nobody edited the sequence since the attempt started.
+    """
+    user, revision = attempt.user, attempt.revision
+    with transaction.atomic():
+        sequence = Sequence.objects.select_for_update().get(pk=attempt.sequence_id)
+        unchanged = revision is not None and sequence.version == revision.number
+        sequence.close_id = close_sequence["id"]
+        sequence.published_at = timezone.now()
+        sequence.published_by = user
+        sequence.published_revision = revision
+        sequence.save(
+            update_fields=["close_id", "published_at", "published_by", "published_revision"]
+        )
+        if step_pks is None and unchanged:
+            step_pks = [step.pk for step in sequence.ordered_steps()]
+        if step_pks is not None:
+            _store_step_ids(step_pks, close_sequence.get("steps") or [])
+        if unchanged:
+            if sequence.status != Sequence.Status.PUBLISHED:
+                verb = "Updated in" if attempt.action == Action.UPDATE else "Published to"
+                sequence.change_status(
+                    Sequence.Status.PUBLISHED,
+                    user=user,
+                    note=f"{verb} Close (version {revision.number}).",
+                )
+        else:
+            attempt.message += (
+                " The sequence was edited while it was being published: those edits are not in "
+                "Close yet."
+            )
+
+
+def _store_step_ids(step_pks, close_steps):
+    rows = Step.objects.in_bulk(step_pks)
+    changed = []
+    for pk, close_step in zip(step_pks, close_steps, strict=False):
+        row = rows.get(pk)
+        if row is not None and isinstance(close_step, dict):
+            row.close_id = str(close_step.get("id") or "")
+            changed.append(row)
+    Step.objects.bulk_update(changed, ["close_id"])
+
+
+# --- a publish that stopped without an answer -----------------------------------------------
+
+
+def resolve_stale(*, sequence) -> bool:
+    """On page load: if a publish has held the guard longer than stale_after() (its process
+    died, or Close could not be asked), start a job that checks Close and records the outcome.
+    Returns True when it started one."""
+    held = sequence.publishing_since
+    now = timezone.now()
+    if held is None or held >= now - stale_after():
+        return False
+    latest = sequence.publish_attempts.order_by("-pk").first()
+    with transaction.atomic():
+        if not Sequence.objects.filter(pk=sequence.pk, publishing_since=held).update(
+            publishing_since=now
+        ):
+            return False  # another request got there first
+        if latest is not None and latest.outcome == Outcome.IN_PROGRESS:
+            _mark_stopped(latest)
+    if latest is None or latest.outcome not in (Outcome.IN_PROGRESS, Outcome.UNKNOWN):
+        Sequence.objects.filter(pk=sequence.pk, publishing_since=now).update(publishing_since=None)
+        return False
+    PublishAttempt.objects.filter(pk=latest.pk).update(progress="Checking with Close…")
+    jobs.submit(check_with_close, latest.pk, now)
+    return True
+
+
+def check_with_close(attempt_id, guard, client=None):
+    """Decide an unclear attempt by looking in Close; keeps it unknown if Close cannot say."""
+    attempt = PublishAttempt.objects.select_related("revision", "user").get(pk=attempt_id)
+    started = time.monotonic()
+    own_client = client is None
+    client = client or job_client()
+    try:
+        if attempt.action == Action.UPDATE:
+            close_id = Sequence.objects.values_list("close_id", flat=True).get(
+                pk=attempt.sequence_id
+            )
+            found = client.fetch_sequence(close_id)
+            match = (found, 0) if _update_applied(attempt.request_payload, found) else None
+        else:
+            payloads = [attempt.request_payload, *_earlier_create_payloads(attempt)]
+            match = _find_in_close(client, payloads)
+    except close.CloseError as error:
+        attempt.outcome = Outcome.UNKNOWN
+        attempt.message = (
+            "This publish stopped without an answer, and we could not check Close either "
+            f"({error.message.rstrip('.')}). Publish again later: we check Close first."
+        )
+    else:
+        if match is not None:
+            _adopt(attempt, *match, step_pks=None)
+        else:
+            attempt.outcome = Outcome.FAILED
+            attempt.message = (
+                "This publish stopped without an answer. We checked: Close does not have it, "
+                "and your draft is unchanged. You can publish again."
+            )
+    finally:
+        if own_client:
+            client.close()
+    duration = attempt.duration_ms
+    _finish(attempt, started, guard=guard)
+    if duration is not None:  # keep the original attempt's duration
+        PublishAttempt.objects.filter(pk=attempt.pk).update(duration_ms=duration)
+    return _outcome(attempt)
+
+
+# --- the confirmation page -------------------------------------------------------------------
+
+
+@dataclass
+class Check:
+    state: str  # "ok" | "problem" | "warning"
+    text: str
+
+
+@dataclass
+class StepLine:
+    number: int
+    step_type: str
+    what: str  # "Email “Intro — quick question”, starts a new thread"
+    wait: str  # "1 day after the previous step"
+    change: str = ""  # update only: "new" | "changed" | "unchanged" | "kept as it is"
+    close_id: str = ""
+    close_errors: list = field(default_factory=list)
+
+
+@dataclass
+class Confirmation:
+    action: str
+    requested_status: str
+    payload: dict
+    payload_json: str
+    curl: str
+    schedule_text: str
+    steps: list
+    checks: list
+    refusal: str = ""
+    removed_steps: list = field(default_factory=list)
+    active_subscriptions: int | None = None
+    close_status: str = ""
+    live_checked: bool = False
+
+    @property
+    def can_publish(self):
+        return not self.refusal and not any(check.state == "problem" for check in self.checks)
+
+
+def confirmation(*, sequence, user, requested_status=None, client=None, live=True):
+    """What the confirmation page shows: the rules, live checks against Close, the summary and
+    the exact request. Live checks run only when the user could publish right now."""
+    action = action_for(sequence)
+    offered = STATUS_CHOICES if action == Action.CREATE else ("", *STATUS_CHOICES)
+    if requested_status not in offered:
+        # Close-api.md §12: create paused and let people activate on purpose; on update keep
+        # whatever status the sequence has in Close unless asked.
+        requested_status = "paused" if action == Action.CREATE else ""
+    sequence_spec = sequence.to_spec()
+    templates = CloseTemplate.lookup_for(sequence_spec)
+    problems = spec.validate(sequence_spec, templates)
+    payload = build_payload(sequence_spec, action=action, requested_status=requested_status)
+    result = Confirmation(
+        action=action,
+        requested_status=requested_status,
+        payload=payload,
+        payload_json=json.dumps(payload, indent=2, ensure_ascii=False),
+        curl=curl_command(action=action, payload=payload, close_id=sequence.close_id),
+        schedule_text=spec.describe_schedule(sequence_spec.schedule),
+        steps=_step_lines(sequence_spec, templates),
+        checks=[],
+        refusal=publish_refusal(sequence=sequence, user=user, problems=problems),
+    )
+    for problem in spec.blocking(problems):
+        result.checks.append(Check("problem", problem.message))
+    if live and not result.refusal:
+        own_client = client is None
+        client = client or close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
+        try:
+            _live_checks(client, sequence, sequence_spec, result)
+        finally:
+            if own_client:
+                client.close()
+    return result
+
+
+def _step_lines(sequence_spec, templates):
+    lines = []
+    for index, step in enumerate(sequence_spec.steps):
+        if index == 0:
+            wait = (
+                "right after enrollment"
+                if not step.delay
+                else f"{spec.describe_delay(step.delay)} after enrollment"
+            )
+        else:
+            wait = (
+                "right after the previous step"
+                if not step.delay
+                else f"{spec.describe_delay(step.delay)} after the previous step"
+            )
+        lines.append(
+            StepLine(
+                number=index + 1,
+                step_type=step.step_type or "",
+                what=_describe_step(step, templates),
+                wait=wait if isinstance(step.delay, int) and step.delay >= 0 else "",
+                close_id=step.close_id or "",
+            )
+        )
+    return lines
+
+
+def _describe_step(step, templates):
+    def template_name(template_id):
+        info = templates.get(template_id)
+        return f"“{info.name}”" if info else f"template {template_id}"
+
+    if step.step_type == "email":
+        thread = (
+            "starts a new thread" if step.threading == "new_thread" else "replies in the thread"
+        )
+        return f"Email {template_name(step.email_template_id)}, {thread}"
+    if step.step_type == "sms":
+        return f"SMS {template_name(step.sms_template_id)}"
+    if step.step_type == "call":
+        return "Call (required)" if step.required else "Call"
+    return f"Close “{step.step_type}” step, kept as it is in Close"
+
+
+def _live_checks(client, sequence, sequence_spec, result):
+    """Ask Close itself, just before sending: the key, every template, and for an update the
+    sequence as Close has it now. Problems block; an unreachable Close only warns."""
+    checks = result.checks
+    try:
+        me = client.me()
+    except close.CloseAuthError as error:
+        checks.append(Check("problem", error.message))
+        return
+    except close.CloseError as error:
+        checks.append(Check("warning", f"We could not check with Close just now: {error.message}"))
+        return
+    organizations = me.get("organizations") if isinstance(me, dict) else None
+    org = (
+        organizations[0].get("name") if organizations and isinstance(organizations[0], dict) else ""
+    )
+    checks.append(Check("ok", "Close accepts the API key" + (f" ({org})." if org else ".")))
+    result.live_checked = True
+    if not _check_templates(client, sequence_spec, checks):
+        return
+    if result.action == Action.UPDATE:
+        _check_close_sequence(client, sequence, result)
+
+
+def _check_templates(client, sequence_spec, checks):
+    used: dict[tuple[str, str], list[int]] = {}
+    for index, step in enumerate(sequence_spec.steps):
+        if step.step_type == "email" and step.email_template_id:
+            used.setdefault(("email", step.email_template_id), []).append(index + 1)
+        elif step.step_type == "sms" and step.sms_template_id:
+            used.setdefault(("sms", step.sms_template_id), []).append(index + 1)
+    for (kind, template_id), numbers in used.items():
+        where = ("Step " if len(numbers) == 1 else "Steps ") + ", ".join(map(str, numbers))
+        word = "email" if kind == "email" else "SMS"
+        try:
+            if kind == "email":
+                template = client.fetch_email_template(template_id)
+            else:
+                template = client.fetch_sms_template(template_id)
+        except close.CloseNotFound:
+            checks.append(
+                Check(
+                    "problem",
+                    f"{where}: the {word} template {template_id} no longer exists in Close. "
+                    "Pick another template.",
+                )
+            )
+            continue
+        except close.CloseError as error:
+            checks.append(
+                Check("warning", f"We could not check the templates just now: {error.message}")
+            )
+            return False
+        name = f"“{template.get('name') or template_id}”"
+        archived = template.get("is_archived") or template.get("status") == "archived"
+        if not template.get("is_shared"):
+            checks.append(
+                Check(
+                    "problem",
+                    f"{where}: {name} is not shared in Close, and Close refuses unshared "
+                    "templates in Workflows. Share it in Close, then check again.",
+                )
+            )
+        elif archived:
+            checks.append(
+                Check("problem", f"{where}: {name} is archived in Close. Pick another template.")
+            )
+        else:
+            checks.append(Check("ok", f"{where}: {name} exists in Close, is shared and active."))
+    return True
+
+
+def _check_close_sequence(client, sequence, result):
+    try:
+        current = client.fetch_sequence(sequence.close_id)
+    except close.CloseNotFound:
+        result.checks.append(
+            Check(
+                "problem",
+                f"Close no longer has this sequence ({sequence.close_id}); it may have been "
+                "deleted in Close.",
+            )
+        )
+        return
+    except close.CloseError as error:
+        result.checks.append(
+            Check("warning", f"We could not fetch the sequence from Close: {error.message}")
+        )
+        return
+    result.close_status = str(current.get("status") or "")
+    counts = current.get("subscription_counts_by_status") or {}
+    active = counts.get("active") if isinstance(counts, dict) else None
+    result.active_subscriptions = active if isinstance(active, int) else None
+    close_steps = {
+        step.get("id"): step for step in current.get("steps") or [] if isinstance(step, dict)
+    }
+    sent_ids = set()
+    for line, sent in zip(result.steps, result.payload["steps"], strict=True):
+        step_id = sent.get("id")
+        if not step_id:
+            line.change = "new"
+            continue
+        sent_ids.add(step_id)
+        before = close_steps.get(step_id)
+        if set(sent) == {"id"}:
+            line.change = "kept as it is"
+        elif before is None:
+            line.change = "missing in Close"
+        elif any(before.get(key) != value for key, value in sent.items()):
+            line.change = "changed"
+        else:
+            line.change = "unchanged"
+    removed = [step for step_id, step in close_steps.items() if step_id not in sent_ids]
+    result.removed_steps = [_describe_close_step(step) for step in removed]
+
+
+def _describe_close_step(data):
+    parsed = spec.from_close({"steps": [data]}).steps[0]
+    kind = parsed.step_type or "email"
+    return f"{kind.capitalize() if kind != 'sms' else 'SMS'} step {data.get('id', '')}".strip()
+
+
+# --- Close's field errors, in the editor's words --------------------------------------------
+
+FIELD_LABELS = {
+    "email_template_id": "Email template",
+    "sms_template_id": "SMS template",
+    "delay": "Wait",
+    "threading": "Threading",
+    "step_type": "Type",
+    "required": "Required",
+    "id": "Close step id",
+    "name": "Name",
+    "timezone": "Timezone",
+    "schedule": "Sending hours",
+    "status": "Status",
+    "steps": "Steps",
+}
+
+
+def map_field_errors(field_errors):
+    """Close's field-errors -> ({step index: ["Email template: ..."]}, ["Timezone: ..."]).
+
+    "steps.1.email_template_id" is shown on Step 2 as "Email template: <Close's message>".
+    """
+    by_step: dict[int, list[str]] = {}
+    other: list[str] = []
+    for path, message in close.flatten_field_errors(field_errors):
+        parts = path.split(".")
+        if parts[0] == "steps" and len(parts) > 1 and parts[1].isdigit():
+            label = FIELD_LABELS.get(parts[2], parts[2].replace("_", " ")) if len(parts) > 2 else ""
+            text = f"{label}: {message}" if label else message
+            by_step.setdefault(int(parts[1]), []).append(text)
+        else:
+            label = FIELD_LABELS.get(parts[0], path.replace("_", " "))
+            other.append(f"{label}: {message}" if path else message)
+    return by_step, other

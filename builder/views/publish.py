@@ -1,34 +1,131 @@
-"""Publishing to Close from the editor page."""
+"""The publish page: the confirmation (GET), starting a publish (POST), its progress (polled),
+and the sequence as a JSON file."""
 
-from django.contrib import messages
-from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+import json
 
-from builder import publishing
-from builder.views.access import get_sequence_for_user
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods
+
+from builder import importing, publishing
+from builder.models import PublishAttempt
+from builder.views.access import get_sequence_for_user, require_publisher
+
+Outcome = PublishAttempt.Outcome
+HISTORY_LENGTH = 20
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def sequence_publish(request, sequence_id):
     sequence = get_sequence_for_user(request, sequence_id)
+    if request.method == "GET":
+        publishing.resolve_stale(sequence=sequence)
+        if request.htmx and request.htmx.target == "request":
+            return _render(request, sequence, partial="request")
+        return _render(request, sequence)
+
+    require_publisher(request)
+    requested_status = request.POST.get("status", "")
+    version = request.POST.get("version", "")
+    if requested_status not in ("", *publishing.STATUS_CHOICES) or not version.isdigit():
+        return _render(
+            request,
+            sequence,
+            error="Choose whether the sequence starts active or paused, then publish again.",
+            status=400,
+        )
     try:
-        outcome = publishing.publish_sequence(sequence=sequence, user=request.user)
+        publishing.publish_in_background(
+            sequence=sequence,
+            user=request.user,
+            requested_status=requested_status,
+            expected_version=int(version),
+        )
     except publishing.PublishRefused as refusal:
-        messages.error(request, str(refusal))
-        return redirect("sequence_edit", sequence_id=sequence.pk)
-    if outcome.ok:
-        messages.success(request, outcome.message)
-    else:
-        messages.error(request, outcome.message)
-        for field, message in outcome.field_errors.items():
-            messages.error(request, f"Close says {_field_label(field)}: {message}")
-    return redirect("sequence_edit", sequence_id=sequence.pk)
+        return _render(request, sequence, error=str(refusal), status=409)
+    # The job runs on; the page shows its progress and polls until it ends.
+    return redirect("sequence_publish", sequence_id=sequence.pk)
 
 
-def _field_label(path):
-    """'steps.1.email_template_id' -> 'step 2 email template' (Close's field paths, in words)."""
-    parts = str(path).split(".")
-    if parts[0] == "steps" and len(parts) > 1 and parts[1].isdigit():
-        rest = " ".join(parts[2:]).replace("_id", "").replace("_", " ")
-        return f"step {int(parts[1]) + 1} {rest}".strip()
-    return str(path).replace("_", " ")
+@require_GET
+def sequence_publish_progress(request, sequence_id):
+    """The polled fragment. Once the publish has ended, htmx reloads the whole page, so the
+    header, the checks and the history all show the new state."""
+    sequence = get_sequence_for_user(request, sequence_id)
+    publishing.resolve_stale(sequence=sequence)
+    latest = sequence.publish_attempts.select_related("user").order_by("-pk").first()
+    context = {"sequence": sequence, "latest": latest, "running": _running(latest)}
+    response = render(request, "builder/sequence_publish.html#publish-progress", context)
+    if not context["running"] and request.htmx:
+        response["HX-Refresh"] = "true"
+    return response
+
+
+@require_GET
+def sequence_export(request, sequence_id):
+    """The sequence as the JSON Close accepts on POST /sequence/ ("sequence as code")."""
+    sequence = get_sequence_for_user(request, sequence_id)
+    payload = importing.export_payload(sequence)
+    response = HttpResponse(
+        json.dumps(payload, indent=2, ensure_ascii=False) + "\n",
+        content_type="application/json; charset=utf-8",
+    )
+    filename = f"{slugify(sequence.name) or 'sequence'}.json"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _running(attempt):
+    if attempt is None:
+        return False
+    # An unclear attempt with progress is being checked with Close by a job right now.
+    return attempt.outcome == Outcome.IN_PROGRESS or (
+        attempt.outcome == Outcome.UNKNOWN and bool(attempt.progress)
+    )
+
+
+def _render(request, sequence, *, error="", status=200, partial=""):
+    attempts = list(
+        sequence.publish_attempts.select_related("user", "revision").order_by("-pk")[
+            :HISTORY_LENGTH
+        ]
+    )
+    for attempt in attempts:
+        attempt.sent_json = json.dumps(attempt.request_payload, indent=2, ensure_ascii=False)
+        if attempt.response_body is not None:
+            attempt.answer_json = json.dumps(attempt.response_body, indent=2, ensure_ascii=False)
+    latest = attempts[0] if attempts else None
+    running = _running(latest)
+    up_to_date = publishing.is_up_to_date(sequence)
+    requested_status = request.GET.get("status")
+    if requested_status is None and latest is not None and latest.outcome != Outcome.PUBLISHED:
+        # A retry starts from the choice the failed attempt was made with.
+        requested_status = latest.requested_status
+    confirmation = publishing.confirmation(
+        sequence=sequence,
+        user=request.user,
+        requested_status=requested_status,
+        live=not (running or up_to_date) and request.method == "GET" and not partial,
+    )
+    close_errors = []
+    if latest is not None and latest.outcome == Outcome.REFUSED:
+        body = latest.response_body if isinstance(latest.response_body, dict) else {}
+        by_step, close_errors = publishing.map_field_errors(body.get("field-errors"))
+        for index, messages in by_step.items():
+            if 0 <= index < len(confirmation.steps):
+                confirmation.steps[index].close_errors = messages
+            else:
+                close_errors += [f"Step {index + 1}: {message}" for message in messages]
+    context = {
+        "sequence": sequence,
+        "confirmation": confirmation,
+        "attempts": attempts,
+        "latest": latest,
+        "running": running,
+        "up_to_date": up_to_date,
+        "close_errors": close_errors,
+        "error": error,
+    }
+    template = "builder/sequence_publish.html" + (f"#{partial}" if partial else "")
+    return render(request, template, context, status=status)

@@ -1,0 +1,344 @@
+"""Bring sequences in: from Close (live sequences, to review and change here) and from JSON files
+("sequence as code").
+
+From Close, the local copy starts out *Published* at its first revision, linked to Close's
+sequence and step ids: it is exactly what runs in Close, so there is nothing to review or
+publish until someone changes it. The first edit returns it to Draft (Sequence.editing), it goes
+through review like any change, and publishing it sends PUT /sequence/{id}/ with the step ids,
+so Close keeps the steps' history. Step types the editor does not model are kept in Step.extra
+and sent back by id, untouched. (Importing it as a Draft with a Close id would ask reviewers to
+approve something that is already live, and would offer to "publish" a sequence Close has.)
+
+From a file, the result is a new Draft that is not linked to anything in Close: a file is input
+like any other, so it is size-limited, parsed with spec.from_close and refused, with nothing
+created, when it has a blocking problem. Ids in a file are ignored: a file may well come from
+another Close organization. Template ids are checked by the editor like any draft's.
+"""
+
+import datetime as dt
+import json
+import re
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from builder import close, spec, template_sync
+from builder.models import CloseTemplate, ScheduleRange, Sequence, Step
+
+MAX_FILE_BYTES = 256 * 1024
+CLOSE_ID = re.compile(r"seq_[A-Za-z0-9]{1,60}")
+_POSITIVE_INT_MAX = 2_147_483_647  # PositiveIntegerField on every database Django supports
+
+
+class ImportRefused(Exception):
+    """Nothing was imported; .message says why, .status is the HTTP status to answer with."""
+
+    def __init__(self, message, *, status=400, sequence=None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.sequence = sequence  # the local copy, when it is already here
+
+
+@dataclass
+class CloseSequenceRow:
+    close_id: str
+    name: str
+    status: str
+    step_count: int
+    local: Sequence | None  # the draft that already holds it here
+
+
+# --- from Close -------------------------------------------------------------------------------
+
+
+def close_sequences(*, client):
+    """Close's sequences, each with the local sequence that already holds it (two queries and
+    one paged list from Close)."""
+    items = [item for item in client.list_sequences() if isinstance(item, dict) and item.get("id")]
+    ids = [str(item["id"]) for item in items]
+    local = {sequence.close_id: sequence for sequence in Sequence.objects.filter(close_id__in=ids)}
+    rows = [
+        CloseSequenceRow(
+            close_id=str(item["id"]),
+            name=str(item.get("name") or "(no name)"),
+            status=str(item.get("status") or ""),
+            step_count=len(item.get("steps") or []) if isinstance(item.get("steps"), list) else 0,
+            local=local.get(str(item["id"])),
+        )
+        for item in items
+    ]
+    return sorted(rows, key=lambda row: row.name.lower())
+
+
+def import_from_close(*, close_id, user, client):
+    """Copy Close's sequence `close_id` here, Published and linked. Returns (sequence, notes).
+
+    Raises ImportRefused, or close.CloseError when Close cannot be asked.
+    """
+    if not isinstance(close_id, str) or not CLOSE_ID.fullmatch(close_id):
+        raise ImportRefused("That is not a Close sequence id (they look like seq_…).")
+    _refuse_if_here(close_id)
+    try:
+        data = client.fetch_sequence(close_id)
+    except close.CloseNotFound:
+        raise ImportRefused(
+            f"Close has no sequence {close_id} (it may have been deleted). Reload the list.",
+            status=404,
+        ) from None
+    problems = _shape_problems(data)
+    if problems:
+        raise ImportRefused(
+            "Close's sequence has data Sequence Builder cannot store: " + " ".join(problems)
+        )
+    sequence_spec = spec.from_close(data)
+    storable = _storable_problems(sequence_spec)
+    if storable:
+        raise ImportRefused(
+            "Close's sequence has data Sequence Builder cannot store: " + " ".join(storable)
+        )
+    notes = _sync_missing_templates(sequence_spec, client)
+    if data.get("schedule") is None and data.get("schedule_id"):
+        notes.append(
+            "In Close it uses a saved schedule, which Sequence Builder does not show: here it "
+            "sends at any time, and publishing a change would replace the saved schedule."
+        )
+    with transaction.atomic():
+        _refuse_if_here(close_id)  # again, inside the transaction that creates it
+        sequence = _create(
+            sequence_spec,
+            user=user,
+            summary=f"Imported from Close ({close_id})",
+            close_id=close_id,
+            keep_step_ids=True,
+        )
+        revision = sequence.revisions.get(number=sequence.version)
+        sequence.published_at = _close_time(data.get("date_updated")) or timezone.now()
+        sequence.published_revision = revision
+        sequence.save(update_fields=["published_at", "published_revision"])
+        sequence.change_status(
+            Sequence.Status.PUBLISHED,
+            user=user,
+            note=f"Imported from Close ({close_id}), where it is {data.get('status') or 'live'}.",
+        )
+    return sequence, notes
+
+
+def _refuse_if_here(close_id):
+    existing = Sequence.objects.filter(close_id=close_id).first()
+    if existing is not None:
+        raise ImportRefused(
+            f"“{existing.name}” already holds Close's sequence {close_id}.",
+            status=409,
+            sequence=existing,
+        )
+
+
+def _sync_missing_templates(sequence_spec, client):
+    """Imported steps name Close templates: make sure the local cache knows them."""
+    wanted = {
+        template_id
+        for step in sequence_spec.steps
+        for template_id in (step.email_template_id, step.sms_template_id)
+        if template_id
+    }
+    known = set(
+        CloseTemplate.objects.filter(close_id__in=wanted, present_in_close=True).values_list(
+            "close_id", flat=True
+        )
+    )
+    if wanted <= known:
+        return []
+    try:
+        template_sync.sync_templates(client=client)
+    except close.CloseError as error:
+        return [f"Templates were not synced ({error.message}); sync them to check the steps."]
+    return []
+
+
+def _close_time(value):
+    """Close's naive ISO timestamps are UTC (close-api.md §1); None when unreadable."""
+    try:
+        moment = dt.datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+# --- from a file --------------------------------------------------------------------------------
+
+
+def read_upload(upload):
+    """The JSON object in an uploaded file, or ImportRefused (too large, not UTF-8, not JSON)."""
+    if upload is None:
+        raise ImportRefused("Choose a JSON file to import.")
+    if upload.size > MAX_FILE_BYTES:
+        raise ImportRefused(
+            f"The file is {upload.size // 1024} KB; sequence files can be at most "
+            f"{MAX_FILE_BYTES // 1024} KB."
+        )
+    raw = upload.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:  # a client that lied about the size
+        raise ImportRefused(f"Sequence files can be at most {MAX_FILE_BYTES // 1024} KB.")
+    return parse_json(raw)
+
+
+def parse_json(raw: bytes):
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportRefused("The file is not UTF-8 text. Export it again as JSON.") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ImportRefused(
+            f"The file is not valid JSON (line {getattr(error, 'lineno', '?')}): "
+            f"{getattr(error, 'msg', str(error))}."
+        ) from None
+    except RecursionError:
+        raise ImportRefused("The file nests too deeply to be a sequence.") from None
+
+
+def import_file(*, data, user, filename=""):
+    """A new Draft from a parsed sequence file (Close's JSON). Raises ImportRefused."""
+    problems = _shape_problems(data)
+    if problems:
+        raise ImportRefused("This is not a sequence file: " + " ".join(problems))
+    sequence_spec = spec.from_close({**data, "status": None})
+    # Not linked to anything in Close: the file may come from another organization.
+    for step in sequence_spec.steps:
+        step.close_id = None
+        step.extra = {}
+    errors = spec.blocking(spec.validate(sequence_spec)) + [
+        spec.Problem("", spec.ERROR, message, "not_storable")
+        for message in _storable_problems(sequence_spec)
+    ]
+    if errors:
+        count = len(errors)
+        raise ImportRefused(
+            f"Nothing was imported: the file has {count} problem{'s' if count > 1 else ''}. "
+            + " ".join(dict.fromkeys(problem.message for problem in errors))
+        )
+    label = f" {filename}" if filename else ""
+    with transaction.atomic():
+        return _create(sequence_spec, user=user, summary=f"Imported from the file{label}"[:300])
+
+
+def export_payload(sequence):
+    """What a sequence file holds: the body Close accepts on POST /sequence/, without ids."""
+    return spec.to_close_payload(sequence.to_spec())
+
+
+# --- shared -----------------------------------------------------------------------------------
+
+_STEP_STRINGS = ("step_type", "email_template_id", "sms_template_id", "threading", "id")
+
+
+def _shape_problems(data):
+    """What makes `data` impossible to read as a sequence (wrong JSON types), in words.
+
+    spec.from_close is lenient about values, not about shapes; this runs first so odd files get
+    a message instead of an error."""
+    if not isinstance(data, dict):
+        return ["It must hold one JSON object with a name, a timezone and steps."]
+    problems = []
+    for key in ("name", "timezone"):
+        if key in data and not isinstance(data[key], str | None):
+            problems.append(f"“{key}” must be text.")
+    steps = data.get("steps")
+    if not isinstance(steps, list):
+        problems.append("“steps” must be a list of steps.")
+        steps = []
+    for number, step in enumerate(steps, start=1):
+        if not isinstance(step, dict):
+            problems.append(f"Step {number} must be an object.")
+            continue
+        for key in _STEP_STRINGS:
+            if step.get(key) is not None and not isinstance(step[key], str):
+                problems.append(f"Step {number}: “{key}” must be text.")
+        delay = step.get("delay", 0)
+        if isinstance(delay, bool) or not isinstance(delay, int):
+            problems.append(f"Step {number}: “delay” must be a whole number of seconds.")
+        if step.get("required") is not None and not isinstance(step["required"], bool):
+            problems.append(f"Step {number}: “required” must be true or false.")
+    schedule = data.get("schedule")
+    if schedule is not None:
+        ranges = schedule.get("ranges") if isinstance(schedule, dict) else None
+        if not isinstance(ranges, list):
+            problems.append("“schedule” must be null or an object with a list of “ranges”.")
+            ranges = []
+        for number, item in enumerate(ranges, start=1):
+            if not isinstance(item, dict):
+                problems.append(f"Sending hours row {number} must be an object.")
+            elif not all(isinstance(item.get(key), str) for key in ("start", "end")) or not (
+                isinstance(item.get("weekday"), int) and not isinstance(item["weekday"], bool)
+            ):
+                problems.append(
+                    f"Sending hours row {number} needs a weekday number and start and end times."
+                )
+    return problems
+
+
+def _storable_problems(sequence_spec):
+    """What the database columns cannot hold (checked after _shape_problems)."""
+    problems = []
+    if len(sequence_spec.name) > spec.MAX_NAME_LENGTH:
+        problems.append(f"The name is longer than {spec.MAX_NAME_LENGTH} characters.")
+    if len(sequence_spec.timezone) > 64:
+        problems.append("The timezone name is too long.")
+    for number, step in enumerate(sequence_spec.steps, start=1):
+        if not 0 <= step.delay <= _POSITIVE_INT_MAX:
+            problems.append(f"Step {number}'s wait is out of range.")
+        if len(step.step_type or "") > 20:
+            problems.append(f"Step {number}'s type is too long.")
+        if len(step.email_template_id or "") > 80 or len(step.sms_template_id or "") > 80:
+            problems.append(f"Step {number}'s template id is too long.")
+        if (step.threading or "") not in ("", *spec.THREADING):
+            problems.append(f"Step {number}'s threading must be new_thread or old_thread.")
+        if len(step.close_id or "") > 64:
+            problems.append(f"Step {number}'s id is too long.")
+    for time_range in sequence_spec.schedule or []:
+        if not spec.is_valid_range(time_range):
+            problems.append(
+                f"Sending hours {time_range.weekday} {time_range.start}–{time_range.end} are "
+                "not a valid day and time range."
+            )
+    return problems
+
+
+def _create(sequence_spec, *, user, summary, close_id="", keep_step_ids=False):
+    sequence = Sequence.objects.create(
+        name=sequence_spec.name,
+        timezone=sequence_spec.timezone,
+        has_schedule=sequence_spec.schedule is not None,
+        close_id=close_id,
+        created_by=user,
+        updated_by=user,
+    )
+    ScheduleRange.objects.bulk_create(
+        ScheduleRange(
+            sequence=sequence,
+            weekday=time_range.weekday,
+            start=dt.time.fromisoformat(time_range.start),
+            end=dt.time.fromisoformat(time_range.end),
+        )
+        for time_range in sequence_spec.schedule or []
+    )
+    Step.objects.bulk_create(
+        Step(
+            sequence=sequence,
+            position=position,
+            step_type=step.step_type or "",
+            delay=step.delay,
+            email_template_id=step.email_template_id or "",
+            sms_template_id=step.sms_template_id or "",
+            threading=step.threading or "",
+            required=step.required,
+            close_id=(step.close_id or "") if keep_step_ids else "",
+            extra=step.extra or {},
+        )
+        for position, step in enumerate(sequence_spec.steps)
+    )
+    sequence.record_revision(user=user, summary=summary)
+    return sequence

@@ -1,0 +1,287 @@
+"""Every fault Close can throw at a publish, through the publish page: the final state, the
+message the page shows, and how many sequences Close ends up with (0 or 1, never 2).
+
+Jobs run inline (the test's transaction is not visible to other threads), so the POST returns
+once the job is done; the page is then read like a person reloading it.
+"""
+
+import html
+import socket
+
+import pytest
+from django.urls import reverse
+
+from builder import close, publishing, spec
+from builder.models import PublishAttempt, Sequence, Step
+from tests.conftest import SANDBOX_KEY, approve
+
+pytestmark = pytest.mark.django_db
+Outcome = PublishAttempt.Outcome
+
+
+@pytest.fixture(autouse=True)
+def quick(settings, jobs_inline):
+    settings.PUBLISH_SETTLE_SECONDS = 0.3  # look again after no answer for 0.3 s, not 30 s
+    settings.CLOSE_MAX_WAIT_IN_JOB = 0.0  # no back-off sleeps unless a test asks for them
+
+
+@pytest.fixture
+def as_publisher(client, publisher):
+    client.force_login(publisher)
+    return client
+
+
+def publish(client, sequence, status="paused"):
+    """Press "Publish to Close" on the confirmation; returns the page shown afterwards."""
+    url = reverse("sequence_publish", args=[sequence.pk])
+    response = client.post(url, {"status": status, "version": sequence.version})
+    assert response.status_code == 302, response.content.decode()[:500]
+    page = client.get(url)
+    assert page.status_code == 200
+    return html.unescape(page.content.decode())
+
+
+def content_of(sequence):
+    """The draft as the editor stores it, Close's ids aside."""
+    snapshot = spec.to_snapshot(Sequence.objects.get(pk=sequence.pk).to_spec())
+    for step in snapshot["steps"]:
+        step.pop("close_id")
+    return snapshot
+
+
+def assert_failed_and_intact(sequence, before, sandbox):
+    fresh = Sequence.objects.get(pk=sequence.pk)
+    assert content_of(sequence) == before
+    assert fresh.version == sequence.version
+    assert fresh.status == Sequence.Status.APPROVED, "still approved, so it can be retried"
+    assert fresh.close_id == ""
+    assert fresh.publishing_since is None
+    assert sandbox.sequences == []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_rate_limit_within_budget_waits_shows_it_and_publishes(
+    as_publisher, approved_sequence, sandbox, synced, monkeypatch
+):
+    sandbox.inject("rate_limit", method="POST", path="/sequence/", reset=12)
+    progress_url = reverse("sequence_publish_progress", args=[approved_sequence.pk])
+    shown_while_waiting = []
+
+    def sleep(seconds):
+        # What a person polling the page sees during Close's wait.
+        fragment = as_publisher.get(progress_url, headers={"HX-Request": "true"})
+        shown_while_waiting.append(html.unescape(fragment.content.decode()))
+
+    monkeypatch.setattr(
+        publishing,
+        "job_client",
+        lambda: close.CloseClient(
+            api_key=SANDBOX_KEY, base_url=sandbox.url, sleep=sleep, max_wait=60
+        ),
+    )
+
+    page = publish(as_publisher, approved_sequence)
+
+    [fragment] = shown_while_waiting
+    assert "Close asked us to wait 12 s before sending again." in fragment
+    assert 'hx-trigger="every 1s"' in fragment
+    assert "Published to Close as" in page and "Close asked us to wait 12 s first" in page
+    assert len(sandbox.sequences) == 1
+    assert Sequence.objects.get(pk=approved_sequence.pk).status == Sequence.Status.PUBLISHED
+
+
+def test_rate_limit_beyond_budget_fails_with_closes_wait(
+    as_publisher, approved_sequence, sandbox, synced, settings
+):
+    settings.CLOSE_MAX_WAIT_IN_JOB = 60.0
+    sandbox.inject("rate_limit", method="POST", path="/sequence/", reset=120)
+    before = content_of(approved_sequence)
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert "Not published" in page
+    assert "Close asked us to wait 120 s before trying again. Nothing was created." in page
+    assert PublishAttempt.objects.get().outcome == Outcome.FAILED
+    assert_failed_and_intact(approved_sequence, before, sandbox)
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_server_errors_are_checked_and_reported(
+    as_publisher, approved_sequence, sandbox, synced, status
+):
+    sandbox.inject("error", status=status, method="POST", path="/sequence/")
+    before = content_of(approved_sequence)
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert (
+        f"Close had a problem (HTTP {status}). We checked: Close did not create the sequence, "
+        "and your draft is unchanged. You can publish again."
+    ) in page
+    attempt = PublishAttempt.objects.get()
+    assert attempt.outcome == Outcome.FAILED and attempt.response_status == status
+    assert_failed_and_intact(approved_sequence, before, sandbox)
+
+    publish(as_publisher, approved_sequence)  # the retry looks first, then creates once
+    assert len(sandbox.sequences) == 1
+
+
+def test_timeout_while_close_is_still_creating_finds_it_instead_of_failing(
+    as_publisher, approved_sequence, sandbox, synced, settings
+):
+    settings.CLOSE_TIMEOUT = 0.3
+    settings.PUBLISH_SETTLE_SECONDS = 5.0
+    # Close takes 1 s: we give up after 0.3 s, and Close creates it 0.7 s later.
+    sandbox.inject("slow", method="POST", path="/sequence/", delay=1.0)
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert "Found in Close" in page
+    assert "Close's answer was lost, but the sequence is in Close as" in page
+    assert len(sandbox.sequences) == 1
+    fresh = Sequence.objects.get(pk=approved_sequence.pk)
+    assert fresh.close_id == sandbox.sequences[0]["id"]
+    assert fresh.status == Sequence.Status.PUBLISHED
+    assert PublishAttempt.objects.get().outcome == Outcome.FOUND_EXISTING
+
+
+def test_connection_dropped_before_close_acted_is_checked_and_reported(
+    as_publisher, approved_sequence, sandbox, synced
+):
+    sandbox.inject("drop", method="POST", path="/sequence/")
+    before = content_of(approved_sequence)
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert (
+        "The connection to Close broke before it answered. We checked: Close did not create "
+        "the sequence"
+    ) in page
+    assert PublishAttempt.objects.get().outcome == Outcome.FAILED
+    assert_failed_and_intact(approved_sequence, before, sandbox)
+
+
+def test_connection_dropped_after_close_acted_links_the_sequence(
+    as_publisher, approved_sequence, sandbox, synced
+):
+    sandbox.inject("commit_then_drop", method="POST", path="/sequence/")
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert "Close's answer was lost, but the sequence is in Close as" in page
+    assert len(sandbox.sequences) == 1
+    assert Sequence.objects.get(pk=approved_sequence.pk).close_id == sandbox.sequences[0]["id"]
+
+
+def test_connection_refused_sends_nothing(
+    as_publisher, approved_sequence, sandbox, synced, settings
+):
+    settings.CLOSE_API_URL = f"http://127.0.0.1:{free_port()}/api/v1/"
+    settings.CLOSE_MAX_WAIT_IN_REQUEST = 0.0  # the page's live checks fail fast too
+    before = content_of(approved_sequence)
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert "Could not connect to Close; nothing was sent." in page
+    assert PublishAttempt.objects.get().outcome == Outcome.FAILED
+    assert_failed_and_intact(approved_sequence, before, sandbox)
+
+
+def test_malformed_answer_is_checked_and_reported(as_publisher, approved_sequence, sandbox, synced):
+    sandbox.inject("malformed", method="POST", path="/sequence/")
+    before = content_of(approved_sequence)
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert (
+        "Close answered with something we could not read. We checked: Close did not create the "
+        "sequence"
+    ) in page
+    assert PublishAttempt.objects.get().outcome == Outcome.FAILED
+    assert_failed_and_intact(approved_sequence, before, sandbox)
+
+
+def test_a_lookup_that_cannot_reach_close_says_so_and_keeps_checking_first(
+    as_publisher, approved_sequence, sandbox, synced
+):
+    sandbox.inject("commit_then_drop", method="POST", path="/sequence/")
+    sandbox.inject("malformed", method="GET", path="/sequence/", times=5)
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert "Not sure yet: checking with Close" in page
+    assert "we could not check whether Close created the sequence" in page
+    assert PublishAttempt.objects.get().outcome == Outcome.UNKNOWN
+    assert len(sandbox.sequences) == 1
+
+    sandbox.clear_faults()
+    page = publish(as_publisher, approved_sequence)
+
+    assert "Close's answer was lost, but the sequence is in Close as" in page
+    assert len(sandbox.sequences) == 1
+
+
+def test_revoked_key_is_reported_and_never_shown(
+    as_publisher, approved_sequence, sandbox, synced, settings
+):
+    settings.CLOSE_API_KEY = "revoked-key-5150"
+    before = content_of(approved_sequence)
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert "Close rejected the API key. Check CLOSE_API_KEY." in page
+    assert "revoked-key-5150" not in page
+    attempt = PublishAttempt.objects.get()
+    assert attempt.outcome == Outcome.FAILED and attempt.response_status == 401
+    assert_failed_and_intact(approved_sequence, before, sandbox)
+
+
+def test_key_revoked_between_confirmation_and_publish(
+    as_publisher, approved_sequence, sandbox, synced
+):
+    sandbox.inject("unauthorized", method="POST", path="/sequence/")
+    before = content_of(approved_sequence)
+
+    page = publish(as_publisher, approved_sequence)
+
+    assert "Close rejected the API key. Check CLOSE_API_KEY." in page
+    assert SANDBOX_KEY not in page
+    assert_failed_and_intact(approved_sequence, before, sandbox)
+
+
+def test_field_errors_are_shown_on_the_step_they_name(
+    as_publisher, approved_sequence, publisher, user, reviewer, sandbox, synced
+):
+    """Someone deleted step 2 in Close's UI; our update still names it, and Close says so."""
+    publishing.publish_sequence(sequence=approved_sequence, user=publisher)
+    sequence = Sequence.objects.get(pk=approved_sequence.pk)
+    api = close.client_from_settings()
+    stored = api.fetch_sequence(sequence.close_id)
+    api.update_sequence(
+        sequence.close_id,
+        {"steps": [{"id": s["id"]} for s in stored["steps"] if s is not stored["steps"][1]]},
+    )
+    with sequence.editing(user=user, loaded_version=sequence.version, summary="Longer wait"):
+        Step.objects.filter(sequence=sequence, position=2).update(delay=4 * 86400)
+    approve(Sequence.objects.get(pk=sequence.pk), reviewer)
+    sequence = Sequence.objects.get(pk=sequence.pk)
+    before = content_of(sequence)
+
+    page = publish(as_publisher, sequence, status="")
+
+    assert "Close refused it" in page
+    second = page.split('aria-label="Step 2"', 1)[1].split("</li>", 1)[0]
+    assert (
+        "Close says: Close step id: Step" in second and "does not belong to this sequence" in second
+    )
+    assert "Close says" not in page.split('aria-label="Step 3"', 1)[1].split("</li>", 1)[0]
+    attempt = PublishAttempt.objects.order_by("-pk").first()
+    assert attempt.outcome == Outcome.REFUSED and attempt.response_status == 400
+    fresh = Sequence.objects.get(pk=sequence.pk)
+    assert content_of(sequence) == before and fresh.status == Sequence.Status.APPROVED
+    assert len(sandbox.sequences) == 1
