@@ -1,4 +1,4 @@
-"""Forms for the plain (no-JavaScript) editor: field checks here, sequence rules in spec.py."""
+"""Forms: field checks here (types, ranges, what a request may carry); sequence rules in spec.py."""
 
 import zoneinfo
 from functools import cache
@@ -7,7 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from builder import spec
-from builder.models import CloseTemplate, ScheduleRange, Sequence, Step
+from builder.models import CloseTemplate, Sequence
 
 
 @cache
@@ -22,23 +22,6 @@ def validate_timezone(value):
         )
 
 
-class SequenceForm(forms.ModelForm):
-    # The version the editor loaded; saving is refused if someone saved after it.
-    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
-
-    class Meta:
-        model = Sequence
-        fields = ["name", "timezone", "has_schedule"]
-        labels = {"has_schedule": "Send only during the hours below"}
-        widgets = {"timezone": forms.TextInput(attrs={"list": "timezone-names"})}
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["version"].initial = self.instance.version
-        self.fields["timezone"].validators.append(validate_timezone)
-        self.fields["name"].widget.attrs["autocomplete"] = "off"
-
-
 class NewSequenceForm(forms.ModelForm):
     class Meta:
         model = Sequence
@@ -50,134 +33,130 @@ class NewSequenceForm(forms.ModelForm):
         self.fields["timezone"].validators.append(validate_timezone)
 
 
-def template_choices(templates, kind):
-    """(id, label) choices for one kind, from templates already loaded for the whole page."""
-    return [("", "— Choose a template —")] + [
-        (template.close_id, template.name) for template in templates if template.kind == kind
-    ]
+def _delay_part(label, max_value):
+    return forms.IntegerField(
+        label=label,
+        required=False,  # an empty box means 0
+        min_value=0,
+        max_value=max_value,
+        error_messages={
+            "invalid": f"{label}: enter a whole number, such as 3.",
+            "min_value": f"{label} cannot be negative.",
+            "max_value": "A wait can be at most 365 days.",
+        },
+    )
 
 
-class StepForm(forms.ModelForm):
-    days = forms.IntegerField(label="Days", min_value=0, max_value=365, initial=0)
-    hours = forms.IntegerField(label="Hours", min_value=0, max_value=365 * 24, initial=0)
-    minutes = forms.IntegerField(label="Minutes", min_value=0, max_value=365 * 24 * 60, initial=0)
+class StepFieldsForm(forms.Form):
+    """One step card's fields, as the card posts them on every autosave.
+
+    The card always sends its three delay boxes (an empty box is 0; a missing one is refused, so
+    a partial post cannot reset a delay) and its checkboxes (unchecked boxes are absent, as in
+    any HTML form). A template id comes only from the picker's "use this template" buttons;
+    without one the step keeps its template.
+    """
+
+    days = _delay_part("Days", 365)
+    hours = _delay_part("Hours", 365 * 24)
+    minutes = _delay_part("Minutes", 365 * 24 * 60)
     reply_in_thread = forms.BooleanField(label="Reply in previous thread", required=False)
-    email_template_id = forms.ChoiceField(label="Email template", required=False)
-    sms_template_id = forms.ChoiceField(label="SMS template", required=False)
+    required = forms.BooleanField(label="Required", required=False)
+    email_template_id = forms.CharField(required=False, max_length=80)
+    sms_template_id = forms.CharField(required=False, max_length=80)
 
-    class Meta:
-        model = Step
-        fields = ["step_type", "email_template_id", "sms_template_id", "required"]
-        labels = {"step_type": "Type", "required": "Required"}
-
-    def __init__(self, *args, templates=(), **kwargs):
-        super().__init__(*args, **kwargs)
-        days, hours, minutes = spec.split_delay(self.instance.delay or 0)
-        self.fields["days"].initial = days
-        self.fields["hours"].initial = hours
-        self.fields["minutes"].initial = minutes
-        self.fields["reply_in_thread"].initial = self.instance.threading == "old_thread"
-        self.fields["email_template_id"].choices = self._with_current(
-            template_choices(templates, "email"), self.instance.email_template_id
-        )
-        self.fields["sms_template_id"].choices = self._with_current(
-            template_choices(templates, "sms"), self.instance.sms_template_id
-        )
-
-    @staticmethod
-    def _with_current(choices, current):
-        # Keep a template that is no longer usable selectable, so the user sees what is set;
-        # the spec's validation says why it blocks publishing.
-        if current and current not in {value for value, _ in choices}:
-            choices = choices + [(current, f"{current} (not available in Close)")]
-        return choices
+    def __init__(self, data, *, step):
+        super().__init__(data)
+        self.step = step
 
     def clean(self):
         cleaned = super().clean()
+        missing = [name for name in ("days", "hours", "minutes") if name not in self.data]
+        if missing:
+            raise ValidationError("The wait (days, hours, minutes) was not sent: reload the page.")
         parts = [cleaned.get(name) for name in ("days", "hours", "minutes")]
-        if None not in parts:
-            delay = spec.join_delay(*parts)
+        if not any(name in self.errors for name in ("days", "hours", "minutes")):
+            delay = spec.join_delay(*(part or 0 for part in parts))
             if delay > spec.MAX_DELAY_SECONDS:
-                raise ValidationError("A delay can be at most 365 days.")
-            cleaned["delay"] = delay
+                self.add_error("days", "A wait can be at most 365 days.")
+            else:
+                cleaned["delay"] = delay
+        for kind in ("email", "sms"):
+            self._clean_template(cleaned, kind)
         return cleaned
 
-    def save(self, commit=True):
-        step = super().save(commit=False)
-        step.delay = self.cleaned_data["delay"]
-        step_type = step.step_type
-        # Only the fields that belong to the step's type are kept, so switching type leaves
-        # no stale template behind.
-        step.email_template_id = step.email_template_id if step_type == "email" else ""
-        step.sms_template_id = step.sms_template_id if step_type == "sms" else ""
-        step.threading = (
-            ("old_thread" if self.cleaned_data.get("reply_in_thread") else "new_thread")
-            if step_type == "email"
-            else ""
+    def _clean_template(self, cleaned, kind):
+        field = f"{kind}_template_id"
+        chosen = cleaned.get(field)
+        current = getattr(self.step, field)
+        if not chosen or chosen == current:
+            cleaned[field] = current
+            return
+        word = "an email" if kind == "email" else "an SMS"
+        if self.step.step_type != kind:
+            self.add_error(
+                field, f"This is {self._step_word()} step: it cannot use {word} template."
+            )
+        elif not CloseTemplate.usable_choices(kind).filter(close_id=chosen).exists():
+            self.add_error(
+                field,
+                "That template is not available: it is not shared, is archived or no longer "
+                "exists in Close. Pick another one.",
+            )
+
+    def _step_word(self):
+        return {"email": "an email", "sms": "an SMS", "call": "a call"}.get(
+            self.step.step_type, "this"
         )
-        if step_type != "call":
-            step.required = True
-        if commit:
-            step.save()
+
+    def apply(self):
+        """Copy the cleaned fields that belong to the step's type onto the step (not saved)."""
+        step, cleaned = self.step, self.cleaned_data
+        step.delay = cleaned["delay"]
+        if step.step_type == "email":
+            step.email_template_id = cleaned["email_template_id"]
+            step.threading = "old_thread" if cleaned["reply_in_thread"] else "new_thread"
+        elif step.step_type == "sms":
+            step.sms_template_id = cleaned["sms_template_id"]
+        elif step.step_type == "call":
+            step.required = cleaned["required"]
         return step
 
 
-class BaseStepFormSet(forms.BaseInlineFormSet):
-    def __init__(self, *args, templates=(), **kwargs):
-        self.templates = templates
-        super().__init__(*args, **kwargs)
-
-    def get_form_kwargs(self, index):
-        return {**super().get_form_kwargs(index), "templates": self.templates}
-
-
-StepFormSet = forms.inlineformset_factory(
-    Sequence,
-    Step,
-    form=StepForm,
-    formset=BaseStepFormSet,
-    extra=0,
-    can_delete=True,
-    max_num=200,
-    validate_max=True,
-    absolute_max=200,
-)
+class RenameForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=spec.MAX_NAME_LENGTH,
+        error_messages={
+            "required": "Give the sequence a name.",
+            "max_length": f"Keep the name to {spec.MAX_NAME_LENGTH} characters.",
+        },
+    )
 
 
-class ScheduleRangeForm(forms.ModelForm):
-    class Meta:
-        model = ScheduleRange
-        fields = ["weekday", "start", "end"]
-        labels = {"weekday": "Day", "start": "From", "end": "Until (inclusive)"}
-        widgets = {
-            "start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-            "end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-        }
-
-    def clean(self):
-        cleaned = super().clean()
-        start, end = cleaned.get("start"), cleaned.get("end")
-        if start and end and start >= end:
-            raise ValidationError("The start must be before the end.")
-        return cleaned
-
-
-ScheduleRangeFormSet = forms.inlineformset_factory(
-    Sequence,
-    ScheduleRange,
-    form=ScheduleRangeForm,
-    extra=1,
-    can_delete=True,
-    max_num=100,
-    validate_max=True,
-    absolute_max=100,
-)
+class AddStepForm(forms.Form):
+    step_type = forms.ChoiceField(
+        choices=[(kind, kind) for kind in spec.STEP_TYPES],
+        error_messages={
+            "required": "Choose an email, call or SMS step.",
+            "invalid_choice": "Choose an email, call or SMS step.",
+        },
+    )
+    # Insert before the step at this index; empty = add at the end.
+    position = forms.IntegerField(
+        required=False,
+        min_value=0,
+        error_messages={
+            "invalid": "That place in the list is not valid: reload the page.",
+            "min_value": "That place in the list is not valid: reload the page.",
+        },
+    )
 
 
-def usable_templates():
-    """Every shared, live template for the pickers, loaded once per page."""
-    return list(
-        CloseTemplate.objects.filter(is_shared=True, is_archived=False, present_in_close=True)
-        .only("close_id", "name", "kind")
-        .order_by("name")
+class MoveStepForm(forms.Form):
+    direction = forms.ChoiceField(
+        choices=[("up", "up"), ("down", "down")],
+        error_messages={
+            "required": "Move a step up or down.",
+            "invalid_choice": "Move a step up or down.",
+        },
     )

@@ -1,0 +1,231 @@
+// The step editor on top of htmx (templates/builder/sequence_edit.html, builder/views/editor.py).
+// htmx does the requests and swaps; this file adds what htmx cannot say in attributes (CSP: no
+// inline handlers, no eval): the page's version on every save, the status line, live day
+// totals, drag-and-drop reorder, and focus after a card moves, appears or disappears.
+(function () {
+  "use strict";
+
+  document.documentElement.classList.add("js");
+
+  function editor() {
+    return document.getElementById("editor");
+  }
+
+  function inEditor(element) {
+    const root = editor();
+    return Boolean(root && element && root.contains(element));
+  }
+
+  // --- Version and status line ------------------------------------------------------------
+  // Each save answers with the new version (in #editor-version, swapped in out of band); the
+  // next save sends it, so a page that someone else saved after is refused, never overwritten.
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    const version = document.getElementById("editor-version");
+    if (version && event.detail.verb !== "get" && inEditor(event.detail.elt)) {
+      event.detail.parameters["version"] = version.value;
+    }
+  });
+
+  function setStatus(text, isError) {
+    const status = document.getElementById("save-status");
+    if (!status) return;
+    const label = status.querySelector(".save-text");
+    const detail = status.querySelector(".save-detail");
+    if (label) label.textContent = text;
+    if (detail) detail.textContent = "";
+    status.classList.toggle("is-error", Boolean(isError));
+  }
+
+  let saving = 0;
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail.requestConfig.verb !== "get" && inEditor(event.detail.elt)) {
+      saving += 1;
+      setStatus("Saving…", false);
+    }
+  });
+  document.body.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail.requestConfig.verb !== "get" && inEditor(event.detail.elt)) {
+      saving = Math.max(0, saving - 1);
+    }
+  });
+  window.addEventListener("beforeunload", function (event) {
+    if (saving > 0) event.preventDefault();
+  });
+
+  // The editor's refusals (400, 403, 404, 409) carry fragments that say why: swap them.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    const xhr = event.detail.xhr;
+    if (xhr.status >= 400 && xhr.getResponseHeader("X-Editor-Fragments")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // Anything else that failed (a stale CSRF token, a server error) still gets a visible line.
+  document.body.addEventListener("htmx:responseError", function (event) {
+    if (!inEditor(event.detail.elt)) return;
+    const status = event.detail.xhr.status;
+    if (event.detail.requestConfig.verb === "get") {
+      setStatus("Could not load that (error " + status + "). Reload the page.", true);
+      return;
+    }
+    const why = status === 403
+      ? "the server refused it (your session may have expired)."
+      : "the server had a problem (error " + status + ").";
+    setStatus("Not saved: " + why + " Reload the page and try again.", true);
+  });
+  document.body.addEventListener("htmx:sendError", function (event) {
+    if (!inEditor(event.detail.elt)) return;
+    setStatus("Not saved: the server cannot be reached. Check your connection, then try again.", true);
+  });
+
+  // --- Focus ------------------------------------------------------------------------------
+  // The server names what should have focus after a change (HX-Trigger-After-Settle): the
+  // moved card's button, a new card, or "Undo" after a removal.
+  document.body.addEventListener("editor-focus", function (event) {
+    const target = document.querySelector(event.detail.target);
+    if (target) {
+      target.focus({ preventScroll: true });
+      target.scrollIntoView({ block: "nearest" });
+    }
+  });
+
+  // --- Live day totals --------------------------------------------------------------------
+  // While a wait is typed, every later card's "Day N" and "starts on day N" follow at once;
+  // the server says the same after the save (builder/views/editor.py describe_start).
+  const UNITS = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
+
+  function describeDelay(seconds) {
+    const parts = [];
+    for (const [unit, size] of UNITS) {
+      const count = Math.floor(seconds / size);
+      seconds -= count * size;
+      if (count) parts.push(count + " " + unit + (count === 1 ? "" : "s"));
+    }
+    return parts.join(" ") || "immediately";
+  }
+
+  function describeStart(total) {
+    const days = Math.floor(total / 86400);
+    const rest = total % 86400;
+    return "starts on day " + (days + 1) + (rest ? ", " + describeDelay(rest) + " in" : "");
+  }
+
+  function typedDelay(card) {
+    let total = 0;
+    for (const [name, size] of [["days", 86400], ["hours", 3600], ["minutes", 60]]) {
+      const input = card.querySelector('input[name="' + name + '"]');
+      if (!input) return null;
+      const text = input.value.trim();
+      if (!/^\d*$/.test(text)) return null;
+      total += (text ? parseInt(text, 10) : 0) * size;
+    }
+    return total;
+  }
+
+  function updateTotals() {
+    let total = 0;
+    document.querySelectorAll("#step-list > li.step").forEach(function (card) {
+      const typed = typedDelay(card);
+      const head = card.querySelector(".step-head");
+      total += typed === null ? parseInt((head && head.dataset.delay) || "0", 10) : typed;
+      const day = card.querySelector(".step-day");
+      const starts = card.querySelector(".starts-on");
+      if (day) day.textContent = "Day " + (Math.floor(total / 86400) + 1);
+      if (starts) starts.textContent = describeStart(total);
+    });
+  }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.closest && event.target.closest(".delay-part")) updateTotals();
+  });
+
+  // --- Template search --------------------------------------------------------------------
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape" || !event.target.matches('.picker-search input[type="search"]')) {
+      return;
+    }
+    const results = document.getElementById(event.target.getAttribute("aria-controls"));
+    if (results) {
+      results.replaceChildren();
+      results.classList.remove("is-open");
+    }
+  });
+
+  // --- "Insert step" menus ---------------------------------------------------------------
+  // One open at a time; Escape closes it and returns to its toggle.
+  document.addEventListener("toggle", function (event) {
+    const opened = event.target;
+    if (!opened.matches || !opened.matches("details.insert") || !opened.open) return;
+    document.querySelectorAll("details.insert[open]").forEach(function (other) {
+      if (other !== opened) other.open = false;
+    });
+  }, true);
+  document.addEventListener("keydown", function (event) {
+    const menu = event.key === "Escape" && event.target.closest && event.target.closest("details.insert[open]");
+    if (menu) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    }
+  });
+
+  // --- Drag and drop ----------------------------------------------------------------------
+  // SortableJS moves the card in the page; the new order goes to the reorder endpoint, which
+  // checks it lists exactly this sequence's steps and answers with the renumbered list.
+  let focusAfterReorder = null;
+
+  function submitOrder(list) {
+    const form = document.getElementById("reorder-form");
+    if (!form) return;
+    form.querySelectorAll('input[name="order"]').forEach(function (input) {
+      input.remove();
+    });
+    list.querySelectorAll(":scope > li.step").forEach(function (card) {
+      const input = document.createElement("input");
+      input.type = "hidden";
+      input.name = "order";
+      input.value = card.dataset.stepId;
+      form.appendChild(input);
+    });
+    htmx.trigger(form, "reorder");
+  }
+
+  function makeSortable(list) {
+    if (!window.Sortable || !list || list.dataset.sortable || !list.querySelector(".drag-handle")) {
+      return;
+    }
+    list.dataset.sortable = "on";
+    window.Sortable.create(list, {
+      handle: ".drag-handle",
+      draggable: "li.step",
+      // Cards slide aside while one is dragged, unless the person asked for less motion.
+      animation: window.matchMedia("(prefers-reduced-motion: reduce)").matches ? 0 : 150,
+      forceFallback: true, // the same pointer-driven drag in every browser and on touch screens
+      fallbackOnBody: true,
+      ghostClass: "is-drop-target",
+      chosenClass: "is-chosen",
+      dragClass: "is-dragging",
+      onEnd: function (event) {
+        if (event.oldIndex === event.newIndex) return;
+        focusAfterReorder = "#step-" + event.item.dataset.stepId;
+        submitOrder(list);
+      },
+    });
+  }
+
+  htmx.onLoad(function (element) {
+    if (element.id === "step-list") {
+      makeSortable(element);
+    } else if (element.querySelector) {
+      makeSortable(element.querySelector("#step-list"));
+    }
+  });
+
+  document.body.addEventListener("htmx:afterSettle", function (event) {
+    if (focusAfterReorder && event.target.id === "step-list") {
+      const card = document.querySelector(focusAfterReorder);
+      focusAfterReorder = null;
+      if (card) card.focus({ preventScroll: true });
+    }
+  });
+})();

@@ -1,0 +1,303 @@
+"""The step editor in a real browser: building, reordering, autosave, and two people at once.
+
+A person builds a 5-step mixed sequence with the mouse, picks templates by searching, changes
+waits and threading, reorders by drag and by keyboard, reloads and finds everything as left.
+Two browsers edit one draft: the stale one is refused, told who saved, and offered a reload.
+"""
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from playwright.sync_api import expect
+
+from builder import permissions
+from builder.models import Sequence
+from tests.conftest import EXAMPLE_EMAIL_1, EXAMPLE_EMAIL_2
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SMS_CHECK_IN = "smstmpl_71JQ1KxplWkUvKD7TBdDT643l8hSBT7sYxnj16xOXZT"
+SHOTS = Path("/tmp/editor-shots")  # noqa: S108 - where the team looks at screenshots
+
+
+@pytest.fixture(autouse=True)
+def role_groups(transactional_db):
+    """The role groups a migration creates: a transactional test flushes them after itself."""
+    for role in permissions.ROLES:
+        Group.objects.get_or_create(name=role)
+
+
+def signed_in(browser, live_server, user, viewport=None, **options):
+    """A browser page already signed in as `user` (a session cookie, not the login form)."""
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800}, **options)
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def steps(page):
+    return page.get_by_role("list", name="Steps")
+
+
+def step(page, number):
+    return steps(page).get_by_role("listitem", name=f"Step {number}")
+
+
+def saved(page, text):
+    """Wait until the status line says the save of `text` is done."""
+    status = page.locator("#save-status")
+    expect(status).to_contain_text("Saved")
+    expect(status).to_contain_text(text)
+
+
+def set_wait(page, number, change, *, days=None, hours=None):
+    """Type a wait into a card and leave the boxes (which saves at once); `change` is the
+    summary the status line shows once the last of it is saved."""
+    card = step(page, number)
+    for label, value in (("Days", days), ("Hours", hours)):
+        if value is not None:
+            card.get_by_label(label).fill(str(value))
+    card.get_by_label("Minutes").press("Tab")
+    saved(page, f"Step {number}: delay {change}")
+
+
+def pick_template(page, number, search, name, kind="Email"):
+    card = step(page, number)
+    card.get_by_label(f"{kind} template").fill(search)
+    card.get_by_role("button", name=name).click()
+    expect(card.locator(".chosen-name")).to_have_text(name)
+    saved(page, f"Step {number}: template")
+
+
+def summaries(page):
+    return page.locator("#step-list .step-summary").all_inner_texts()
+
+
+def drag_card(page, number, onto):
+    """Drag card `number` by its handle to the place of card `onto`, with real mouse moves.
+
+    The cards slide aside (animated) while one is dragged, so the pointer follows the target
+    card until the dragged one sits in its place, then rests on the dragged card itself (over
+    any other card, SortableJS would move it once more) and lets go.
+    """
+    card, target = step(page, number), step(page, onto)
+    target.evaluate("li => li.scrollIntoView({block: 'start'})")
+    height = page.viewport_size["height"]
+    assert card.bounding_box()["y"] + 60 < height, "both cards must be on screen to drag"
+    card_id = card.get_attribute("id")
+    wanted = target.evaluate("li => [...li.parentElement.children].indexOf(li)")
+    handle = card.locator(".drag-handle").bounding_box()
+    page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(handle["x"] + 5, handle["y"] - 30, steps=5)
+    for _ in range(20):
+        box = target.bounding_box()
+        page.mouse.move(box["x"] + 150, box["y"] + 10, steps=8)
+        page.wait_for_timeout(100)
+        place = page.evaluate(
+            "id => [...document.getElementById(id).parentElement.children]"
+            ".indexOf(document.getElementById(id))",
+            card_id,
+        )
+        if place == wanted:
+            resting = page.locator(f"#step-list > #{card_id}").bounding_box()
+            page.mouse.move(resting["x"] + 150, resting["y"] + resting["height"] / 2, steps=3)
+            page.wait_for_timeout(200)
+            break
+    page.mouse.up()
+
+
+def test_build_reorder_reload_a_five_step_mixed_sequence(browser, live_server, synced, user):
+    sequence = Sequence.create_draft(name="Q3 outbound", timezone_name="Europe/Paris", user=user)
+    # Reduced motion: the cards do not slide while a card is dragged, so the mouse moves below
+    # land where they aim.
+    page = signed_in(browser, live_server, user, reduced_motion="reduce")
+    page.goto(f"{live_server.url}/sequences/{sequence.pk}/")
+    expect(page.get_by_text("No steps yet.")).to_be_visible()
+
+    # Build with the mouse: four added at the end, one inserted between two cards.
+    for number, kind in enumerate(("email", "call", "email", "SMS"), start=1):
+        page.get_by_role("button", name=f"Add {kind} step").click()
+        saved(page, f"Added step {number} ({kind.lower()})")
+    expect(steps(page).get_by_role("listitem")).to_have_count(4)
+    step(page, 3).get_by_text("Insert step").click()
+    step(page, 3).get_by_role("button", name="Insert call step").click()
+    saved(page, "Inserted step 3 (call)")
+    expect(step(page, 3)).to_contain_text("Call · required")
+    # The first email starts the thread and says why; later emails reply by default.
+    first_thread = step(page, 1).get_by_label("Reply in previous thread")
+    expect(first_thread).to_be_disabled()
+    expect(step(page, 1)).to_contain_text("this is the first email")
+    expect(step(page, 4).get_by_label("Reply in previous thread")).to_be_checked()
+
+    # Templates, picked by searching name or subject.
+    pick_template(page, 1, "quick", "Intro — quick question")
+    pick_template(page, 4, "northwind", "Follow-up — case study")  # found by its subject
+    pick_template(page, 5, "check", "Quick SMS check-in", kind="SMS")
+    expect(step(page, 1).locator(".merge-fields")).to_contain_text("{{ contact.first_name }}")
+
+    # Waits: the running day total follows as soon as a box changes, then saves.
+    step(page, 2).get_by_label("Days").fill("2")
+    expect(step(page, 5).locator(".starts-on")).to_have_text("starts on day 6")
+    set_wait(page, 2, "2 days → 2 days 4 hours", days=2, hours=4)
+    set_wait(page, 4, "1 day → 3 days", days=3)
+    expect(step(page, 5).locator(".step-day")).to_have_text("Day 8")
+    step(page, 2).get_by_label("Days").fill("-1")
+    step(page, 2).get_by_label("Days").press("Tab")
+    expect(step(page, 2)).to_contain_text("Days cannot be negative.")
+    expect(page.locator("#save-status")).to_contain_text("Not saved")
+    set_wait(page, 2, "2 days 4 hours → 2 days", days=2, hours=0)
+
+    # Threading: step 4 starts its own thread.
+    step(page, 4).get_by_label("Reply in previous thread").uncheck()
+    saved(page, "Step 4: replies in thread → new thread")
+
+    # Reorder by drag: the SMS (step 5) goes above the first call (step 2), on a screen tall
+    # enough to show both.
+    before = summaries(page)
+    page.set_viewport_size({"width": 1280, "height": 1800})
+    drag_card(page, 5, onto=2)
+    saved(page, "Reordered steps: 1, 5, 2, 3, 4")
+    assert summaries(page)[1].endswith("SMS · Quick SMS check-in")
+    assert summaries(page) != before
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    # Reorder by keyboard: focus follows the moved card.
+    step(page, 1).get_by_role("button", name="Move down").focus()
+    page.keyboard.press("Enter")
+    saved(page, "Moved step 1 down to step 2")
+    expect(step(page, 2).get_by_role("button", name="Move down")).to_be_focused()
+    page.keyboard.press("Enter")
+    saved(page, "Moved step 2 down to step 3")
+    expect(step(page, 3).get_by_role("button", name="Move down")).to_be_focused()
+    # The SMS is first now; the first email is step 3 and still starts the thread.
+    expected = [
+        "Day 2 · SMS · Quick SMS check-in",
+        "Day 4 · Call · required",
+        "Day 4 · Email · Intro — quick question · new thread",
+        "Day 5 · Call · required",
+        "Day 8 · Email · Follow-up — case study · new thread",
+    ]
+    assert summaries(page) == expected
+
+    # Remove with undo.
+    step(page, 4).get_by_role("button", name="Remove step").click()
+    expect(page.get_by_role("button", name="Undo")).to_be_focused()
+    expect(steps(page).get_by_role("listitem")).to_have_count(4)
+    page.get_by_role("button", name="Undo").click()
+    saved(page, "Restored step 4 (call)")
+
+    # A reload shows everything as it was left.
+    page.reload()
+    assert summaries(page) == expected
+    expect(step(page, 2).get_by_label("Days")).to_have_value("2")
+    expect(step(page, 2).get_by_label("Hours")).to_have_value("0")
+    expect(step(page, 5).get_by_label("Days")).to_have_value("3")
+    expect(step(page, 5).get_by_label("Reply in previous thread")).not_to_be_checked()
+    expect(step(page, 3).get_by_label("Reply in previous thread")).to_be_disabled()
+    expect(page.get_by_role("heading", name="Ready to publish")).to_be_visible()
+    saved_steps = [
+        (s.step_type, s.delay, s.email_template_id or s.sms_template_id, s.threading)
+        for s in Sequence.objects.get(pk=sequence.pk).ordered_steps()
+    ]
+    assert saved_steps == [
+        ("sms", 86400, SMS_CHECK_IN, ""),
+        ("call", 2 * 86400, "", ""),
+        ("email", 0, EXAMPLE_EMAIL_1, "new_thread"),
+        ("call", 86400, "", ""),
+        ("email", 3 * 86400, EXAMPLE_EMAIL_2, "new_thread"),
+    ]
+
+    _screenshots(browser, live_server, user, page, sequence)
+
+
+def _screenshots(browser, live_server, user, page, sequence):
+    """The editor at desktop and phone sizes, for a person to look at; usable at both."""
+    SHOTS.mkdir(exist_ok=True)
+    step(page, 5).get_by_label("Email template").fill("follow")
+    expect(step(page, 5).locator(".picker-count")).to_contain_text("match “follow”")
+    page.screenshot(path=SHOTS / "editor-1280x800-full.png", full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=SHOTS / "editor-1280x800.png")
+    phone = signed_in(browser, live_server, user, viewport={"width": 390, "height": 844})
+    phone.goto(f"{live_server.url}/sequences/{sequence.pk}/")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+    phone.screenshot(path=SHOTS / "editor-390x844.png")
+    phone.screenshot(path=SHOTS / "editor-390x844-full.png", full_page=True)
+    step(phone, 2).get_by_role("button", name="Move up").click()
+    saved(phone, "Moved step 2 up to step 1")
+    phone.context.close()
+
+
+def test_a_stale_editor_is_refused_told_who_saved_and_offered_a_reload(
+    browser, live_server, user, other_user, example_sequence
+):
+    alice = signed_in(browser, live_server, user)
+    bob = signed_in(browser, live_server, other_user)
+    for page in (alice, bob):
+        page.goto(f"{live_server.url}/sequences/{example_sequence.pk}/")
+
+    set_wait(bob, 3, "3 days → 5 days", days=5)
+    alice.get_by_label("Name").fill("Alice's name")
+
+    status = alice.locator("#save-status")
+    expect(status).to_contain_text("Not saved: bob saved this sequence at")
+    expect(status).to_contain_text("Their last change: Step 3: delay 3 days → 5 days.")
+    # Nothing of Alice's went in; her next change is refused too until she reloads.
+    assert Sequence.objects.get(pk=example_sequence.pk).name == "My Sequence"
+    step(alice, 1).get_by_role("button", name="Move down").click()
+    expect(status).to_contain_text("Not saved: bob saved this sequence at")
+    assert Sequence.objects.get(pk=example_sequence.pk).ordered_steps()[0].step_type == "call"
+
+    status.get_by_role("button", name="Reload").click()
+    expect(step(alice, 3).get_by_label("Days")).to_have_value("5")
+    alice.get_by_label("Name").fill("Alice's name")
+    saved(alice, "Renamed “My Sequence” → “Alice's name”")
+    expect(alice.get_by_role("heading", level=1)).to_contain_text("Alice's name")
+
+    # A save that cannot reach the server says so too, instead of pretending.
+    alice.route("**/name/", lambda route: route.abort())
+    alice.get_by_label("Name").fill("Offline name")
+    expect(status).to_contain_text("Not saved: the server cannot be reached.")
+    alice.context.close()
+    bob.context.close()
+
+
+def test_the_editor_works_without_javascript(browser, live_server, synced, user):
+    """Plain form posts all the way: add, insert, search and pick, save a wait, move, undo."""
+    sequence = Sequence.create_draft(name="No script", timezone_name="UTC", user=user)
+    page = signed_in(browser, live_server, user, java_script_enabled=False)
+    page.goto(f"{live_server.url}/sequences/{sequence.pk}/")
+    message = page.locator(".messages")
+
+    page.get_by_role("button", name="Add email step").click()
+    page.get_by_role("button", name="Add call step").click()
+    expect(message).to_have_text("Saved: Added step 2 (call).")
+    step(page, 1).get_by_label("Email template").fill("quick")
+    step(page, 1).get_by_role("button", name="Search").click()
+    step(page, 1).get_by_role("button", name="Intro — quick question").click()
+    expect(message).to_have_text("Saved: Step 1: template “Intro — quick question”.")
+    step(page, 2).get_by_label("Days").fill("3")
+    step(page, 2).get_by_role("button", name="Save step 2").click()
+    expect(message).to_have_text("Saved: Step 2: delay 1 day → 3 days.")
+    step(page, 2).get_by_text("Insert step").click()
+    step(page, 2).get_by_role("button", name="Insert SMS step").click()
+    step(page, 3).get_by_role("button", name="Move up").click()
+    expect(message).to_have_text("Saved: Moved step 3 up to step 2.")
+    step(page, 1).get_by_role("button", name="Remove step").click()
+    page.get_by_role("button", name="Undo").click()
+    expect(message).to_have_text("Saved: Restored step 1 (email).")
+
+    assert summaries(page) == [
+        "Day 1 · Email · Intro — quick question · new thread",
+        "Day 4 · Call · required",
+        "Day 5 · SMS · no template yet",
+    ]
+    page.context.close()

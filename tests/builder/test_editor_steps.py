@@ -1,0 +1,394 @@
+"""The step list: add, insert, duplicate, remove with undo, move up/down, drag-and-drop reorder."""
+
+import json
+import re
+import time
+
+import pytest
+from django.core import signing
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from builder.models import Comment, Sequence, Step
+from tests.builder.editor_support import edit_url, post, state_of, steps_of
+from tests.conftest import EXAMPLE_EMAIL_1, EXAMPLE_EMAIL_2
+
+pytestmark = pytest.mark.django_db
+
+
+def types_of(sequence):
+    return [step.step_type for step in steps_of(sequence)]
+
+
+def latest_summary(sequence):
+    return Sequence.objects.get(pk=sequence.pk).revisions.order_by("-number").first().summary
+
+
+def focus_of(response):
+    return json.loads(response["HX-Trigger-After-Settle"])["editor-focus"]["target"]
+
+
+# --- Add and insert --------------------------------------------------------------------------
+@pytest.mark.parametrize("step_type", ["email", "call", "sms"])
+def test_add_step_appends_a_step_of_that_type(logged_in, example_sequence, step_type):
+    response = post(logged_in, "step_add", example_sequence, data={"step_type": step_type})
+
+    steps = steps_of(example_sequence)
+    new = steps[3]
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert [s.position for s in steps] == [0, 1, 2, 3]
+    assert new.step_type == step_type and new.delay == 86400
+    assert html.lstrip().startswith('<ol id="step-list"') and ">Step 4<" in html
+    assert focus_of(response) == f"#step-{new.pk}"
+    assert latest_summary(example_sequence) == f"Added step 4 ({step_type.lower()})"
+
+
+def test_a_new_email_step_replies_in_the_thread_unless_it_is_the_first_email(
+    logged_in, example_sequence
+):
+    post(logged_in, "step_add", example_sequence, data={"step_type": "email"})
+    Step.objects.filter(sequence=example_sequence, step_type="email").exclude(position=3).delete()
+    empty = Sequence.create_draft(
+        name="Empty", timezone_name="UTC", user=example_sequence.created_by
+    )
+    post(logged_in, "step_add", empty, data={"step_type": "email"})
+
+    assert steps_of(example_sequence)[-1].threading == "old_thread"
+    first = steps_of(empty)[0]
+    assert (first.threading, first.delay) == ("new_thread", 0)
+
+
+def test_insert_step_puts_it_before_the_chosen_card(logged_in, example_sequence):
+    response = post(
+        logged_in, "step_add", example_sequence, data={"step_type": "sms"}, query="?position=1"
+    )
+
+    assert response.status_code == 200
+    assert types_of(example_sequence) == ["call", "sms", "email", "email"]
+    assert [s.position for s in steps_of(example_sequence)] == [0, 1, 2, 3]
+    assert latest_summary(example_sequence) == "Inserted step 2 (sms)"
+
+
+def test_inserting_an_email_first_makes_it_start_the_thread(logged_in, example_sequence):
+    post(logged_in, "step_add", example_sequence, data={"step_type": "email"}, query="?position=0")
+
+    steps = steps_of(example_sequence)
+    assert [s.threading for s in steps] == ["new_thread", "", "new_thread", "old_thread"]
+    assert steps[0].delay == 0
+
+
+def test_add_without_javascript_redirects_back(logged_in, example_sequence):
+    response = post(logged_in, "step_add", example_sequence, data={"step_type": "call"}, htmx=False)
+
+    assert response.status_code == 302
+    assert response["Location"] == edit_url(example_sequence)
+    assert "Saved: Added step 4 (call)." in logged_in.get(edit_url(example_sequence)).text
+
+
+# --- Duplicate -------------------------------------------------------------------------------
+def test_duplicate_copies_the_step_right_after_it(logged_in, example_sequence):
+    original = steps_of(example_sequence)[2]
+
+    response = post(logged_in, "step_duplicate", example_sequence, original.pk)
+
+    steps = steps_of(example_sequence)
+    copy = steps[3]
+    assert response.status_code == 200
+    assert copy.pk != original.pk
+    assert (copy.step_type, copy.delay, copy.email_template_id, copy.threading) == (
+        "email",
+        259200,
+        EXAMPLE_EMAIL_2,
+        "old_thread",
+    )
+    assert copy.close_id == ""
+    assert focus_of(response) == f"#step-{copy.pk}"
+    assert latest_summary(example_sequence) == "Duplicated step 3 as step 4"
+
+
+def test_duplicate_in_the_middle_shifts_later_steps(logged_in, example_sequence):
+    first = steps_of(example_sequence)[0]
+
+    post(logged_in, "step_duplicate", example_sequence, first.pk)
+
+    assert types_of(example_sequence) == ["call", "call", "email", "email"]
+    assert [s.position for s in steps_of(example_sequence)] == [0, 1, 2, 3]
+
+
+# --- Remove and undo -------------------------------------------------------------------------
+def test_remove_offers_undo_that_puts_the_step_back_as_it_was(logged_in, example_sequence, user):
+    steps = steps_of(example_sequence)
+    removed = steps[1]
+    Step.objects.filter(pk=removed.pk).update(close_id="seqstep_abc")
+    comment = Comment.objects.create(
+        sequence=example_sequence, step=removed, author=user, body="Shorter subject?"
+    )
+
+    response = post(logged_in, "step_remove", example_sequence, removed.pk)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert [s.pk for s in steps_of(example_sequence)] == [steps[0].pk, steps[2].pk]
+    # The reply that is now the first email must start the thread.
+    assert steps_of(example_sequence)[1].threading == "new_thread"
+    assert latest_summary(example_sequence) == (
+        "Removed step 2 (email); step 2 now starts a new thread (it is the first email)"
+    )
+    assert "Removed step 2 (email)." in html and 'id="undo-button"' in html
+    assert focus_of(response) == "#undo-button"
+    token = re.search(r'name="token" value="([^"]+)"', html).group(1)
+
+    undone = post(logged_in, "step_restore", example_sequence, data={"token": token})
+
+    restored = steps_of(example_sequence)
+    assert undone.status_code == 200
+    assert [s.pk for s in restored] == [steps[0].pk, removed.pk, steps[2].pk]
+    back = restored[1]
+    assert (back.step_type, back.delay, back.email_template_id, back.close_id) == (
+        "email",
+        86400,
+        EXAMPLE_EMAIL_1,
+        "seqstep_abc",
+    )
+    assert [s.threading for s in restored] == ["", "new_thread", "new_thread"]
+    comment.refresh_from_db()
+    assert comment.step_id == removed.pk
+    assert latest_summary(example_sequence) == "Restored step 2 (email)"
+    assert focus_of(undone) == f"#step-{removed.pk}"
+
+
+def test_undo_twice_restores_once(logged_in, example_sequence):
+    removed = steps_of(example_sequence)[2]
+    token = _remove(logged_in, example_sequence, removed)
+    post(logged_in, "step_restore", example_sequence, data={"token": token})
+    before = state_of(example_sequence)
+
+    again = post(logged_in, "step_restore", example_sequence, data={"token": token})
+
+    assert again.status_code == 400
+    assert "That step is already back" in again.content.decode()
+    assert state_of(example_sequence) == before
+
+
+def test_undo_after_other_changes_restores_at_the_old_place_or_the_end(logged_in, example_sequence):
+    steps = steps_of(example_sequence)
+    token = _remove(logged_in, example_sequence, steps[1])
+    _remove(logged_in, example_sequence, steps[2])
+
+    post(logged_in, "step_restore", example_sequence, data={"token": token})
+
+    assert [s.pk for s in steps_of(example_sequence)] == [steps[0].pk, steps[1].pk]
+
+
+@pytest.mark.parametrize("problem", ["forged", "other_sequence", "expired", "empty"])
+def test_a_bad_undo_token_is_refused(logged_in, example_sequence, user, problem, monkeypatch):
+    removed = steps_of(example_sequence)[2]
+    token = _remove(logged_in, example_sequence, removed)
+    target = example_sequence
+    if problem == "forged":
+        token = token[:-3] + ("aaa" if not token.endswith("aaa") else "bbb")
+    elif problem == "other_sequence":
+        target = Sequence.create_draft(name="Other", timezone_name="UTC", user=user)
+    elif problem == "expired":
+        later = time.time() + 2 * 3600
+        monkeypatch.setattr(signing.time, "time", lambda: later)
+    elif problem == "empty":
+        token = ""
+    before = state_of(target)
+
+    response = post(logged_in, "step_restore", target, data={"token": token})
+
+    assert response.status_code == 400
+    message = {
+        "forged": "That undo is not valid",
+        "other_sequence": "That undo belongs to another sequence.",
+        "expired": "That undo has expired",
+        "empty": "That undo is not valid",
+    }[problem]
+    assert message in response.content.decode()
+    assert state_of(target) == before
+
+
+def test_remove_without_javascript_shows_undo_on_the_page(logged_in, example_sequence):
+    removed = steps_of(example_sequence)[0]
+
+    response = post(logged_in, "step_remove", example_sequence, removed.pk, htmx=False)
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"{edit_url(example_sequence)}?undo=")
+    page = logged_in.get(response["Location"]).content.decode()
+    assert "Saved: Removed step 1 (call)." in page
+    assert 'id="undo-button">Undo</button>' in page
+    token = re.search(r'name="token" value="([^"]+)"', page).group(1)
+    restored = post(logged_in, "step_restore", example_sequence, data={"token": token}, htmx=False)
+    assert restored.status_code == 302
+    assert types_of(example_sequence) == ["call", "email", "email"]
+    # Once undone, the page no longer offers it.
+    assert "undo-button" not in logged_in.get(response["Location"]).content.decode()
+
+
+def _remove(client, sequence, step):
+    html = post(client, "step_remove", sequence, step.pk).content.decode()
+    return re.search(r'name="token" value="([^"]+)"', html).group(1)
+
+
+# --- Move up / Move down ---------------------------------------------------------------------
+def test_move_up_reorders_and_reapplies_threading(logged_in, example_sequence):
+    call, first_email, reply = steps_of(example_sequence)
+
+    response = post(logged_in, "step_move", example_sequence, reply.pk, data={"direction": "up"})
+
+    steps = steps_of(example_sequence)
+    assert [s.pk for s in steps] == [call.pk, reply.pk, first_email.pk]
+    # The reply is now the first email: it starts the thread. The moved-down step keeps its own.
+    assert [s.threading for s in steps] == ["", "new_thread", "new_thread"]
+    assert latest_summary(example_sequence) == (
+        "Moved step 3 up to step 2; step 2 now starts a new thread (it is the first email)"
+    )
+    assert focus_of(response) == f"#step-{reply.pk}-up"
+    html = response.content.decode()
+    assert "step 2 now starts a new thread" in html  # said in the status line
+
+
+def test_focus_moves_to_the_other_button_at_the_ends(logged_in, example_sequence):
+    call, first_email, _ = steps_of(example_sequence)
+
+    to_top = post(
+        logged_in, "step_move", example_sequence, first_email.pk, data={"direction": "up"}
+    )
+    down = post(
+        logged_in, "step_move", example_sequence, first_email.pk, data={"direction": "down"}
+    )
+
+    assert focus_of(to_top) == f"#step-{first_email.pk}-down"
+    assert focus_of(down) == f"#step-{first_email.pk}-down"
+    assert [s.pk for s in steps_of(example_sequence)][:2] == [call.pk, first_email.pk]
+
+
+@pytest.mark.parametrize(("index", "direction"), [(0, "up"), (2, "down")])
+def test_moving_past_the_end_is_refused(logged_in, example_sequence, index, direction):
+    step = steps_of(example_sequence)[index]
+    before = state_of(example_sequence)
+
+    response = post(
+        logged_in, "step_move", example_sequence, step.pk, data={"direction": direction}
+    )
+
+    assert response.status_code == 400
+    where = "first" if direction == "up" else "last"
+    assert f"Step {index + 1} is already the {where} step." in response.content.decode()
+    assert state_of(example_sequence) == before
+
+
+def test_move_without_javascript_redirects_back(logged_in, example_sequence):
+    call = steps_of(example_sequence)[0]
+
+    response = post(
+        logged_in, "step_move", example_sequence, call.pk, data={"direction": "down"}, htmx=False
+    )
+
+    assert response.status_code == 302
+    assert types_of(example_sequence) == ["email", "call", "email"]
+
+
+# --- Drag-and-drop reorder -------------------------------------------------------------------
+def test_reorder_saves_the_new_order(logged_in, example_sequence):
+    call, first_email, reply = steps_of(example_sequence)
+    order = [reply.pk, call.pk, first_email.pk]
+
+    response = post(logged_in, "steps_reorder", example_sequence, data={"order": order})
+
+    steps = steps_of(example_sequence)
+    assert response.status_code == 200
+    assert [s.pk for s in steps] == order
+    assert [s.position for s in steps] == [0, 1, 2]
+    assert [s.threading for s in steps] == ["new_thread", "", "new_thread"]
+    assert latest_summary(example_sequence) == (
+        "Reordered steps: 3, 1, 2; step 1 now starts a new thread (it is the first email)"
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<ol id="step-list"')
+    assert re.findall(r'id="step-\d+-title">(Step \d)<', html) == ["Step 1", "Step 2", "Step 3"]
+
+
+def test_reorder_writes_only_the_steps_that_moved_in_one_transaction(logged_in, example_sequence):
+    Step.objects.bulk_create(
+        Step(sequence=example_sequence, position=i, step_type="call") for i in range(3, 8)
+    )
+    steps = steps_of(example_sequence)
+    order = [s.pk for s in steps]
+    order[5], order[6] = order[6], order[5]
+
+    with CaptureQueriesContext(connection) as queries:
+        post(logged_in, "steps_reorder", example_sequence, data={"order": order})
+
+    step_updates = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "builder_step"')
+    ]
+    assert len(step_updates) == 1
+    assert sorted(map(int, re.findall(r"IN \(([\d, ]+)\)", step_updates[0])[0].split(","))) == (
+        sorted([order[5], order[6]])
+    )
+    assert [s.pk for s in steps_of(example_sequence)] == order
+
+
+def test_reorder_to_the_same_order_saves_nothing(logged_in, example_sequence):
+    before = state_of(example_sequence)
+
+    response = post(
+        logged_in,
+        "steps_reorder",
+        example_sequence,
+        data={"order": [s.pk for s in steps_of(example_sequence)]},
+    )
+
+    assert response.status_code == 200
+    assert state_of(example_sequence) == before
+
+
+@pytest.mark.parametrize(
+    "make_order",
+    [
+        pytest.param(lambda ids, other: ids[:2], id="missing"),
+        pytest.param(lambda ids, other: [*ids, ids[0]], id="duplicate"),
+        pytest.param(lambda ids, other: [ids[0], ids[0], ids[1]], id="repeated"),
+        pytest.param(lambda ids, other: [*ids[:2], other], id="another-sequence"),
+        pytest.param(lambda ids, other: [*ids[:2], "x"], id="not-a-number"),
+        pytest.param(lambda ids, other: [], id="empty"),
+        pytest.param(lambda ids, other: [*ids, 999999], id="unknown-extra"),
+    ],
+)
+def test_reorder_refuses_anything_but_the_exact_set_of_steps(
+    logged_in, example_sequence, user, make_order
+):
+    other = Sequence.create_draft(name="Other", timezone_name="UTC", user=user)
+    other_step = Step.objects.create(sequence=other, position=0, step_type="call")
+    ids = [s.pk for s in steps_of(example_sequence)]
+    before = state_of(example_sequence)
+
+    response = post(
+        logged_in,
+        "steps_reorder",
+        example_sequence,
+        data={"order": make_order(ids, other_step.pk)},
+    )
+
+    assert response.status_code == 400
+    assert "does not list exactly the steps of this sequence" in response.content.decode()
+    assert state_of(example_sequence) == before
+
+
+@pytest.mark.parametrize("name", ["step_add", "step_duplicate"])
+def test_a_sequence_is_capped_at_200_steps(logged_in, example_sequence, name):
+    Step.objects.bulk_create(
+        Step(sequence=example_sequence, position=i, step_type="call") for i in range(3, 200)
+    )
+    before = state_of(example_sequence)
+    args = () if name == "step_add" else (steps_of(example_sequence)[0].pk,)
+
+    response = post(logged_in, name, example_sequence, *args, data={"step_type": "call"})
+
+    assert response.status_code == 400
+    assert "A sequence can have at most 200 steps." in response.content.decode()
+    assert state_of(example_sequence) == before
