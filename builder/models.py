@@ -111,7 +111,12 @@ class Sequence(models.Model):
         if not updated:
             self.refresh_from_db()
             raise EditConflict(self)
-        self.refresh_from_db(fields=["version", "updated_by", "updated_at"])
+        # Our UPDATE holds the row's write lock until commit, so the review state read now is the
+        # one our edit lands on (an approval racing this edit either precedes it or sees the new
+        # version and is refused as stale).
+        self.refresh_from_db(
+            fields=["version", "updated_by", "updated_at", "status", "approved_revision"]
+        )
 
     @contextmanager
     def editing(self, *, user, loaded_version, summary=""):
@@ -227,6 +232,7 @@ class Step(models.Model):
             required=self.required,
             close_id=self.close_id or None,
             extra=self.extra or {},
+            key=str(self.pk) if self.pk else None,
         )
 
 
@@ -388,6 +394,11 @@ class StateChange(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     from_status = models.CharField(max_length=20, choices=Sequence.Status)
     to_status = models.CharField(max_length=20, choices=Sequence.Status)
+    # The revision the move was about (submitted, approved, changes requested on), so the review
+    # page can diff against "the last approved revision" after the approval itself was cleared.
+    revision = models.ForeignKey(
+        "Revision", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     note = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

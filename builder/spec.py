@@ -53,6 +53,10 @@ class Step:
     close_id: str | None = None  # Close's seqstep_ id once published/imported
     # For step types we do not model (Close's "task", ...): the whole step as Close sent it.
     extra: dict = field(default_factory=dict)
+    # Our own stable identity for the step (the database row), kept in revision snapshots so a
+    # diff can tell a moved step from a removed one before Close has given it an id. Never sent
+    # to Close.
+    key: str | None = None
 
 
 @dataclass
@@ -417,6 +421,11 @@ def _check_range(index: int, time_range: ScheduleRange) -> list[Problem]:
             )
         )
     return problems
+
+
+def is_valid_range(time_range: ScheduleRange) -> bool:
+    """The range on its own is valid (day, HH:MM times, start before end); schedule.py uses it."""
+    return not _check_range(0, time_range)
 
 
 def _is_weekday(value) -> bool:

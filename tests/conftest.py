@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import tempfile
 import warnings
 
 import pytest
@@ -12,6 +13,21 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 from closesandbox import Sandbox
 
 SANDBOX_KEY = "sandbox-test-key"  # the key tests/settings.py gives the app
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """On SQLite, test in a database file rather than Django's shared-cache memory database.
+
+    In shared-cache memory, a second thread that writes fails at once with "database table is
+    locked"; with a file, threads (the concurrency tests, the live server) lock like production
+    does (WAL, busy timeout, IMMEDIATE transactions). One file per test process."""
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        name = f"sequence-builder-tests-{os.getpid()}.sqlite3"
+        database.setdefault("TEST", {})["NAME"] = os.path.join(tempfile.gettempdir(), name)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +54,9 @@ def make_user(django_user_model, username, *roles):
     user = django_user_model.objects.create_user(
         username=username, password=f"{username}-password-1", email=f"{username}@example.com"
     )
-    user.groups.set(Group.objects.filter(name__in=roles))
+    # get_or_create: the groups come from a data migration, and a transactional test's flush
+    # deletes them, so a later test would silently get a user without its roles.
+    user.groups.set([Group.objects.get_or_create(name=role)[0] for role in roles])
     return user
 
 
@@ -164,3 +182,38 @@ def example_sequence(db, user):
         ]
     )
     return sequence
+
+
+def approve(sequence, user):
+    """Record the sequence's rows as its current revision (saved by its last editor) and let
+    `user` approve that revision (publishing needs Approved at the current revision)."""
+    from builder.models import Sequence
+
+    author = sequence.updated_by or sequence.created_by or user
+    with sequence.editing(user=author, loaded_version=sequence.version, summary="Ready"):
+        pass
+    sequence.approved_revision = sequence.revisions.get(number=sequence.version)
+    sequence.change_status(Sequence.Status.APPROVED, user=user, note="Approved in a test.")
+    return sequence
+
+
+@pytest.fixture
+def approved_sequence(example_sequence, reviewer):
+    """Close's example, approved at its current revision: ready for a Publisher."""
+    return approve(example_sequence, reviewer)
+
+
+@pytest.fixture(autouse=True)
+def _finish_background_jobs():
+    """A test ends only when the jobs it started (a publish from a page) have: none may write
+    into the next test's database."""
+    yield
+    from builder import jobs
+
+    jobs.wait_all(timeout=60)
+
+
+@pytest.fixture
+def jobs_inline(settings):
+    """Background jobs (publishing) run in the calling thread, inside the test's transaction."""
+    settings.BUILDER_RUN_JOBS_INLINE = True

@@ -41,3 +41,7 @@ def test_seed_demo_creates_a_login_and_a_publishable_example_once(sandbox):
     example = Sequence.objects.get()
     assert [step.step_type for step in example.ordered_steps()] == ["call", "email", "email"]
     assert spec.blocking(example.problems()) == []
+    # Its history starts with the steps in it, ready to submit for review.
+    assert example.revisions.first().to_spec() == example.to_spec()
+    reviewer = get_user_model().objects.get(username="reviewer")
+    assert {g.name for g in reviewer.groups.all()} == {"Reviewer", "Publisher"}

@@ -1,14 +1,15 @@
-"""First-run data for `make run`: a demo login, the template cache, one example draft."""
-
-from datetime import time
+"""First-run data for `make run`: demo logins, the template cache, one example draft."""
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 
-from builder import close, template_sync
-from builder.models import CloseTemplate, ScheduleRange, Sequence, Step
+from builder import close, permissions, template_sync
+from builder.models import CloseTemplate, Sequence, Step
 
 DEMO_USERNAME = "demo"
+# A second person, so the demo can show review: nobody may approve their own changes.
+REVIEWER_USERNAME = "reviewer"
 # A fixed, printed password: `make run` serves on 127.0.0.1 only, for trying the app out.
 DEMO_PASSWORD = "demo-sequences"  # noqa: S105
 EXAMPLE_NAME = "Example: call, then two emails"
@@ -18,7 +19,8 @@ class Command(BaseCommand):
     help = "Create the demo user, sync templates and add an example draft (only what is missing)."
 
     def handle(self, *args, **options):
-        user = self._demo_user()
+        user = self._demo_user(DEMO_USERNAME, superuser=True)
+        self._demo_user(REVIEWER_USERNAME, roles=[permissions.REVIEWER, permissions.PUBLISHER])
         try:
             self.stdout.write(template_sync.sync_templates().message)
         except close.CloseError as error:
@@ -26,17 +28,26 @@ class Command(BaseCommand):
         if not Sequence.objects.filter(name=EXAMPLE_NAME).exists():
             self._example_draft(user)
         self.stdout.write(
-            self.style.SUCCESS(f"Log in as “{DEMO_USERNAME}” with password “{DEMO_PASSWORD}”.")
+            self.style.SUCCESS(
+                f"Log in as “{DEMO_USERNAME}” (all roles) or “{REVIEWER_USERNAME}” "
+                f"(Reviewer, Publisher), password “{DEMO_PASSWORD}”."
+            )
         )
 
-    def _demo_user(self):
+    def _demo_user(self, username, *, superuser=False, roles=()):
         User = get_user_model()
         user, created = User.objects.get_or_create(
-            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+            username=username,
+            defaults={
+                "is_staff": superuser,
+                "is_superuser": superuser,
+                "email": f"{username}@example.com",
+            },
         )
         if created:
             user.set_password(DEMO_PASSWORD)
             user.save()
+            user.groups.set(Group.objects.filter(name__in=roles))
         return user
 
     def _example_draft(self, user):
@@ -48,34 +59,31 @@ class Command(BaseCommand):
         first = _first_id(usable.filter(name__istartswith="intro")) or _first_id(usable)
         second = _first_id(usable.filter(name__istartswith="follow").exclude(close_id=first))
         second = second or _first_id(usable.exclude(close_id=first)) or first
-        sequence = Sequence.objects.create(
-            name=EXAMPLE_NAME, timezone="America/Los_Angeles", created_by=user, updated_by=user
+        sequence = Sequence.create_draft(
+            name=EXAMPLE_NAME, timezone_name="America/Los_Angeles", user=user
         )
-        ScheduleRange.objects.bulk_create(
-            ScheduleRange(sequence=sequence, weekday=day, start=time(9), end=time(16, 59))
-            for day in range(1, 6)
-        )
-        Step.objects.bulk_create(
-            [
-                Step(sequence=sequence, position=0, step_type="call", delay=0),
-                Step(
-                    sequence=sequence,
-                    position=1,
-                    step_type="email",
-                    delay=86400,
-                    email_template_id=first,
-                    threading="new_thread",
-                ),
-                Step(
-                    sequence=sequence,
-                    position=2,
-                    step_type="email",
-                    delay=259200,
-                    email_template_id=second,
-                    threading="old_thread",
-                ),
-            ]
-        )
+        with sequence.editing(user=user, loaded_version=sequence.version, summary="Added 3 steps"):
+            Step.objects.bulk_create(
+                [
+                    Step(sequence=sequence, position=0, step_type="call", delay=0),
+                    Step(
+                        sequence=sequence,
+                        position=1,
+                        step_type="email",
+                        delay=86400,
+                        email_template_id=first,
+                        threading="new_thread",
+                    ),
+                    Step(
+                        sequence=sequence,
+                        position=2,
+                        step_type="email",
+                        delay=259200,
+                        email_template_id=second,
+                        threading="old_thread",
+                    ),
+                ]
+            )
         self.stdout.write(f"Added the example draft “{EXAMPLE_NAME}”.")
 
 
