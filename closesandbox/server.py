@@ -356,6 +356,25 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(400, {"error": str(exc)})
                 return
             self._send(200, {"fault": dataclasses.asdict(fault)})
+        elif route == ("POST", "subscriptions"):
+            # {"sequence_id": "seq_...", "active": 3, ...}: make Close report live enrollments.
+            data = _parse_json(body_bytes)
+            counts = {"active", "paused", "finished", "goal", "error"}
+            if (
+                not isinstance(data, dict)
+                or not set(data) <= counts | {"sequence_id"}
+                or not all(isinstance(data.get(k, 0), int) for k in counts)
+            ):
+                self._send(400, {"error": "Expected {sequence_id, active, paused, ...} integers"})
+                return
+            try:
+                sb.set_subscription_counts(
+                    data.get("sequence_id"), **{k: v for k, v in data.items() if k in counts}
+                )
+            except KeyError:
+                self._send(404, {"error": "Not found"})
+                return
+            self._send(200, {"ok": True})
         elif route == ("DELETE", "faults"):
             sb.clear_faults()
             self._send(200, {"ok": True})
@@ -580,6 +599,12 @@ class Sandbox:
         """Change fields of an email or SMS template (e.g. is_shared=False); returns a copy."""
         with self._lock:
             return copy.deepcopy(self._store.update_template(template_id, fields))
+
+    def add_ui_sequence(self, data):
+        """Store a sequence as Close's UI would make it (may hold task or other operational
+        steps the API cannot create); returns a copy with its ids."""
+        with self._lock:
+            return copy.deepcopy(self._store.add_ui_sequence(copy.deepcopy(data)))
 
     def set_subscription_counts(self, seq_id, active=0, paused=0, finished=0, goal=0, error=0):
         with self._lock:

@@ -389,6 +389,49 @@ class Store:
         self._changed()
         return sequence
 
+    def add_ui_sequence(self, data):
+        """Store a sequence as if built in Close's own UI, where operational step types (task,
+        assign user, ...) exist that the API cannot create. For import/republish tests."""
+        now = naive_now()
+        oid = data.get("id") or new_id("seq_")
+        steps = []
+        for step in data.get("steps", []):
+            steps.append(
+                {
+                    "id": step.get("id") or new_id("seqstep_"),
+                    "delay": 0,
+                    "email_template_id": None,
+                    "sms_template_id": None,
+                    "threading": None,
+                    "required": True,
+                    "step_allowed_delay": None,
+                    **step,
+                    "created_by_id": seed.USER_ID,
+                    "updated_by_id": seed.USER_ID,
+                    "date_created": now,
+                    "date_updated": now,
+                }
+            )
+        self.sequences[oid] = {
+            "id": oid,
+            "name": data["name"],
+            "status": data.get("status", "active"),
+            "timezone": data["timezone"],
+            "schedule": data.get("schedule"),
+            "schedule_id": data.get("schedule_id"),
+            "steps": steps,
+            "trigger_query": None,
+            "allow_manual_enrollment": True,
+            "owner_id": seed.USER_ID,
+            "organization_id": seed.ORG_ID,
+            "created_by_id": seed.USER_ID,
+            "updated_by_id": seed.USER_ID,
+            "date_created": now,
+            "date_updated": now,
+        }
+        self._changed()
+        return self.sequences[oid]
+
     def update_sequence(self, query, body, oid):
         sequence = self._sequence(oid)
         payload = _require_object(body)
@@ -457,6 +500,16 @@ class Store:
         return cleaned
 
     def _clean_step(self, key, given, old, err):
+        if old is not None and old.get("step_type") not in STEP_TYPES:
+            # An operational step made in Close's UI (task, assign user, ...): the API cannot
+            # create or change it, but listing its id keeps it, as for any step [D].
+            if (
+                set(given) - {"step_type"}
+                or given.get("step_type", old["step_type"]) != old["step_type"]
+            ):
+                err.field(key, f"A {old['step_type']} step can only be changed in Close's app.")
+                return None
+            return {k: old[k] for k in old if k in STEP_FIELDS}
         if old is None:
             fields = {
                 "step_type": "email",

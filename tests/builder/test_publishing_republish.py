@@ -151,3 +151,48 @@ def test_steps_of_types_we_do_not_model_are_sent_back_by_id():
         {"id": "seqstep_a", "step_type": "call", "delay": 0, "required": True},
         {"id": "seqstep_task1"},
     ]
+
+
+def test_steps_made_in_closes_app_survive_import_edit_and_republish(
+    user, reviewer, publisher, sandbox, synced
+):
+    """A Close UI sequence with a task step: we may change the call, the task must stay as is."""
+    from builder.importing import import_from_close
+
+    made = sandbox.add_ui_sequence(
+        {
+            "name": "Built in Close",
+            "timezone": "America/New_York",
+            "steps": [
+                {"step_type": "call", "delay": 0},
+                {"step_type": "task", "delay": 3600, "task_text": "Research the account"},
+            ],
+        }
+    )
+    call_id, task_id = (step["id"] for step in made["steps"])
+    imported, _notes = import_from_close(
+        close_id=made["id"], user=user, client=close.client_from_settings()
+    )
+    call, task = imported.ordered_steps()
+    assert task.step_type == "task" and task.close_id == task_id
+    with imported.editing(user=user, loaded_version=imported.version, summary="Later call"):
+        Step.objects.filter(pk=call.pk).update(delay=7200)
+    approve(Sequence.objects.get(pk=imported.pk), reviewer)
+
+    outcome = publishing.publish_sequence(
+        sequence=Sequence.objects.get(pk=imported.pk), user=publisher
+    )
+
+    assert outcome.ok, outcome.message
+    [put] = [r for r in sandbox.requests if r.method == "PUT"]
+    assert put.body["steps"] == [
+        {"id": call_id, "step_type": "call", "delay": 7200, "required": True},
+        {"id": task_id},
+    ]
+    [stored] = sandbox.sequences
+    assert [(s["id"], s["step_type"]) for s in stored["steps"]] == [
+        (call_id, "call"),
+        (task_id, "task"),
+    ]
+    assert stored["steps"][1]["task_text"] == "Research the account"
+    assert stored["steps"][0]["delay"] == 7200

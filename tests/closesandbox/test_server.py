@@ -1023,3 +1023,71 @@ def test_stop_closes_kept_alive_connections():
         session.get(url + "me/", auth=AUTH, timeout=2)
     sb.stop()  # idempotent
     assert copy.deepcopy(sb.api_keys) == {KEY}
+
+
+# --- sequences made in Close's UI ------------------------------------------------------------
+UI_SEQUENCE = {
+    "name": "Built in Close",
+    "timezone": "America/New_York",
+    "steps": [
+        {"step_type": "call", "delay": 0},
+        {"step_type": "task", "delay": 3600, "task_text": "Research the account"},
+    ],
+}
+
+
+def test_ui_sequence_with_a_task_step_is_listed_like_any_other(sb):
+    made = sb.add_ui_sequence(UI_SEQUENCE)
+
+    listed = requests.get(sb.url + "sequence/", auth=AUTH).json()["data"]
+    assert [s["id"] for s in listed] == [made["id"]]
+    assert listed[0]["steps"][1]["step_type"] == "task"
+    assert listed[0]["steps"][1]["task_text"] == "Research the account"
+
+
+def test_put_keeps_an_operational_step_listed_by_id(sb):
+    made = sb.add_ui_sequence(UI_SEQUENCE)
+    call_id, task_id = (step["id"] for step in made["steps"])
+
+    response = requests.put(
+        sb.url + f"sequence/{made['id']}/",
+        json={"steps": [{"id": task_id}, {"id": call_id, "delay": 60}]},
+        auth=AUTH,
+    )
+
+    assert response.status_code == 200, response.text
+    steps = response.json()["steps"]
+    assert [(s["id"], s["step_type"]) for s in steps] == [(task_id, "task"), (call_id, "call")]
+    assert steps[0]["task_text"] == "Research the account"
+
+
+def test_put_cannot_change_an_operational_step(sb):
+    made = sb.add_ui_sequence(UI_SEQUENCE)
+    task_id = made["steps"][1]["id"]
+
+    response = requests.put(
+        sb.url + f"sequence/{made['id']}/",
+        json={"steps": [{"id": task_id, "delay": 5}]},
+        auth=AUTH,
+    )
+
+    assert response.status_code == 400
+    assert "only be changed in Close's app" in str(response.json()["field-errors"])
+    assert sb.sequences[0]["steps"][1]["delay"] == 3600
+
+
+def test_control_endpoint_sets_subscription_counts(sb):
+    made = sb.add_ui_sequence(UI_SEQUENCE)
+
+    response = requests.post(
+        sb.base_url + "/_sandbox/subscriptions", json={"sequence_id": made["id"], "active": 4}
+    )
+    missing = requests.post(
+        sb.base_url + "/_sandbox/subscriptions", json={"sequence_id": "seq_nope", "active": 1}
+    )
+    bad = requests.post(sb.base_url + "/_sandbox/subscriptions", json={"active": "many"})
+
+    assert response.status_code == 200
+    fetched = requests.get(sb.url + f"sequence/{made['id']}/", auth=AUTH).json()
+    assert fetched["subscription_counts_by_status"]["active"] == 4
+    assert (missing.status_code, bad.status_code) == (404, 400)
