@@ -5,6 +5,7 @@ waits and threading, reorders by drag and by keyboard, reloads and finds everyth
 Two browsers edit one draft: the stale one is refused, told who saved, and offered a reload.
 """
 
+import time
 from pathlib import Path
 
 import pytest
@@ -97,7 +98,10 @@ def drag_card(page, number, onto):
     page.mouse.move(handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
     page.mouse.down()
     page.mouse.move(handle["x"] + 5, handle["y"] - 30, steps=5)
-    for _ in range(20):
+    # Bounded by time, not by a count of tries: on a loaded machine each animation frame
+    # comes late, and SortableJS only moves the card once it has seen the pointer settle.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
         box = target.bounding_box()
         page.mouse.move(box["x"] + 150, box["y"] + 10, steps=8)
         page.wait_for_timeout(100)
