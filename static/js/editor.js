@@ -26,6 +26,18 @@
     }
   });
 
+  // The step buttons submit the shared #step-actions form (button form= and formaction=).
+  // htmx learns which button from focus and click events on buttons it has processed; a button
+  // swapped in and focused before htmx processed it would post to the form's own action. The
+  // browser's SubmitEvent.submitter always knows, so use it.
+  document.body.addEventListener("htmx:configRequest", function (event) {
+    const submitter = event.detail.triggeringEvent && event.detail.triggeringEvent.submitter;
+    if (!submitter || event.detail.elt.id !== "step-actions") return;
+    const action = submitter.getAttribute("formaction");
+    if (action) event.detail.path = action;
+    if (submitter.name) event.detail.parameters[submitter.name] = submitter.value;
+  });
+
   function setStatus(text, isError) {
     const status = document.getElementById("save-status");
     if (!status) return;
