@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint check-python clean
+.PHONY: run test lint check-python clean serve migrate bench
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' || { \
@@ -23,13 +23,41 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
-run: $(VENV)/.installed
+# Front-end packages (SortableJS), pinned in package-lock.json and served from node_modules/.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "Sequence Builder needs npm (Node 20) to install its front-end packages."; exit 1; }
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+run: $(VENV)/.installed node_modules/.installed
 	$(BIN)/python scripts/run.py
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest
 
+# Production: gunicorn with the production settings (DEBUG off: SECRET_KEY and ALLOWED_HOSTS
+# must be set, see README "Deploying"); whitenoise serves the collected static files.
+# `make serve WORKERS=4 THREADS=8`; `MIGRATE=no` on all but one of several app servers.
+WORKERS ?= $(or $(WEB_CONCURRENCY),2)
+THREADS ?= $(or $(GUNICORN_THREADS),4)
+MIGRATE ?= yes
+
+migrate: $(VENV)/.installed
+	$(BIN)/python manage.py migrate --noinput
+
+serve: $(VENV)/.installed node_modules/.installed
+	$(BIN)/python manage.py check --deploy --fail-level ERROR
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@if [ "$(MIGRATE)" = yes ]; then $(BIN)/python manage.py migrate --noinput; fi
+	WEB_CONCURRENCY=$(WORKERS) GUNICORN_THREADS=$(THREADS) \
+	  $(BIN)/gunicorn --config gunicorn.conf.py sequence_builder.wsgi
+
+# Seeds a realistic data set into temporary databases (SQLite and a temporary PostgreSQL) and
+# prints page timings, query counts and a 20-editor load run. See BENCHMARKS.md.
+bench: $(VENV)/.installed-dev node_modules/.installed
+	$(BIN)/python scripts/bench.py
+
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules staticfiles .pytest_cache .ruff_cache

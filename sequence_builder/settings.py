@@ -113,7 +113,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+# Keep each worker thread's connection between requests: opening one costs a PostgreSQL backend
+# start and authentication (and SQLite's PRAGMAs) on every request otherwise. Health checks
+# replace a connection the server closed (a PostgreSQL restart) instead of failing a request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Login throttling counts failures here. The database cache is shared by every worker and every
+# app server on the same database, so the limit holds however many processes serve the site
+# (`migrate` creates its table). CACHE_URL may point at Redis or Memcached instead.
+CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://sequence_builder_cache")}
 
 # --- Auth ------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -125,6 +135,46 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "sequence_list"
 LOGOUT_REDIRECT_URL = "login"
+# After LOGIN_FAILURE_LIMIT failed log-ins for one username from one address within
+# LOGIN_FAILURE_WINDOW seconds, that pair gets 429 until the window ends. One address may fail
+# LOGIN_FAILURE_LIMIT_PER_ADDRESS times (any usernames) before it is refused too.
+LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=50)
+LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=15 * 60)
+# Behind N reverse proxies the client address is the Nth entry from the right of
+# X-Forwarded-For; 0 (direct connections) uses REMOTE_ADDR.
+NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+
+# --- Email (review notifications) --------------------------------------------------------------
+# EMAIL_URL is django-environ's email URL: the console backend (prints mails) by default, SMTP in
+# production, e.g. smtp+tls://user:password@smtp.example.com:587. Django 6.1 configures mail
+# through MAILERS (the EMAIL_HOST-style settings are deprecated).
+# Without EMAIL_URL mails are printed in development; in production they go to the local mail
+# server (Django's own default), since `check --deploy` rightly refuses the console backend there.
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+_EMAIL_OPTIONS = {
+    "EMAIL_HOST": "host",
+    "EMAIL_PORT": "port",
+    "EMAIL_HOST_USER": "username",
+    "EMAIL_HOST_PASSWORD": "password",
+    "EMAIL_USE_TLS": "use_tls",
+    "EMAIL_USE_SSL": "use_ssl",
+    "EMAIL_FILE_PATH": "file_path",
+}
+_email_options = {
+    option: _email[key]
+    for key, option in _EMAIL_OPTIONS.items()
+    if _email.get(key) not in (None, "")
+}
+if _email["EMAIL_BACKEND"].endswith("smtp.EmailBackend"):
+    # A mail server that does not answer must not hold a reviewer's click for long.
+    _email_options["timeout"] = env.float("EMAIL_TIMEOUT", default=10.0)
+MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _email_options}}
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default="Sequence Builder <sequence-builder@localhost>"
+)
+# The address people open the app at, for links in emails (no request to take it from).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 # --- I18N ------------------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
@@ -134,7 +184,12 @@ USE_TZ = True
 
 # --- Static files ----------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    # Pinned in package-lock.json, installed by `npm ci` (the Makefile does it): the step editor's
+    # drag-and-drop.
+    ("vendor/sortablejs", BASE_DIR / "node_modules" / "sortablejs"),
+]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -158,11 +213,19 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
 }
 X_FRAME_OPTIONS = "DENY"
+# Request size limits. The whole editor form of a 200-step sequence is about 2,600 fields and
+# well under 200 KB; far beyond that is not a person editing a sequence (Django answers 400).
+DATA_UPLOAD_MAX_NUMBER_FIELDS = env.int("DATA_UPLOAD_MAX_NUMBER_FIELDS", default=5000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FILES = 5
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # Load balancers probe over plain HTTP on the internal address.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -170,10 +233,24 @@ if not DEBUG:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
 
+# Error pages and error reports (the DEBUG page, mails to ADMINS) never show the Close key,
+# whatever local variable or exception message it sits in.
+DEFAULT_EXCEPTION_REPORTER = "sequence_builder.log_filters.CloseKeyHidingExceptionReporter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # Every handler prints through this filter: a log line never shows the Close key, even
+    # when a message or a traceback from a library contains it.
+    "filters": {"hide_close_key": {"()": "sequence_builder.log_filters.HideCloseKey"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["hide_close_key"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        # Replaces Django's default handlers for its own loggers (an unfiltered console handler
+        # with DEBUG on), so request errors print once, through the filter above.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

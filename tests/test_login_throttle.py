@@ -1,0 +1,135 @@
+"""Log-in throttling: N failures for one username from one address within the window → 429."""
+
+import pytest
+from django.core.cache import cache, caches
+from django.core.cache.backends.db import DatabaseCache
+
+from builder.views import auth
+
+pytestmark = pytest.mark.django_db
+
+LIMIT = 5
+WRONG = {"username": "alice", "password": "not-her-password"}
+RIGHT = {"username": "alice", "password": "alice-password-1"}
+
+
+@pytest.fixture(autouse=True)
+def limits(settings):
+    settings.LOGIN_FAILURE_LIMIT = LIMIT
+    settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS = 50
+    settings.LOGIN_FAILURE_WINDOW = 900
+    settings.NUM_PROXIES = 0
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def fail(client, times, **extra):
+    return [client.post("/login/", WRONG, **extra).status_code for _ in range(times)]
+
+
+def test_failures_below_the_limit_get_the_usual_message(client, user):
+    response = client.post("/login/", WRONG)
+
+    assert response.status_code == 200
+    assert "didn't match" in response.text
+
+
+def test_the_limit_th_failure_and_later_attempts_get_429_with_a_clear_message(client, user):
+    assert fail(client, LIMIT - 1) == [200] * (LIMIT - 1)
+
+    response = client.post("/login/", WRONG)
+
+    assert response.status_code == 429
+    assert "Too many failed log-in attempts" in response.text
+    assert "try again in 15 minutes" in response.text
+    assert 0 < int(response["Retry-After"]) <= 900
+    # The form is still there, with its labels, for when the pause is over.
+    assert '<label for="id_username">Username</label>' in response.text
+    assert '<button type="submit" class="primary">Log in</button>' in response.text
+    assert client.post("/login/", WRONG).status_code == 429
+
+
+def test_while_paused_even_the_right_password_does_not_log_in(client, user):
+    fail(client, LIMIT)
+
+    response = client.post("/login/", RIGHT)
+
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_other_usernames_and_other_addresses_are_not_paused(client, user, other_user):
+    fail(client, LIMIT)
+
+    bob = client.post("/login/", {"username": "bob", "password": "bob-password-1"})
+    assert bob.status_code == 302
+    client.logout()
+    from_elsewhere = client.post("/login/", RIGHT, REMOTE_ADDR="203.0.113.9")
+    assert from_elsewhere.status_code == 302
+
+
+def test_username_case_and_spaces_do_not_dodge_the_count(client, user):
+    for username in ["alice", "ALICE", " Alice", "alice ", "aLiCe"]:
+        client.post("/login/", {"username": username, "password": "wrong"})
+
+    assert client.post("/login/", RIGHT).status_code == 429
+
+
+def test_log_in_works_again_after_the_window(client, user, monkeypatch):
+    fail(client, LIMIT)
+    later = auth.time.time() + 901
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+
+    assert client.post("/login/", RIGHT).status_code == 302
+
+
+def test_a_successful_log_in_clears_the_count(client, user):
+    fail(client, LIMIT - 1)
+    assert client.post("/login/", RIGHT).status_code == 302
+    client.logout()
+
+    assert fail(client, LIMIT - 1) == [200] * (LIMIT - 1)
+
+
+def test_one_address_trying_many_usernames_is_paused_too(client, user, settings):
+    settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS = 3
+    for name in ["a1", "a2", "a3"]:
+        client.post("/login/", {"username": name, "password": "x"})
+
+    assert client.post("/login/", RIGHT).status_code == 429
+
+
+def test_behind_a_proxy_the_forwarded_client_address_counts(client, user, settings):
+    settings.NUM_PROXIES = 1
+    fail(client, LIMIT, HTTP_X_FORWARDED_FOR="198.51.100.7")
+
+    paused = client.post("/login/", RIGHT, HTTP_X_FORWARDED_FOR="198.51.100.7")
+    other = client.post("/login/", RIGHT, HTTP_X_FORWARDED_FOR="198.51.100.8")
+
+    assert paused.status_code == 429
+    assert other.status_code == 302
+
+
+def test_a_forged_forwarded_header_is_ignored_without_a_proxy(client, user):
+    fail(client, LIMIT, HTTP_X_FORWARDED_FOR="198.51.100.7")
+
+    assert client.post("/login/", RIGHT, HTTP_X_FORWARDED_FOR="198.51.100.8").status_code == 429
+
+
+def test_huge_or_odd_usernames_are_handled(client, user):
+    for username in ["x" * 100_000, "名前\x00\n", ""]:
+        response = client.post("/login/", {"username": username, "password": "x"})
+        assert response.status_code in (200, 429)
+
+
+def test_counts_live_in_the_database_so_every_worker_shares_them():
+    # Several gunicorn workers (and app servers on one PostgreSQL) must see one count.
+    assert isinstance(caches["default"], DatabaseCache)
+
+
+def test_the_admin_log_in_goes_through_the_throttled_form(client, user):
+    response = client.get("/admin/login/?next=/admin/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/admin/"
