@@ -20,7 +20,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from builder import close, spec, template_sync
@@ -104,25 +104,34 @@ def import_from_close(*, close_id, user, client):
             "In Close it uses a saved schedule, which Sequence Builder does not show: here it "
             "sends at any time, and publishing a change would replace the saved schedule."
         )
-    with transaction.atomic():
-        _refuse_if_here(close_id)  # again, inside the transaction that creates it
-        sequence = _create(
-            sequence_spec,
-            user=user,
-            summary=f"Imported from Close ({close_id})",
-            close_id=close_id,
-            keep_step_ids=True,
-        )
-        revision = sequence.revisions.get(number=sequence.version)
-        sequence.published_at = _close_time(data.get("date_updated")) or timezone.now()
-        sequence.published_revision = revision
-        sequence.save(update_fields=["published_at", "published_revision"])
-        sequence.change_status(
-            Sequence.Status.PUBLISHED,
-            user=user,
-            note=f"Imported from Close ({close_id}), where it is {data.get('status') or 'live'}.",
-        )
+    try:
+        with transaction.atomic():
+            sequence = _create(
+                sequence_spec,
+                user=user,
+                summary=f"Imported from Close ({close_id})",
+                close_id=close_id,
+                keep_step_ids=True,
+            )
+            _mark_imported(sequence, data, close_id=close_id, user=user)
+    except IntegrityError:
+        # Someone imported (or published) the same Close sequence a moment ago: the unique
+        # close_id constraint kept it to one draft.
+        _refuse_if_here(close_id)
+        raise
     return sequence, notes
+
+
+def _mark_imported(sequence, data, *, close_id, user):
+    """An imported sequence is what runs in Close: published, at its first revision."""
+    sequence.published_at = _close_time(data.get("date_updated")) or timezone.now()
+    sequence.published_revision = sequence.revisions.get(number=sequence.version)
+    sequence.save(update_fields=["published_at", "published_revision"])
+    sequence.change_status(
+        Sequence.Status.PUBLISHED,
+        user=user,
+        note=f"Imported from Close ({close_id}), where it is {data.get('status') or 'live'}.",
+    )
 
 
 def _refuse_if_here(close_id):

@@ -76,6 +76,15 @@ class Sequence(models.Model):
 
     class Meta:
         ordering = ["-updated_at"]
+        constraints = [
+            # One draft per Close sequence: two imports (or a publish and an import) racing for
+            # the same Close id must not both win.
+            models.UniqueConstraint(
+                fields=["close_id"],
+                condition=~models.Q(close_id=""),
+                name="unique_close_id_when_linked",
+            )
+        ]
 
     def __str__(self):
         return self.name
@@ -177,21 +186,6 @@ class Sequence(models.Model):
     def problems(self):
         sequence_spec = self.to_spec()
         return spec.validate(sequence_spec, CloseTemplate.lookup_for(sequence_spec))
-
-    def mark_published(self, *, close_sequence, user):
-        """Record Close's id for the sequence and for each step, in order."""
-        self.close_id = close_sequence["id"]
-        self.published_at = timezone.now()
-        self.published_by = user
-        self.published_revision = self.revisions.order_by("-number").first()
-        self.save(update_fields=["close_id", "published_at", "published_by", "published_revision"])
-        if self.status != self.Status.PUBLISHED:
-            self.change_status(self.Status.PUBLISHED, user=user, note="Published to Close.")
-        close_steps = close_sequence.get("steps") or []
-        steps = self.ordered_steps()
-        for step, close_step in zip(steps, close_steps, strict=False):
-            step.close_id = close_step.get("id") or ""
-        Step.objects.bulk_update(steps, ["close_id"])
 
 
 class Step(models.Model):

@@ -52,6 +52,13 @@ CLOSE_APP_URL = env.str("CLOSE_APP_URL", default="https://app.close.com/")
 CLOSE_DEMO_MODE = env.bool("CLOSE_DEMO_MODE", default=False)
 # Longest we let a web request wait when Close rate-limits us before giving the user the message.
 CLOSE_MAX_WAIT_IN_REQUEST = env.float("CLOSE_MAX_WAIT_IN_REQUEST", default=5.0)
+# Publishing runs in a background thread (builder/jobs.py): how long it may wait for Close's
+# rate limit, how long it keeps looking for a sequence after an unclear answer, and after how
+# long an unfinished publish (its process died) is checked with Close again.
+CLOSE_MAX_WAIT_IN_JOB = env.float("CLOSE_MAX_WAIT_IN_JOB", default=60.0)
+PUBLISH_SETTLE_SECONDS = env.float("PUBLISH_SETTLE_SECONDS", default=30.0)
+PUBLISH_STALE_SECONDS = env.float("PUBLISH_STALE_SECONDS", default=600.0)
+BUILDER_JOB_THREADS = env.int("BUILDER_JOB_THREADS", default=4)
 
 # --- Application -----------------------------------------------------------------------------
 INSTALLED_APPS = [

@@ -73,24 +73,6 @@ def test_claim_version_refuses_a_stale_editor_and_names_who_saved(example_sequen
     assert Sequence.objects.get(pk=example_sequence.pk).version == loaded + 1
 
 
-def test_mark_published_stores_close_ids_for_sequence_and_steps(example_sequence, user):
-    close_sequence = {
-        "id": "seq_abc",
-        "steps": [{"id": "seqstep_1"}, {"id": "seqstep_2"}, {"id": "seqstep_3"}],
-    }
-
-    example_sequence.mark_published(close_sequence=close_sequence, user=user)
-
-    example_sequence.refresh_from_db()
-    assert example_sequence.close_id == "seq_abc"
-    assert example_sequence.status == Sequence.Status.PUBLISHED
-    assert [step.close_id for step in example_sequence.ordered_steps()] == [
-        "seqstep_1",
-        "seqstep_2",
-        "seqstep_3",
-    ]
-
-
 def test_a_new_draft_starts_at_revision_one(user):
     sequence = Sequence.create_draft(name="Q3", timezone_name="Europe/Berlin", user=user)
 
