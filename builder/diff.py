@@ -402,7 +402,10 @@ def _step_fields(
 
 def describe_step(step: spec.Step, templates: Mapping[str, TemplateText]) -> str:
     """ "Email · wait 1 day · “Intro” · starts a new thread"."""
-    parts = [type_label(step.step_type), f"wait {_wait(step.delay)}"]
+    parts = [
+        type_label(step.step_type),
+        "no wait" if step.delay == 0 else f"wait {_wait(step.delay)}",
+    ]
     template_id = step.email_template_id or step.sms_template_id
     if template_id:
         parts.append(_template_name(template_id, templates))

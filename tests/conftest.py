@@ -122,7 +122,11 @@ def browser():
             pytest.fail(message)
         warnings.warn(message, stacklevel=1)
         pytest.skip(message)
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Generous waits: they cost nothing when the page is on time, and a CI machine running the
+    # suite twice (SQLite, PostgreSQL) on two cores is sometimes slow to paint.
+    expect.set_options(timeout=10_000)
 
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
@@ -134,7 +138,7 @@ def browser():
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(20_000)
     yield page
     context.close()
 
@@ -217,3 +221,23 @@ def _finish_background_jobs():
 def jobs_inline(settings):
     """Background jobs (publishing) run in the calling thread, inside the test's transaction."""
     settings.BUILDER_RUN_JOBS_INLINE = True
+
+
+def mark_published(sequence, *, close_sequence, user):
+    """Record a publish without Close (review and notification tests need a published draft):
+    Close's ids on the sequence and its steps, the current revision as the published one."""
+    from django.utils import timezone
+
+    from builder.models import Sequence, Step
+
+    sequence.close_id = close_sequence["id"]
+    sequence.published_at = timezone.now()
+    sequence.published_by = user
+    sequence.published_revision = sequence.revisions.order_by("-number").first()
+    sequence.save(update_fields=["close_id", "published_at", "published_by", "published_revision"])
+    if sequence.status != Sequence.Status.PUBLISHED:
+        sequence.change_status(Sequence.Status.PUBLISHED, user=user, note="Published to Close.")
+    steps = sequence.ordered_steps()
+    for step, close_step in zip(steps, close_sequence.get("steps") or [], strict=False):
+        step.close_id = close_step.get("id") or ""
+    Step.objects.bulk_update(steps, ["close_id"])

@@ -80,7 +80,7 @@ def test_build_and_publish_closes_example(
 def publisher_page(browser, live_server):
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     paul = context.new_page()
-    paul.set_default_timeout(10_000)
+    paul.set_default_timeout(20_000)
     log_in(paul, live_server, "paul", "paul-password-1")
     return paul
 

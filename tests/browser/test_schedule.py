@@ -139,7 +139,7 @@ def tokyo_page(browser):
     """A browser whose own timezone is Asia/Tokyo (the sequence is in America/Los_Angeles)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="Asia/Tokyo")
     page = context.new_page()
-    page.set_default_timeout(10_000)
+    page.set_default_timeout(20_000)
     yield page
     context.close()
 

@@ -87,7 +87,7 @@ def test_inserting_a_step_is_one_addition_not_a_cascade():
 
     (change,) = result.steps
     assert (change.kind, change.title) == ("added", "Step 1 added")
-    assert change.description == "SMS · wait immediately · “SMS hi”"
+    assert change.description == "SMS · no wait · “SMS hi”"
     assert result.unchanged_steps == 3
 
 

@@ -6,7 +6,7 @@ from django.core import mail
 from builder import notifications, review
 from builder.models import Sequence
 from tests.builder.reviewkit import cache_example_templates, fresh
-from tests.conftest import make_user
+from tests.conftest import make_user, mark_published
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +80,7 @@ def test_published_emails_author_and_approver_not_the_publisher(
     review.submit_for_review(sequence=valid, user=user)
     review.approve(sequence=fresh(valid), user=reviewer, revision_number=fresh(valid).version)
     sequence = fresh(valid)
-    sequence.mark_published(close_sequence={"id": "seq_42", "steps": []}, user=publisher)
+    mark_published(sequence, close_sequence={"id": "seq_42", "steps": []}, user=publisher)
     mail.outbox.clear()
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -5,7 +5,7 @@ import pytest
 from builder import review
 from builder.models import CloseTemplate, Comment, EditConflict, Sequence, Step
 from tests.builder.reviewkit import cache_example_templates, edit, fresh
-from tests.conftest import make_user
+from tests.conftest import make_user, mark_published
 
 pytestmark = pytest.mark.django_db
 Status = Sequence.Status
@@ -183,7 +183,7 @@ def test_submit_refused_when_approved(approved, user):
 
 
 def test_submit_refused_when_published_and_unchanged(approved, user, publisher):
-    approved.mark_published(close_sequence={"id": "seq_1", "steps": []}, user=publisher)
+    mark_published(approved, close_sequence={"id": "seq_1", "steps": []}, user=publisher)
 
     with pytest.raises(review.WrongState, match="published and has not changed"):
         review.submit_for_review(sequence=fresh(approved), user=user)
@@ -336,7 +336,7 @@ def test_publishing_an_unapproved_sequence_is_refused(state, request, publisher)
 
 
 def test_publishing_after_publish_needs_a_new_review(approved, publisher):
-    approved.mark_published(close_sequence={"id": "seq_1", "steps": []}, user=publisher)
+    mark_published(approved, close_sequence={"id": "seq_1", "steps": []}, user=publisher)
 
     with pytest.raises(review.WrongState, match="this one is published"):
         review.assert_can_publish(sequence=approved, user=publisher)
@@ -566,7 +566,7 @@ def test_review_base_is_the_last_approved_or_published_revision(valid, user, rev
 
     review.submit_for_review(sequence=fresh(valid), user=user)
     review.approve(sequence=fresh(valid), user=reviewer, revision_number=fresh(valid).version)
-    fresh(valid).mark_published(close_sequence={"id": "seq_1", "steps": []}, user=publisher)
+    mark_published(fresh(valid), close_sequence={"id": "seq_1", "steps": []}, user=publisher)
 
     assert review.review_base(fresh(valid)).number == approved_number + 1
 
@@ -606,7 +606,7 @@ def test_buttons_follow_the_state_and_give_the_servers_reasons(
     assert _actions(valid, publisher)["publish"].enabled
     assert _actions(valid, user)["publish"].reason == "Only Publishers can publish to Close."
 
-    fresh(valid).mark_published(close_sequence={"id": "seq_1", "steps": []}, user=publisher)
+    mark_published(fresh(valid), close_sequence={"id": "seq_1", "steps": []}, user=publisher)
     assert _actions(valid, publisher) == {}
 
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 from builder import review
 from builder.models import Comment, Sequence, Step
 from tests.builder.reviewkit import cache_example_templates, edit, fresh
-from tests.conftest import make_user
+from tests.conftest import make_user, mark_published
 
 pytestmark = pytest.mark.django_db
 Status = Sequence.Status
@@ -302,7 +302,7 @@ def test_re_review_shows_exactly_the_fix(client, in_review, reviewer, user):
 def test_review_after_publish_diffs_against_the_published_revision(
     client, approved, publisher, user, reviewer
 ):
-    approved.mark_published(close_sequence={"id": "seq_1", "steps": []}, user=publisher)
+    mark_published(approved, close_sequence={"id": "seq_1", "steps": []}, user=publisher)
     edit(approved, user, name="My Sequence v2")
 
     response = as_user(client, reviewer).get(url("sequence_review", approved))
