@@ -5,6 +5,7 @@ The sequence list, new sequence and template sync; the step editor is in editor.
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,16 +17,37 @@ from builder.models import CloseTemplate, Sequence
 from builder.views import review as review_views
 from builder.views.access import require_editor
 
+SEQUENCES_PER_PAGE = 50
+
 
 def sequence_list(request):
-    sequences = Sequence.objects.annotate(step_count=Count("steps")).select_related("updated_by")
+    sequences = (
+        Sequence.objects.annotate(step_count=Count("steps"))
+        .select_related("updated_by")
+        .order_by("-updated_at", "-pk")  # an aggregate query ignores Meta.ordering
+    )
+    search = request.GET.get("q", "").strip()[:200]
+    if search:
+        sequences = sequences.filter(name__icontains=search)
     # The review inbox filters (?inbox=...): builder/views/review.py.
     inbox = review_views.inbox(request, sequences)
+    # A team's list grows to hundreds: one page at a time keeps it fast to load and to scan.
+    # get_page() turns a page number that is not one ("x", 999) into the nearest real page.
+    page = Paginator(inbox.sequences, SEQUENCES_PER_PAGE).get_page(request.GET.get("page"))
+    keep = request.GET.copy()
+    keep.pop("page", None)
     template_count = CloseTemplate.objects.filter(present_in_close=True).count()
     return render(
         request,
         "builder/sequence_list.html",
-        {"sequences": inbox.sequences, "template_count": template_count, "inbox": inbox},
+        {
+            "sequences": page.object_list,
+            "page": page,
+            "page_query": keep.urlencode(),
+            "search": search,
+            "template_count": template_count,
+            "inbox": inbox,
+        },
         status=inbox.status,
     )
 

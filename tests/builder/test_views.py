@@ -121,3 +121,30 @@ def test_member_without_editor_role_can_read_but_not_change(client, viewer, exam
     assert "Only Editors can change sequences" in response.content.decode()
     assert client.post(reverse("sequence_new"), {"name": "X", "timezone": "UTC"}).status_code == 403
     assert Sequence.objects.count() == 1
+
+
+def test_list_pages_fifty_at_a_time_and_keeps_the_filter(
+    logged_in, user, django_assert_max_num_queries
+):
+    for number in range(120):
+        Sequence.objects.create(name=f"Outbound {number:03}", created_by=user, updated_by=user)
+
+    first = logged_in.get(reverse("sequence_list"), {"q": "outbound"})
+    last = logged_in.get(reverse("sequence_list"), {"q": "outbound", "page": "3"})
+    nonsense = logged_in.get(reverse("sequence_list"), {"page": "x"})
+
+    assert len(first.context["sequences"]) == 50
+    assert "Page 1 of 3 · 120 sequences" in first.content.decode()
+    assert "q=outbound&amp;page=2" in first.content.decode()
+    assert len(last.context["sequences"]) == 20
+    assert nonsense.status_code == 200 and nonsense.context["page"].number == 1
+
+
+def test_list_search_by_name(logged_in, user, example_sequence):
+    Sequence.objects.create(name="Webinar follow-up", created_by=user, updated_by=user)
+
+    found = logged_in.get(reverse("sequence_list"), {"q": "webinar"})
+    none = logged_in.get(reverse("sequence_list"), {"q": "<b>nothing</b>"})
+
+    assert [s.name for s in found.context["sequences"]] == ["Webinar follow-up"]
+    assert "No sequence name contains “&lt;b&gt;nothing&lt;/b&gt;”" in none.content.decode()
