@@ -702,7 +702,7 @@ def measure_core(bench):
     )
     row(
         "sequence_list",
-        f"Sequence list ({SEQUENCES + 1} sequences)",
+        f"Sequence list ({SEQUENCES + 1} sequences, first page of 50)",
         bench.time(lambda: bench.client.get(reverse("sequence_list"))),
     )
 
