@@ -89,12 +89,13 @@ def test_a_template_changed_in_close_since_the_sync_blocks_publishing(
 def test_a_rejected_key_blocks_publishing_without_showing_the_key(
     as_publisher, approved_sequence, sandbox, synced, settings
 ):
-    settings.CLOSE_API_KEY = "rejected-key-8080"
+    rejected = "rejected-key-8080"  # a made-up key the sandbox does not accept
+    settings.CLOSE_API_KEY = rejected
 
     page = text(as_publisher.get(url(approved_sequence)))
 
     assert "Close rejected the API key. Check CLOSE_API_KEY." in page
-    assert "rejected-key-8080" not in page
+    assert rejected not in page
     assert "disabled" in page.split(">Publish to Close</button>")[0].rsplit("<button", 1)[1]
 
 
