@@ -87,15 +87,16 @@ class PublishOutcome:
 # --- the rule: who may publish what ---------------------------------------------------------
 
 
-def publish_refusal(*, sequence, user, problems=None) -> str:
+def publish_refusal(*, sequence, user, problems=None, just_read=False) -> str:
     """Why `user` may not publish `sequence` now, in words; "" when they may.
 
     The approval rule (a Publisher; Approved at the current revision, rows unchanged since) is
     review.assert_can_publish's; this adds the spec's blocking problems. `problems` are
-    spec.validate()'s, if the caller has them already.
+    spec.validate()'s, if the caller has them already; `just_read` says `sequence` was read
+    from the database a moment ago (see _fresh), so it need not be read again.
     """
     try:
-        review.assert_can_publish(sequence=sequence, user=user)
+        review.assert_can_publish(sequence=sequence, user=user, just_read=just_read)
     except review.NotAllowed as refusal:
         return refusal.message
     except review.ReviewRefused as refusal:
@@ -201,7 +202,7 @@ def start_publish(*, sequence, user, requested_status="", expected_version=None)
             f"The sequence changed since you opened this page (it is now version "
             f"{sequence.version}). Check the confirmation again before publishing."
         )
-    reason = publish_refusal(sequence=sequence, user=user)
+    reason = publish_refusal(sequence=sequence, user=user, just_read=True)
     if reason:
         raise PublishRefused(reason)
     revision = sequence.approved_revision
@@ -433,11 +434,7 @@ def _create_once(client, attempt, progress, step_pks):
         return _refused(attempt, error)
     except close.CloseError as error:
         return _failed(attempt, error, f"{error.message} Nothing was created.")
-    attempt.outcome = Outcome.PUBLISHED
-    attempt.response_status = 200
-    attempt.response_body = created
-    attempt.message = f"Published to Close as {created['id']}."
-    _record_success(attempt, created, step_pks)
+    _succeeded(attempt, created, f"Published to Close as {created['id']}.", step_pks)
 
 
 def _earlier_create_payloads(attempt):
@@ -536,11 +533,7 @@ def _update(client, attempt, progress, step_pks):
         return _refused(attempt, error)
     except close.CloseError as error:
         return _failed(attempt, error, f"{error.message} Nothing was changed.")
-    attempt.outcome = Outcome.PUBLISHED
-    attempt.response_status = 200
-    attempt.response_body = updated
-    attempt.message = f"Updated {updated.get('id', close_id)} in Close."
-    _record_success(attempt, updated, step_pks)
+    _succeeded(attempt, updated, f"Updated {updated.get('id', close_id)} in Close.", step_pks)
 
 
 def _update_applied(payload, found) -> bool:
@@ -648,6 +641,15 @@ def _outcome(attempt):
     return PublishOutcome(
         attempt=attempt, ok=ok, message=attempt.message, field_errors=field_errors
     )
+
+
+def _succeeded(attempt, answer, message, step_pks):
+    """Close answered 200 to our create or update: record its answer and its ids."""
+    attempt.outcome = Outcome.PUBLISHED
+    attempt.response_status = 200
+    attempt.response_body = answer
+    attempt.message = message
+    _record_success(attempt, answer, step_pks)
 
 
 def _record_success(attempt, close_sequence, step_pks):

@@ -321,10 +321,15 @@ def request_changes(*, sequence, user, comment):
     return change
 
 
-def assert_can_publish(*, sequence, user):
+def assert_can_publish(*, sequence, user, just_read=False):
     """Raise unless `user` is a Publisher and the sequence is Approved at its current revision,
-    with its stored rows still exactly the approved revision. Reads the sequence afresh."""
-    fresh = Sequence.objects.select_related("approved_revision").get(pk=sequence.pk)
+    with its stored rows still exactly the approved revision. Reads the sequence afresh, unless
+    the caller has `just_read` it (with its approved revision, steps and ranges)."""
+    fresh = (
+        sequence
+        if just_read
+        else Sequence.objects.select_related("approved_revision").get(pk=sequence.pk)
+    )
     check_publish(fresh, user)
     if not _saved_state_matches(fresh, fresh.approved_revision):
         raise StaleRevision(
