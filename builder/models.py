@@ -216,6 +216,30 @@ class Step(models.Model):
     def __str__(self):
         return f"Step {self.position + 1} ({self.step_type})"
 
+    @classmethod
+    def close_example(cls, sequence, *, first_email, second_email):
+        """The steps of Close's documented create example (unsaved): a call, an email a day
+        later starting the thread, a reply three days after that."""
+        return [
+            cls(sequence=sequence, position=0, step_type="call", delay=0),
+            cls(
+                sequence=sequence,
+                position=1,
+                step_type="email",
+                delay=86400,
+                email_template_id=first_email,
+                threading="new_thread",
+            ),
+            cls(
+                sequence=sequence,
+                position=2,
+                step_type="email",
+                delay=259200,
+                email_template_id=second_email,
+                threading="old_thread",
+            ),
+        ]
+
     def to_spec(self):
         return spec.Step(
             step_type=self.step_type or None,

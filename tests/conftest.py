@@ -165,25 +165,7 @@ def example_sequence(db, user):
         name="My Sequence", timezone_name="America/Los_Angeles", user=user
     )
     Step.objects.bulk_create(
-        [
-            Step(sequence=sequence, position=0, step_type="call", delay=0),
-            Step(
-                sequence=sequence,
-                position=1,
-                step_type="email",
-                delay=86400,
-                email_template_id=EXAMPLE_EMAIL_1,
-                threading="new_thread",
-            ),
-            Step(
-                sequence=sequence,
-                position=2,
-                step_type="email",
-                delay=259200,
-                email_template_id=EXAMPLE_EMAIL_2,
-                threading="old_thread",
-            ),
-        ]
+        Step.close_example(sequence, first_email=EXAMPLE_EMAIL_1, second_email=EXAMPLE_EMAIL_2)
     )
     return sequence
 

@@ -64,25 +64,7 @@ class Command(BaseCommand):
         )
         with sequence.editing(user=user, loaded_version=sequence.version, summary="Added 3 steps"):
             Step.objects.bulk_create(
-                [
-                    Step(sequence=sequence, position=0, step_type="call", delay=0),
-                    Step(
-                        sequence=sequence,
-                        position=1,
-                        step_type="email",
-                        delay=86400,
-                        email_template_id=first,
-                        threading="new_thread",
-                    ),
-                    Step(
-                        sequence=sequence,
-                        position=2,
-                        step_type="email",
-                        delay=259200,
-                        email_template_id=second,
-                        threading="old_thread",
-                    ),
-                ]
+                Step.close_example(sequence, first_email=first, second_email=second)
             )
         self.stdout.write(f"Added the example draft “{EXAMPLE_NAME}”.")
 
