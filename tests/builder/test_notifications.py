@@ -5,16 +5,10 @@ from django.core import mail
 
 from builder import notifications, review
 from builder.models import Sequence
-from tests.builder.reviewkit import cache_example_templates, fresh
+from tests.builder.reviewkit import fresh
 from tests.conftest import make_user, mark_published
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def valid(example_sequence):
-    cache_example_templates()
-    return example_sequence
 
 
 @pytest.fixture

@@ -4,36 +4,11 @@ import pytest
 
 from builder import review
 from builder.models import CloseTemplate, Comment, EditConflict, Sequence, Step
-from tests.builder.reviewkit import cache_example_templates, edit, fresh
+from tests.builder.reviewkit import edit, fresh
 from tests.conftest import make_user, mark_published
 
 pytestmark = pytest.mark.django_db
 Status = Sequence.Status
-
-
-@pytest.fixture
-def valid(example_sequence):
-    """Close's example with its templates cached: no blocking problems."""
-    cache_example_templates()
-    return example_sequence
-
-
-@pytest.fixture
-def in_review(valid, user):
-    review.submit_for_review(sequence=valid, user=user)
-    return fresh(valid)
-
-
-@pytest.fixture
-def approved(in_review, reviewer):
-    review.approve(sequence=in_review, user=reviewer, revision_number=in_review.version)
-    return fresh(in_review)
-
-
-@pytest.fixture
-def editor_reviewer(django_user_model):
-    """Someone with both roles: may edit, may review others' work."""
-    return make_user(django_user_model, "erin", "Editor", "Reviewer")
 
 
 # --- Transitions ------------------------------------------------------------------------------

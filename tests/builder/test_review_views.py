@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from builder import review
 from builder.models import Comment, Sequence, Step
-from tests.builder.reviewkit import cache_example_templates, edit, fresh
+from tests.builder.reviewkit import edit, fresh
 from tests.conftest import make_user, mark_published
 
 pytestmark = pytest.mark.django_db
@@ -30,29 +30,6 @@ def messages_of(response):
 def as_user(client, user):
     client.force_login(user)
     return client
-
-
-@pytest.fixture
-def valid(example_sequence):
-    cache_example_templates()
-    return example_sequence
-
-
-@pytest.fixture
-def in_review(valid, user):
-    review.submit_for_review(sequence=valid, user=user)
-    return fresh(valid)
-
-
-@pytest.fixture
-def approved(in_review, reviewer):
-    review.approve(sequence=in_review, user=reviewer, revision_number=in_review.version)
-    return fresh(in_review)
-
-
-@pytest.fixture
-def editor_reviewer(django_user_model):
-    return make_user(django_user_model, "erin", "Editor", "Reviewer")
 
 
 # --- access -----------------------------------------------------------------------------------
