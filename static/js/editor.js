@@ -93,9 +93,12 @@
 
   // --- Focus ------------------------------------------------------------------------------
   // The server names what should have focus after a change (HX-Trigger-After-Settle): the
-  // moved card's button, a new card, or "Undo" after a removal.
+  // moved card's button, a new card, or "Undo" after a removal. Not when the person has
+  // already gone on typing in a field by then: pulling them out of it would lose keystrokes.
   document.body.addEventListener("editor-focus", function (event) {
     const target = document.querySelector(event.detail.target);
+    const active = document.activeElement;
+    if (active && active !== target && active.matches("input, textarea, select")) return;
     if (target) {
       target.focus({ preventScroll: true });
       target.scrollIntoView({ block: "nearest" });
@@ -232,6 +235,33 @@
       makeSortable(element.querySelector("#step-list"));
     }
   });
+
+  // --- Typing that lands before a new card is live -----------------------------------------
+  // htmx puts a swapped-in card on the page at once but wires up its search and autosave only
+  // after the settle delay. A value changed in that moment (a fast typist, autofill, a test
+  // robot) fired its events into nothing: replay them now that the card listens, so the
+  // search runs and the change saves. Only swapped-in content: on a first page load the
+  // browser may restore old form values, which must not be saved behind the person's back.
+  function replayEarlyEdits(element) {
+    if (element === document.body || !element.querySelectorAll) return;
+    element.querySelectorAll("input, textarea, select").forEach(function (field) {
+      let changed;
+      if (field.type === "checkbox" || field.type === "radio") {
+        changed = field.checked !== field.defaultChecked;
+      } else if (field.tagName === "SELECT") {
+        changed = Array.prototype.some.call(field.options, function (option) {
+          return option.selected !== option.defaultSelected;
+        });
+      } else {
+        changed = field.value !== field.defaultValue;
+      }
+      if (changed) {
+        const kind = field.tagName === "SELECT" || field.type === "checkbox" || field.type === "radio";
+        field.dispatchEvent(new Event(kind ? "change" : "input", { bubbles: true }));
+      }
+    });
+  }
+  htmx.onLoad(replayEarlyEdits);
 
   document.body.addEventListener("htmx:afterSettle", function (event) {
     if (focusAfterReorder && event.target.id === "step-list") {

@@ -240,6 +240,39 @@ def _screenshots(browser, live_server, user, page, sequence):
     phone.context.close()
 
 
+def test_typing_into_a_card_the_moment_it_appears_is_not_lost(browser, live_server, synced, user):
+    """htmx shows a swapped-in card at once but wires up its search and autosave a moment later
+    (after its settle delay). What is typed in that moment must still search and save.
+
+    The settle delay is stretched to 1.5 s for the add so the moment is wide enough to type in
+    every time; at htmx's default 20 ms a test robot hit it now and then, a fast typist could.
+    """
+    sequence = Sequence.create_draft(name="Quick typist", timezone_name="UTC", user=user)
+    page = signed_in(browser, live_server, user)
+    page.goto(f"{live_server.url}/sequences/{sequence.pk}/")
+    page.get_by_role("button", name="Add call step").click()
+    saved(page, "Added step 1 (call)")
+
+    page.evaluate("htmx.config.defaultSettleDelay = 1500")
+    page.get_by_role("button", name="Add email step").click()
+    saved(page, "Added step 2 (email)")
+    card = step(page, 2)
+    card.get_by_label("Email template").fill("quick question")
+    card.get_by_label("Days").fill("3")
+    still_unwired = card.evaluate("li => !li.querySelector('[hx-post]')['htmx-internal-data']")
+    assert still_unwired, "the typing must land before htmx wires the card for this test to mean anything"
+    page.evaluate("htmx.config.defaultSettleDelay = 20")
+
+    # Once the card is live the editor would move focus to it; not out of a box being typed in.
+    saved(page, "Step 2: delay 1 day → 3 days")
+    expect(card.get_by_label("Days")).to_be_focused()
+    card.get_by_role("button", name="Intro — quick question").click()
+    saved(page, "Step 2: template")
+    [_, email] = Sequence.objects.get(pk=sequence.pk).ordered_steps()
+    assert (email.delay, email.email_template_id) == (3 * 86400, EXAMPLE_EMAIL_1)
+    page.context.close()
+
+
 def test_a_stale_editor_is_refused_told_who_saved_and_offered_a_reload(
     browser, live_server, user, other_user, example_sequence
 ):
