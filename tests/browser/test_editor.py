@@ -260,7 +260,9 @@ def test_typing_into_a_card_the_moment_it_appears_is_not_lost(browser, live_serv
     card.get_by_label("Email template").fill("quick question")
     card.get_by_label("Days").fill("3")
     still_unwired = card.evaluate("li => !li.querySelector('[hx-post]')['htmx-internal-data']")
-    assert still_unwired, "the typing must land before htmx wires the card for this test to mean anything"
+    assert still_unwired, (
+        "the typing must land before htmx wires the card up, or this tests nothing"
+    )
     page.evaluate("htmx.config.defaultSettleDelay = 20")
 
     # Once the card is live the editor would move focus to it; not out of a box being typed in.
