@@ -180,9 +180,12 @@ def _rate_limit_wait(response: requests.Response) -> float:
     return next((c for c in candidates if c is not None), DEFAULT_RATE_LIMIT_WAIT)
 
 
+_jitter_random = random.Random()  # not the global one, which tests may seed
+
+
 def _jitter() -> float:
     # Spreads out clients that were all told the same reset. Tests patch this to 0.
-    return random.uniform(0, JITTER_MAX)
+    return _jitter_random.uniform(0, JITTER_MAX)
 
 
 # --- response bodies -----------------------------------------------------------------------------

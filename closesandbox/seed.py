@@ -198,6 +198,7 @@ def sms_templates():
 
 
 _BASE62 = string.digits + string.ascii_letters
+_ids = random.Random()  # its own generator: see closesandbox/store.py
 _TOPICS = [
     ("Pipeline review", "Is your pipeline review eating Mondays?"),
     ("Onboarding", "Getting {{ lead.display_name }} live in a week"),
@@ -211,7 +212,7 @@ def bulk_email_template(number, *, shared=True):
     """One generated, realistic-looking template (for volume and performance tests)."""
     topic, subject = _TOPICS[number % len(_TOPICS)]
     # Ids only need to look like Close's; random.choices is fast enough for thousands of them.
-    tid = "tmpl_" + "".join(random.choices(_BASE62, k=43))
+    tid = "tmpl_" + "".join(_ids.choices(_BASE62, k=43))
     body = (
         f"<p>Hi {{{{ contact.first_name }}}},</p><p>{topic} note #{number}: a short idea for"
         " {{ lead.display_name }}.</p>" + _SIGNATURE

@@ -43,8 +43,13 @@ class ApiError(Exception):
         self.body = body
 
 
+# Its own generator, not the module-level one: the sandbox runs in a thread beside tests that
+# seed or watch the global random state (hypothesis warns when another thread draws from it).
+_ids = random.Random()
+
+
 def new_id(prefix, length=22):
-    return prefix + "".join(random.choices(_BASE62, k=length))
+    return prefix + "".join(_ids.choices(_BASE62, k=length))
 
 
 def naive_now():
