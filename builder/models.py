@@ -456,3 +456,21 @@ class Comment(models.Model):
 
     def __str__(self):
         return f"Comment by {self.author} on {self.sequence}"
+
+
+class LoginAttempt(models.Model):
+    """One log-in attempt being counted against a throttle key (builder/views/auth.py).
+
+    A row per attempt, not a counter: inserting is atomic on every database, so attempts sent in
+    the same instant (from any worker or app server) are all counted, where a read-then-write
+    counter would count a burst as one.
+    """
+
+    key = models.CharField(max_length=64)  # sha256 of (username, address) or (address)
+    at = models.FloatField()  # time.time() of the attempt
+
+    class Meta:
+        indexes = [models.Index(fields=["key", "at"]), models.Index(fields=["at"])]
+
+    def __str__(self):
+        return f"log-in attempt {self.key[:8]}… at {self.at:.0f}"

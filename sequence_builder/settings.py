@@ -127,9 +127,9 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Login throttling counts failures here. The database cache is shared by every worker and every
-# app server on the same database, so the limit holds however many processes serve the site
-# (`migrate` creates its table). CACHE_URL may point at Redis or Memcached instead.
+# Django's cache. The app itself keeps nothing here (login throttling counts attempts in its
+# own table, builder.LoginAttempt); the database cache is the default so that anything that
+# does use it is shared by every worker and app server (`migrate` creates its table).
 CACHES = {"default": env.cache_url("CACHE_URL", default="dbcache://sequence_builder_cache")}
 
 # --- Auth ------------------------------------------------------------------------------------

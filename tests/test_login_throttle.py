@@ -1,9 +1,13 @@
 """Log-in throttling: N failures for one username from one address within the window → 429."""
 
-import pytest
-from django.core.cache import cache, caches
-from django.core.cache.backends.db import DatabaseCache
+import threading
 
+import pytest
+from django.contrib.auth import forms as auth_forms
+from django.db import connection
+from django.test import Client
+
+from builder.models import LoginAttempt
 from builder.views import auth
 
 pytestmark = pytest.mark.django_db
@@ -19,9 +23,6 @@ def limits(settings):
     settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS = 50
     settings.LOGIN_FAILURE_WINDOW = 900
     settings.NUM_PROXIES = 0
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def fail(client, times, **extra):
@@ -123,9 +124,69 @@ def test_huge_or_odd_usernames_are_handled(client, user):
         assert response.status_code in (200, 429)
 
 
-def test_counts_live_in_the_database_so_every_worker_shares_them():
-    # Several gunicorn workers (and app servers on one PostgreSQL) must see one count.
-    assert isinstance(caches["default"], DatabaseCache)
+def test_counts_live_in_the_database_so_every_worker_shares_them(client, user):
+    # Several gunicorn workers (and app servers on one PostgreSQL) must see one count: a
+    # failure is a row, and a client with a fresh session (another worker) is paused by them.
+    fail(client, LIMIT)
+    assert LoginAttempt.objects.count() == 2 * LIMIT  # per pair and per address
+
+    assert Client().post("/login/", RIGHT).status_code == 429
+
+
+def test_a_refused_attempt_does_not_extend_the_pause(client, user, monkeypatch):
+    fail(client, LIMIT)
+    start = auth.time.time()
+    for minutes in (5, 10, 14):  # someone keeps trying while paused
+        monkeypatch.setattr(auth.time, "time", lambda m=minutes: start + m * 60)
+        assert client.post("/login/", WRONG).status_code == 429
+
+    monkeypatch.setattr(auth.time, "time", lambda: start + 901)
+    assert client.post("/login/", RIGHT).status_code == 302
+
+
+def test_old_attempts_are_deleted_as_they_age_out(client, user, monkeypatch):
+    fail(client, 2)
+    later = auth.time.time() + 901
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+
+    client.post("/login/", WRONG)
+
+    assert LoginAttempt.objects.filter(at__lt=later - 900).count() == 0
+    assert LoginAttempt.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_burst_of_parallel_guesses_gets_no_more_password_checks_than_the_limit(user, monkeypatch):
+    """Twelve guesses sent at once, each password check slowed to overlap them all: a counter
+    read before the check and written after it would let all twelve through."""
+    checked = []
+    real_authenticate = auth_forms.authenticate
+
+    def slow_authenticate(request, **credentials):
+        checked.append(credentials["username"])
+        threading.Event().wait(0.3)
+        return real_authenticate(request, **credentials)
+
+    monkeypatch.setattr(auth_forms, "authenticate", slow_authenticate)
+    start = threading.Barrier(12)
+    statuses = []
+
+    def guess():
+        start.wait()
+        try:
+            statuses.append(Client().post("/login/", WRONG).status_code)
+        finally:
+            connection.close()  # each thread has its own; PostgreSQL's test database must drop
+
+    threads = [threading.Thread(target=guess) for _ in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(statuses) == 12
+    assert 1 <= len(checked) <= LIMIT
+    assert statuses.count(429) >= 12 - LIMIT
 
 
 def test_the_admin_log_in_goes_through_the_throttled_form(client, user):

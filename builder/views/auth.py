@@ -1,9 +1,11 @@
 """Log-in with throttling: repeated failures for one username from one address get a 429.
 
-Failures are counted in the cache (the database cache by default, shared by every worker and
-app server), per username + client address and per address alone, in a fixed window that
-starts at the first failure. While a pair is over the limit the password is not even checked,
-so guessing stops yielding answers; a successful log-in clears the pair's count.
+Attempts are counted in the database (shared by every worker and app server), per username +
+client address and per address alone, over a sliding window. Each attempt is recorded *before*
+the password is checked, as a row of its own: inserts are atomic, so a burst of attempts sent in
+the same instant cannot all slip under the limit. While a pair is over the limit the password
+is not even checked, so guessing stops yielding answers; a refused attempt is not counted (the
+pause ends when the failures age out), and a successful log-in clears the pair's count.
 """
 
 import hashlib
@@ -13,7 +15,8 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.core.cache import cache
+
+from builder.models import LoginAttempt
 
 logger = logging.getLogger(__name__)
 
@@ -33,52 +36,68 @@ def client_address(request):
 
 
 def _key(*parts):
-    # Hashed so any username (spaces, unicode, 10 KB of junk) makes a valid, short cache key.
-    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
-    return f"login-failures:{digest}"
+    # Hashed so any username (spaces, unicode, 10 KB of junk) makes a valid, short key.
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
 class Throttle:
     def __init__(self, request, username):
         address = client_address(request)
-        self.keys = {
+        self.limits = {
             _key("pair", username.strip().casefold(), address): settings.LOGIN_FAILURE_LIMIT,
             _key("address", address): settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS,
         }
-        self.pair_key = next(iter(self.keys))
+        self.pair_key = next(iter(self.limits))
+        self.recorded = []
+
+    def begin(self):
+        """Count this attempt; return 0 when its password may be checked, else seconds to wait.
+
+        Counted first, checked second: attempts in flight at the same time see each other.
+        """
+        now = time.time()
+        window = settings.LOGIN_FAILURE_WINDOW
+        LoginAttempt.objects.filter(at__lt=now - window).delete()  # aged out, for everyone
+        self.recorded = [LoginAttempt.objects.create(key=key, at=now) for key in self.limits]
+        wait = self._wait(now, allowed_extra=1)
+        if wait:
+            self.forget()  # refused without a check: the pause runs from the real failures
+        return wait
 
     def retry_after(self):
         """Seconds until log-in may be tried again, or 0 when it may be tried now."""
-        counts = cache.get_many(list(self.keys))
-        waits = [
-            entry["until"] - time.time()
-            for key, limit in self.keys.items()
-            if (entry := counts.get(key)) and entry["count"] >= limit
-        ]
+        return self._wait(time.time(), allowed_extra=0)
+
+    def _wait(self, now, *, allowed_extra):
+        """How long until every key has room for another attempt. `allowed_extra` is 1 when
+        the attempt being decided is already among the rows."""
+        window = settings.LOGIN_FAILURE_WINDOW
+        times = {key: [] for key in self.limits}
+        rows = LoginAttempt.objects.filter(key__in=self.limits, at__gt=now - window)
+        for key, at in rows.order_by("at").values_list("key", "at"):
+            times[key].append(at)
+        waits = []
+        for key, limit in self.limits.items():
+            over = len(times[key]) - (limit - 1 + allowed_extra)
+            if over > 0:  # room again once the `over` oldest attempts leave the window
+                waits.append(times[key][over - 1] + window - now)
         return max([0, *waits])
 
-    def record_failure(self):
-        now = time.time()
-        window = settings.LOGIN_FAILURE_WINDOW
-        for key in self.keys:
-            entry = cache.get(key)
-            if not entry or entry["until"] <= now:
-                entry = {"count": 0, "until": now + window}
-            entry["count"] += 1
-            # Read-then-write: failures sent in the same instant can count as one (the database
-            # cache has no atomic increment). Sequential guessing, what a throttle is for, is
-            # counted exactly; a burst is bounded by the server's threads.
-            cache.set(key, entry, timeout=max(1, math.ceil(entry["until"] - now)))
+    def forget(self):
+        LoginAttempt.objects.filter(pk__in=[row.pk for row in self.recorded]).delete()
 
     def clear(self):
-        cache.delete(self.pair_key)
+        """A successful log-in: the pair starts afresh, and this attempt is not held against
+        the address."""
+        self.forget()
+        LoginAttempt.objects.filter(key=self.pair_key).delete()
 
 
 class ThrottledLoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")[:300]
         throttle = Throttle(request, username)
-        wait = throttle.retry_after()
+        wait = throttle.begin()
         if wait:
             logger.warning("Log-in refused: too many failures from %s", client_address(request))
             return self._too_many(wait, username)
@@ -86,7 +105,6 @@ class ThrottledLoginView(auth_views.LoginView):
         if request.user.is_authenticated:
             throttle.clear()
         else:
-            throttle.record_failure()
             wait = throttle.retry_after()
             if wait:  # that failure reached the limit: say so now, not on the next try
                 return self._too_many(wait, username)
