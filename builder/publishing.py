@@ -38,6 +38,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, Value, When
 from django.utils import timezone
 
 from builder import close, jobs, notifications, review, spec
@@ -389,7 +390,10 @@ def _scrub_json(value):
 
 def _notify_published(attempt):
     try:
-        sequence = Sequence.objects.get(pk=attempt.sequence_id)
+        # The notice names who saved the published revision: read them with the sequence.
+        sequence = Sequence.objects.select_related("published_revision__created_by").get(
+            pk=attempt.sequence_id
+        )
         notifications.notify_published(sequence, attempt.user)
     except Exception:  # a failed notice must not turn a publish into a failure
         logger.exception("Could not send the published notice for attempt %s", attempt.pk)
@@ -689,14 +693,16 @@ def _record_success(attempt, close_sequence, step_pks):
 
 
 def _store_step_ids(step_pks, close_steps):
-    rows = Step.objects.in_bulk(step_pks)
-    changed = []
-    for pk, close_step in zip(step_pks, close_steps, strict=False):
-        row = rows.get(pk)
-        if row is not None and isinstance(close_step, dict):
-            row.close_id = str(close_step.get("id") or "")
-            changed.append(row)
-    Step.objects.bulk_update(changed, ["close_id"])
+    """Close's step ids onto our rows, in one UPDATE (a step deleted meanwhile is skipped)."""
+    close_ids = {
+        pk: str(close_step.get("id") or "")
+        for pk, close_step in zip(step_pks, close_steps, strict=False)
+        if isinstance(close_step, dict)
+    }
+    if close_ids:
+        Step.objects.filter(pk__in=close_ids).update(
+            close_id=Case(*(When(pk=pk, then=Value(cid)) for pk, cid in close_ids.items()))
+        )
 
 
 # --- a publish that stopped without an answer -----------------------------------------------
