@@ -353,15 +353,18 @@ def _finish(attempt, started, *, guard):
     attempt.progress = ""
     attempt.message = _scrub(attempt.message)
     attempt.response_body = _scrub_json(attempt.response_body)
-    # An UPDATE, never save(): if the sequence was deleted meanwhile, nothing comes back.
-    PublishAttempt.objects.filter(pk=attempt.pk).update(
-        **{name: getattr(attempt, name) for name in _RESULT_FIELDS}
-    )
-    if attempt.outcome != Outcome.UNKNOWN:
-        # Only our own guard: after a take-over the guard belongs to the newer attempt.
-        Sequence.objects.filter(pk=attempt.sequence_id, publishing_since=guard).update(
-            publishing_since=None
+    # One transaction: the outcome and the guard's release are seen together or not at all
+    # (and on PostgreSQL that is one commit to wait for, not two).
+    with transaction.atomic():
+        # An UPDATE, never save(): if the sequence was deleted meanwhile, nothing comes back.
+        PublishAttempt.objects.filter(pk=attempt.pk).update(
+            **{name: getattr(attempt, name) for name in _RESULT_FIELDS}
         )
+        if attempt.outcome != Outcome.UNKNOWN:
+            # Only our own guard: after a take-over the guard belongs to the newer attempt.
+            Sequence.objects.filter(pk=attempt.sequence_id, publishing_since=guard).update(
+                publishing_since=None
+            )
 
 
 _RESULT_FIELDS = (
