@@ -12,10 +12,15 @@ local Close sandbox that answers at once, and splits the wall time into
 Two paths are measured: the service (publishing.publish_sequence) and the whole POST through
 Django (middleware, session, the view, the job run inline, the redirect).
 
-    python scripts/bench_publish.py [--repeats 40]
+    python scripts/bench_publish.py [--repeats 40] [--database-url URL]
 
-runs on its own: a temporary SQLite database under production settings (DEBUG off) and an
-in-process sandbox. `make bench` (scripts/bench.py) imports this module instead and calls
+runs on its own: a temporary SQLite database (or the empty one --database-url names) under
+production settings (DEBUG off) and a sandbox in its own process. On a throw-away PostgreSQL:
+
+    scripts/temp_postgres.py -- sh -c \
+        'python scripts/bench_publish.py --database-url "$DATABASE_URL"'
+
+`make bench` (scripts/bench.py) imports this module instead and calls
 `measure(bench)` on its own data.
 """
 
@@ -250,6 +255,11 @@ def measure(bench):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=REPEATS)
+    parser.add_argument(
+        "--database-url",
+        help="an empty database to use instead of a temporary SQLite file, e.g. one started by "
+        "scripts/temp_postgres.py",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="publish-bench-"))
 
@@ -274,7 +284,7 @@ def main():
             "SECRET_KEY": "publish-bench-only",
             "ALLOWED_HOSTS": "testserver",
             "SECURE_SSL_REDIRECT": "false",
-            "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
+            "DATABASE_URL": args.database_url or f"sqlite:///{workdir / 'bench.sqlite3'}",
             "CACHE_URL": "locmemcache://",
             "EMAIL_URL": "memorymail://",
             "LOG_LEVEL": "WARNING",
@@ -316,7 +326,12 @@ def main():
         sandbox.wait(timeout=10)
 
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"Publish benchmark: {args.repeats} publishes each, sandbox answering at once, SQLite")
+    from django.db import connection
+
+    print(
+        f"Publish benchmark: {args.repeats} publishes each, sandbox answering at once, "
+        f"{connection.display_name}"
+    )
     print(f"(load average {load} on {os.cpu_count()} CPUs: wall time includes waiting for a CPU)")
     print("our own time = wall time minus the time inside HTTP calls; CPU = this process's CPU")
     header = (
