@@ -286,6 +286,7 @@ class _Handler(BaseHTTPRequestHandler):
                 RecordedRequest(method, path, query, None if body is _INVALID_JSON else body)
             )
             fault = sb._take_fault(method, rel)
+            resets_at_arrival = sb._resets
             # Faults answer before auth and rate limiting, so they show the bucket untouched.
             peek_header = sb._limiter.header(*sb._limiter.peek(key, group))
 
@@ -293,6 +294,11 @@ class _Handler(BaseHTTPRequestHandler):
             kind = fault.kind
             if kind == "slow":
                 time.sleep(fault.delay)  # then handled normally: a timed-out client still writes
+                with sb._lock:
+                    reset_meanwhile = sb._resets != resets_at_arrival
+                if reset_meanwhile:  # its sender has moved on: write nothing into the new state
+                    self._drop()
+                    return
             elif kind == "drop":
                 self._drop()
                 return
@@ -452,6 +458,7 @@ class Sandbox:
         self._limiter = _RateLimiter(limit, window)
         self._faults = []
         self._log = []
+        self._resets = 0  # a request still in flight when reset() runs must not write after it
         self._server = None
         self._thread = None
         self._load_state()
@@ -506,6 +513,7 @@ class Sandbox:
     def reset(self):
         """Re-seed templates; clear sequences, payloads, faults, request log and rate counters."""
         with self._lock:
+            self._resets += 1
             self._store.reseed()
             self._store.clear_sequences()
             self._faults.clear()

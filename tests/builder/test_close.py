@@ -451,6 +451,11 @@ def test_read_timeout_on_post_is_ambiguous(make_client, sb, sleeps):
         "We will check before trying again."
     )
     assert len(sent(sb, "POST")) == 1 and sleeps == []
+    # "May have been": Close goes on and creates it after we stopped waiting.
+    deadline = time.monotonic() + 5
+    while not sb.sequences and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(sb.sequences) == 1
 
 
 def test_read_timeout_on_get_is_retried(make_client, sb, sleeps):

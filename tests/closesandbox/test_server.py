@@ -726,6 +726,17 @@ def test_fault_slow_times_out_client_but_still_creates(sb):
     assert sb.created_payloads == [DOC_EXAMPLE]
 
 
+def test_a_slow_request_still_in_flight_at_reset_writes_nothing_after_it(sb):
+    # The test that sent it is over; the next one starts from reset() and must not find a
+    # sequence appearing out of nowhere half a second later.
+    sb.inject("slow", method="POST", delay=0.3)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        create(sb, timeout=0.05)
+    sb.reset()
+    time.sleep(0.5)
+    assert sb.sequences == [] and sb.created_payloads == []
+
+
 def test_fault_slow_then_normal_response(sb):
     sb.inject("slow", path="/me/", delay=0.2)
     started = time.monotonic()
