@@ -184,9 +184,12 @@ def test_a_burst_of_parallel_guesses_gets_no_more_password_checks_than_the_limit
     for thread in threads:
         thread.join()
 
-    assert len(statuses) == 12
-    assert 1 <= len(checked) <= LIMIT
+    assert len(statuses) == 12 and set(statuses) <= {200, 429}
+    # Attempts in flight see each other, so a burst may even get fewer checks than the limit
+    # (never more); what stays counted is exactly the failures that were checked.
+    assert len(checked) <= LIMIT
     assert statuses.count(429) >= 12 - LIMIT
+    assert LoginAttempt.objects.count() == 2 * len(checked)  # per pair and per address
 
 
 def test_the_admin_log_in_goes_through_the_throttled_form(client, user):

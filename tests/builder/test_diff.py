@@ -1,7 +1,5 @@
 """builder/diff.py: what changed between two specs, in words (pure Python, no database)."""
 
-import time
-
 import pytest
 
 from builder import diff, spec
@@ -300,7 +298,8 @@ def test_step_keys_never_reach_close():
 
 
 @pytest.mark.parametrize("count", [50, 200])
-def test_diff_is_fast_for_long_sequences(count):
+def test_long_sequences_diff_to_exactly_their_changes(count):
+    # How fast is measured by `make bench` (the review page's diff row), not asserted here.
     before = example(
         steps=[
             Step("email", 86400 * (i % 5), "t_intro", threading="old_thread", key=str(i))
@@ -312,9 +311,8 @@ def test_diff_is_fast_for_long_sequences(count):
         after.steps[i].delay += 3600
     after.steps.insert(3, after.steps.pop(count - 1))
 
-    started = time.perf_counter()
     result = diff_specs(before, after, TEMPLATES)
-    elapsed = time.perf_counter() - started
 
     assert len(result.steps) == 11
-    assert elapsed < 0.05
+    assert all(change.kind == "changed" for change in result.steps)
+    assert [change.before_number for change in result.steps if change.moved] == [count]
