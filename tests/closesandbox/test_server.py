@@ -718,7 +718,7 @@ def test_fault_error(sb, status):
 def test_fault_slow_times_out_client_but_still_creates(sb):
     sb.inject("slow", method="POST", delay=0.5)
     with pytest.raises(requests.exceptions.ReadTimeout):
-        create(sb, timeout=0.1)
+        create(sb, timeout=(5, 0.1))  # connect may be slow on a busy machine; the read may not
     deadline = time.monotonic() + 3
     while not sb.sequences and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -731,7 +731,11 @@ def test_a_slow_request_still_in_flight_at_reset_writes_nothing_after_it(sb):
     # sequence appearing out of nowhere half a second later.
     sb.inject("slow", method="POST", delay=0.3)
     with pytest.raises(requests.exceptions.ReadTimeout):
-        create(sb, timeout=0.05)
+        create(sb, timeout=(5, 0.05))
+    deadline = time.monotonic() + 3
+    while not sb.requests and time.monotonic() < deadline:  # it arrived, and sleeps
+        time.sleep(0.01)
+    assert sb.requests
     sb.reset()
     time.sleep(0.5)
     assert sb.sequences == [] and sb.created_payloads == []
