@@ -142,8 +142,9 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "sequence_list"
 LOGOUT_REDIRECT_URL = "login"
-# After LOGIN_FAILURE_LIMIT failed log-ins for one username from one address within
-# LOGIN_FAILURE_WINDOW seconds, that pair gets 429 until the window ends. One address may fail
+# After LOGIN_FAILURE_LIMIT failed log-ins for one username from one address within the last
+# LOGIN_FAILURE_WINDOW seconds, that pair gets 429 until the oldest of them is older than that
+# (builder/views/auth.py counts in the database, atomically). One address may fail
 # LOGIN_FAILURE_LIMIT_PER_ADDRESS times (any usernames) before it is refused too.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=50)
