@@ -198,7 +198,16 @@ def sms_templates():
 
 
 _BASE62 = string.digits + string.ascii_letters
-_ids = random.Random()  # its own generator: see closesandbox/store.py
+# Its own generator, not the module-level one: the sandbox runs in a thread beside tests that
+# seed or watch the global random state (hypothesis warns when another thread draws from it).
+_ids = random.Random()
+
+
+def new_id(prefix, length=22):
+    """An id that looks like Close's: a prefix and base-62 characters."""
+    return prefix + "".join(_ids.choices(_BASE62, k=length))
+
+
 _TOPICS = [
     ("Pipeline review", "Is your pipeline review eating Mondays?"),
     ("Onboarding", "Getting {{ lead.display_name }} live in a week"),
@@ -211,8 +220,7 @@ _TOPICS = [
 def bulk_email_template(number, *, shared=True):
     """One generated, realistic-looking template (for volume and performance tests)."""
     topic, subject = _TOPICS[number % len(_TOPICS)]
-    # Ids only need to look like Close's; random.choices is fast enough for thousands of them.
-    tid = "tmpl_" + "".join(_ids.choices(_BASE62, k=43))
+    tid = new_id("tmpl_", 43)
     body = (
         f"<p>Hi {{{{ contact.first_name }}}},</p><p>{topic} note #{number}: a short idea for"
         " {{ lead.display_name }}.</p>" + _SIGNATURE

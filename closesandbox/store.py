@@ -8,9 +8,7 @@ Tags such as [I] refer to the confidence tags of /work/shared/close-api.md.
 import copy
 import datetime as dt
 import functools
-import random
 import re
-import string
 import zoneinfo
 
 from . import seed
@@ -29,7 +27,6 @@ STEP_FIELDS = (
     "step_allowed_delay",
 )
 REQUIRED = "This field is required."
-_BASE62 = string.digits + string.ascii_letters
 _TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
 _MISSING = object()
 
@@ -43,13 +40,7 @@ class ApiError(Exception):
         self.body = body
 
 
-# Its own generator, not the module-level one: the sandbox runs in a thread beside tests that
-# seed or watch the global random state (hypothesis warns when another thread draws from it).
-_ids = random.Random()
-
-
-def new_id(prefix, length=22):
-    return prefix + "".join(_ids.choices(_BASE62, k=length))
+new_id = seed.new_id
 
 
 def naive_now():
