@@ -236,33 +236,6 @@
     }
   });
 
-  // --- Typing that lands before a new card is live -----------------------------------------
-  // htmx puts a swapped-in card on the page at once but wires up its search and autosave only
-  // after the settle delay. A value changed in that moment (a fast typist, autofill, a test
-  // robot) fired its events into nothing: replay them now that the card listens, so the
-  // search runs and the change saves. Only swapped-in content: on a first page load the
-  // browser may restore old form values, which must not be saved behind the person's back.
-  function replayEarlyEdits(element) {
-    if (element === document.body || !element.querySelectorAll) return;
-    element.querySelectorAll("input, textarea, select").forEach(function (field) {
-      let changed;
-      if (field.type === "checkbox" || field.type === "radio") {
-        changed = field.checked !== field.defaultChecked;
-      } else if (field.tagName === "SELECT") {
-        changed = Array.prototype.some.call(field.options, function (option) {
-          return option.selected !== option.defaultSelected;
-        });
-      } else {
-        changed = field.value !== field.defaultValue;
-      }
-      if (changed) {
-        const kind = field.tagName === "SELECT" || field.type === "checkbox" || field.type === "radio";
-        field.dispatchEvent(new Event(kind ? "change" : "input", { bubbles: true }));
-      }
-    });
-  }
-  htmx.onLoad(replayEarlyEdits);
-
   document.body.addEventListener("htmx:afterSettle", function (event) {
     if (focusAfterReorder && event.target.id === "step-list") {
       const card = document.querySelector(focusAfterReorder);
