@@ -43,6 +43,21 @@ class ApiError(Exception):
 new_id = seed.new_id
 
 
+def _read_only_sequence_fields(now):
+    """What Close adds to a sequence it stores. Seen in live responses [O], not documented as
+    writable."""
+    return {
+        "trigger_query": None,
+        "allow_manual_enrollment": True,
+        "owner_id": seed.USER_ID,
+        "organization_id": seed.ORG_ID,
+        "created_by_id": seed.USER_ID,
+        "updated_by_id": seed.USER_ID,
+        "date_created": now,
+        "date_updated": now,
+    }
+
+
 def naive_now():
     # Sequence objects carry naive UTC timestamps with microseconds, as in Close's examples.
     return dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
@@ -370,15 +385,7 @@ class Store:
             "schedule": schedule,
             "schedule_id": schedule_id,
             "steps": [_build_step(fields, None, now) for _, fields in steps],
-            # Read-only here: seen in live responses [O], not documented as writable.
-            "trigger_query": None,
-            "allow_manual_enrollment": True,
-            "owner_id": seed.USER_ID,
-            "organization_id": seed.ORG_ID,
-            "created_by_id": seed.USER_ID,
-            "updated_by_id": seed.USER_ID,
-            "date_created": now,
-            "date_updated": now,
+            **_read_only_sequence_fields(now),
         }
         self.sequences[oid] = sequence
         self.created_payloads.append(copy.deepcopy(payload))
@@ -416,14 +423,7 @@ class Store:
             "schedule": data.get("schedule"),
             "schedule_id": data.get("schedule_id"),
             "steps": steps,
-            "trigger_query": None,
-            "allow_manual_enrollment": True,
-            "owner_id": seed.USER_ID,
-            "organization_id": seed.ORG_ID,
-            "created_by_id": seed.USER_ID,
-            "updated_by_id": seed.USER_ID,
-            "date_created": now,
-            "date_updated": now,
+            **_read_only_sequence_fields(now),
         }
         self._changed()
         return self.sequences[oid]
