@@ -110,7 +110,9 @@ def test_an_htmx_request_completes_under_the_csp(
     assert violations(page) == []
 
 
-def test_an_inline_script_without_the_nonce_is_blocked(watched_page, live_server, user):
+def test_an_inline_script_without_the_nonce_is_blocked(
+    watched_page, live_server, user, console_errors
+):
     """The policy is really enforced: what an injected <script> would do does not happen."""
     page = watched_page
     log_in(page, live_server, "alice", "alice-password-1")
@@ -125,3 +127,7 @@ def test_an_inline_script_without_the_nonce_is_blocked(watched_page, live_server
     assert page.evaluate("window.__injected === undefined")
     page.wait_for_function("window.__cspViolations.length > 0")
     assert any("script-src" in v for v in violations(page))
+    # The violation this test provoked on purpose is the only console error it may leave.
+    expected = [error for error in console_errors if "Executing inline script violates" in error]
+    assert len(expected) == 1
+    console_errors.remove(expected[0])
