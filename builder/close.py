@@ -27,6 +27,8 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from builder.redact import redact, redact_json
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.close.com/api/v1/"
@@ -37,6 +39,7 @@ JITTER_MAX = 0.25
 BACKOFF_STEP = 0.5  # GET back-off: 0.5 s × attempt number
 RETRYABLE_GET_STATUSES = {502, 503, 504}
 WRITE_METHODS = {"POST", "PUT", "DELETE"}
+HIDDEN = "<hidden>"  # stands in for the key wherever Close echoed it
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -218,12 +221,14 @@ def flatten_field_errors(field_errors) -> list[tuple[str, str]]:
     return list(_flatten_field_errors(field_errors or {}))
 
 
-def _error_details(response: requests.Response) -> tuple[list[str], dict]:
+def _error_details(response: requests.Response, key: str) -> tuple[list[str], dict]:
     """Pull (errors, field_errors) out of any error body: `errors`/`field-errors`, a plain
-    `error` string or {"message": ...}, or non-JSON text (§9: parse defensively)."""
-    body = _json_or_none(response)
+    `error` string or {"message": ...}, or non-JSON text (§9: parse defensively). Every form of
+    `key` is hidden first: a server that echoes our Authorization header must not leak it, and
+    cutting the text before hiding could leave half an encoded key behind."""
+    body = redact_json(_json_or_none(response), key=key, hidden=HIDDEN)
     if not isinstance(body, dict):
-        text = (response.text or "").strip()
+        text = redact(response.text or "", key=key, hidden=HIDDEN).strip()
         return ([text[:300]] if text else []), {}
     errors = body.get("errors") or []
     errors = [str(e) for e in (errors if isinstance(errors, list) else [errors])]
@@ -328,7 +333,7 @@ class CloseClient:
         self._pause_until: float | None = None  # monotonic time; set when remaining hit 0
 
     def __repr__(self) -> str:
-        return f"<CloseClient base_url={self.base_url!r} api_key=<hidden>>"
+        return f"<CloseClient base_url={self.base_url!r} api_key={HIDDEN}>"
 
     def close(self) -> None:
         if self._owns_session:
@@ -479,7 +484,8 @@ class CloseClient:
             if status == 204 or not response.content.strip():
                 return None
             try:
-                return response.json()
+                # Hidden at the door: whatever keeps or shows this answer never sees the key.
+                return redact_json(response.json(), key=self._api_key, hidden=HIDDEN)
             except ValueError:
                 pass
             if is_write:  # Close acted (2xx) but we cannot read what it stored
@@ -498,14 +504,13 @@ class CloseClient:
                 status_code=status,
             )
 
-        errors, field_errors = _error_details(response)
-        details = self._scrub(_describe(errors, field_errors))
+        errors, field_errors = _error_details(response, self._api_key)
+        details = _describe(errors, field_errors)
         if status == 400:
             if details:
                 message = f"Close refused the {what}: {details}"
             else:
                 message = f"Close refused the {what} without saying why."
-            errors = [self._scrub(e) for e in errors]
             raise CloseValidationError(message, errors=errors, field_errors=field_errors)
         if status == 401:
             # Whatever Close says, the message never carries the key itself.
@@ -588,10 +593,6 @@ class CloseClient:
         shown = f"{max(1, round(delay))}" if delay >= 1 else f"{delay:.1f}"
         message = f"Close asked us to wait {shown} s before trying again."
         return CloseRateLimited(message, retry_after=delay, status_code=status_code)
-
-    def _scrub(self, text: str) -> str:
-        # Close should never echo the key, but a message we show must not leak it if it does.
-        return text.replace(self._api_key, "<hidden>") if text and self._api_key else text
 
 
 def _param(value):

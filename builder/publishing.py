@@ -43,6 +43,7 @@ from django.utils import timezone
 
 from builder import close, jobs, notifications, review, spec
 from builder.models import CloseTemplate, PublishAttempt, Sequence, Step
+from builder.redact import redact, redact_json
 
 logger = logging.getLogger(__name__)
 
@@ -379,16 +380,13 @@ _RESULT_FIELDS = (
 
 
 def _scrub(text):
-    key = settings.CLOSE_API_KEY
-    return text.replace(key, "<hidden>") if key and text else text
+    # close.py already hides the key in Close's answers; this also covers what we wrote around
+    # them, and answers recorded by older code.
+    return redact(text, hidden=close.HIDDEN)
 
 
 def _scrub_json(value):
-    key = settings.CLOSE_API_KEY
-    if not key or value is None:
-        return value
-    text = json.dumps(value)
-    return json.loads(text.replace(key, "<hidden>")) if key in text else value
+    return redact_json(value, hidden=close.HIDDEN)
 
 
 def _notify_published(attempt):

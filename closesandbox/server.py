@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from . import page
 from .store import Store
@@ -35,8 +35,12 @@ FAULT_KINDS = (
     "commit_then_drop",
     "malformed",
     "unauthorized",
+    "echo_auth",
 )
 ERROR_STATUSES = (500, 502, 503, 504)
+# "echo_auth": a careless server (or proxy) that repeats the request's Authorization header in
+# an error body, or in a 200 that was otherwise handled normally.
+ECHO_STATUSES = (200, 400, 402, 403, 404, 418)
 # Close does not document its 401 body; this mirrors the {"error": ...} shape it uses elsewhere.
 UNAUTHORIZED_BODY = {"error": "Invalid API key"}
 _INVALID_JSON = object()
@@ -60,7 +64,7 @@ class Fault:
     method: str | None = None
     path: str = "/sequence/"
     times: int = 1
-    status: int | None = None  # "error" only
+    status: int | None = None  # "error" and "echo_auth" only
     reset: float | None = None  # "rate_limit" only: seconds put in RateLimit/Retry-After
     delay: float | None = None  # "slow" only: seconds to wait before handling
 
@@ -77,13 +81,18 @@ class Fault:
             self.path = self.path[len(API_PREFIX) :]
         if not _is_int(self.times) or self.times < 1:
             raise ValueError("times must be a positive integer")
-        self._check_option("status", "error")
+        if self.status is not None and self.kind not in ("error", "echo_auth"):
+            raise ValueError("status only applies to 'error' and 'echo_auth' faults")
         self._check_option("reset", "rate_limit")
         self._check_option("delay", "slow")
         if self.kind == "error":
             self.status = 500 if self.status is None else self.status
             if self.status not in ERROR_STATUSES:
                 raise ValueError(f"status must be one of {ERROR_STATUSES}")
+        if self.kind == "echo_auth":
+            self.status = 400 if self.status is None else self.status
+            if self.status not in ECHO_STATUSES:
+                raise ValueError(f"status must be one of {ECHO_STATUSES}")
         for name in ("reset", "delay"):
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or value < 0):
@@ -319,6 +328,14 @@ class _Handler(BaseHTTPRequestHandler):
             elif kind == "unauthorized":
                 self._send(401, UNAUTHORIZED_BODY, [peek_header, _WWW_AUTH])
                 return
+            elif kind == "echo_auth":
+                echo = _auth_echo(self.headers.get("Authorization", ""))
+                if fault.status != 200:
+                    self._send(fault.status, _echo_error_body(echo), [peek_header])
+                    return
+                status, headers, data = sb._process(method, rel, query, body, key, group)
+                self._send(status, headers=headers, raw=_with_echo(data, echo))
+                return
 
         status, headers, data = sb._process(method, rel, query, body, key, group)
         self._send(status, headers=headers, raw=data)
@@ -414,6 +431,51 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, raw=html.encode(), content_type=_HTML)
         else:
             self._send(404, {"error": "Not found"})
+
+
+def _auth_echo(header):
+    """The Authorization header as careless servers repeat it: as sent, URL-encoded, decoded,
+    and re-encoded URL-safe without padding."""
+    _, _, credentials = header.partition(" ")
+    try:
+        decoded = base64.b64decode(credentials.strip()).decode(errors="replace")
+    except (binascii.Error, ValueError):
+        decoded = ""
+    urlsafe = base64.urlsafe_b64encode(decoded.encode()).decode().rstrip("=")
+    return {
+        "authorization": header,
+        "url_encoded": quote(header, safe=""),
+        "credentials": decoded,
+        "urlsafe_unpadded": urlsafe,
+    }
+
+
+def _echo_error_body(echo):
+    said = f"Bad credentials in Authorization: {echo['authorization']}"
+    return {
+        "error": said,
+        "errors": [f"Request was {echo['url_encoded']}", f"user {echo['credentials']}"],
+        "field-errors": {"name": f"sent by {echo['urlsafe_unpadded']}"},
+        "echo": echo,
+    }
+
+
+def _with_echo(data, echo):
+    """A handled 200 with the echo added to the answer and to every object of a list."""
+    try:
+        payload = json.loads(data)
+    except ValueError:
+        return data
+    if isinstance(payload, dict):
+        payload["echo"] = echo
+        if isinstance(payload.get("name"), str):
+            payload["name"] += f" ({echo['authorization']})"
+        for item in payload.get("data") or []:
+            if isinstance(item, dict):
+                item["echo"] = echo
+                if isinstance(item.get("name"), str):
+                    item["name"] += f" ({echo['credentials']})"
+    return json.dumps(payload).encode()
 
 
 _HTML = "text/html; charset=utf-8"

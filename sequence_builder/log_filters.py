@@ -5,30 +5,21 @@ of defence for what we do not control: a library's exception message, a tracebac
 variables, a URL someone pasted into a log call.
 """
 
-import base64
 import logging
 
 from django.conf import settings
 from django.views.debug import ExceptionReporter
 
-HIDDEN = "[hidden]"  # plain text: safe inside HTML error pages too
+from builder.redact import key_forms, redact
 
 
 def close_key_forms():
-    """The key as it could appear in text: itself, and inside an HTTP Basic header."""
-    key = getattr(settings, "CLOSE_API_KEY", "") or ""
-    if len(key) < 4:  # an empty or toy value would blank out ordinary text
-        return []
-    basic = base64.b64encode(f"{key}:".encode()).decode()
-    return [basic, key]
+    """The key as it could appear in text (builder/redact.py knows every form)."""
+    return key_forms(getattr(settings, "CLOSE_API_KEY", "") or "")
 
 
 def hide_close_key(text):
-    if not text:
-        return text
-    for form in close_key_forms():
-        text = text.replace(form, HIDDEN)
-    return text
+    return redact(text)
 
 
 class HideCloseKey(logging.Filter):

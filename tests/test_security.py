@@ -3,13 +3,16 @@ automatically): log-in required, object-level access, CSRF, the Close key never 
 logged, user text escaped, production settings hardened."""
 
 import base64
+import html
 import io
+import json
 import logging
 import os
 import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
@@ -520,3 +523,133 @@ def test_a_malformed_log_call_is_left_to_the_handler(settings):
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "%s %s", ("one",), None)
 
     assert HideCloseKey().filter(record)  # does not raise into the code that logged
+
+
+# --- A server that echoes the Authorization header ----------------------------------------------
+# Its base64 holds "+", "/" and "=", so the standard, URL-safe and URL-encoded forms all differ,
+# and its "?" and ">" are escaped differently in a URL and in HTML.
+ECHO_KEY = "api_Umer?BH3M1>XS0DRdJuPnBIKpi99lS"
+ECHO_STATUSES = (400, 402, 403, 404, 418, 200)
+
+
+def echo_key_forms(key=ECHO_KEY):
+    """Every encoding in which the key could reach a page or the database, by name."""
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    bare = base64.b64encode(key.encode()).decode()
+    urlsafe = base64.urlsafe_b64encode(f"{key}:".encode()).decode()
+    forms = {
+        "the key": key,
+        "key:": f"{key}:",
+        "part of the key": key[4:20],
+        "base64 of key:": basic,
+        "base64 of key: without padding": basic.rstrip("="),
+        "base64 of the key": bare,
+        "base64 of the key without padding": bare.rstrip("="),
+        "URL-safe base64 of key:": urlsafe,
+        "URL-safe base64 of key: without padding": urlsafe.rstrip("="),
+        "part of the base64": basic[4:28],
+        "URL-encoded key": quote(key, safe=""),
+        "URL-encoded base64 of key:": quote(basic, safe=""),
+        "URL-encoded Basic header": quote(f"Basic {basic}", safe=""),
+    }
+    assert len(set(forms.values())) == len(forms), "two encodings coincide: pick another key"
+    return forms
+
+
+def leaks(text, where):
+    text = html.unescape(text)
+    return [f"{name} in {where}" for name, form in echo_key_forms().items() if form in text]
+
+
+@pytest.fixture
+def echo_world(settings, django_user_model, jobs_inline):
+    from builder import template_sync
+    from tests.conftest import make_user
+
+    server = Sandbox(api_keys={ECHO_KEY}, host="127.0.0.1", port=0).start()
+    settings.CLOSE_API_KEY = ECHO_KEY
+    settings.CLOSE_API_URL = server.url
+    settings.CLOSE_APP_URL = f"{server.base_url}/_sandbox/"
+    settings.CLOSE_MAX_WAIT_IN_REQUEST = 1.0
+    settings.CLOSE_MAX_WAIT_IN_JOB = 0.0
+    settings.PUBLISH_SETTLE_SECONDS = 0.0
+    template_sync.sync_templates()
+    user = make_user(django_user_model, "echo", "Editor", "Reviewer", "Publisher")
+    yield server, user
+    server.stop()
+
+
+def approved_example(name, user):
+    from builder.models import Sequence, Step
+    from tests.conftest import EXAMPLE_EMAIL_1, EXAMPLE_EMAIL_2, approve
+
+    sequence = Sequence.create_draft(name=name, timezone_name="America/New_York", user=user)
+    Step.objects.bulk_create(
+        Step.close_example(sequence, first_email=EXAMPLE_EMAIL_1, second_email=EXAMPLE_EMAIL_2)
+    )
+    return approve(sequence, user)
+
+
+def test_an_echoed_authorization_header_reaches_no_page_and_no_table(client, echo_world):
+    """Close (or whatever answers at CLOSE_API_URL) repeats our Authorization header in its
+    errors and in a 200: the publish, import and sync pages and the stored records hide it in
+    every encoding."""
+    import requests
+
+    from builder.models import CloseTemplate, PublishAttempt, Sequence
+
+    server, user = echo_world
+    client.force_login(user)
+    found, pages = [], 0
+
+    def look(response, where):
+        nonlocal pages
+        assert response.status_code not in (500, 503), where  # 502: Close failed, said so
+        pages += 1
+        found.extend(leaks(response.content.decode(), where))
+
+    for status in ECHO_STATUSES:
+        # Publish: Close's answer to the create, then the page with its live checks.
+        sequence = approved_example(f"Echo {status}", user)
+        server.inject("echo_auth", method="POST", path="/sequence/", status=status)
+        started = client.post(
+            reverse("sequence_publish", args=[sequence.pk]),
+            {"status": "paused", "version": sequence.version},
+        )
+        assert started.status_code == 302, started.content
+        server.inject("echo_auth", method="GET", path="/", status=status, times=50)
+        look(client.get(reverse("sequence_publish", args=[sequence.pk])), f"publish {status}")
+        look(client.get(reverse("sequence_publish_progress", args=[sequence.pk])), "progress")
+        server.clear_faults()
+
+        # Import: the list of Close's sequences, and one sequence brought in.
+        in_close = requests.post(
+            server.url + "sequence/",
+            json={
+                "name": f"From Close {status}",
+                "timezone": "UTC",
+                "steps": [{"step_type": "call", "delay": 0, "required": True}],
+            },
+            auth=(ECHO_KEY, ""),
+            timeout=5,
+        ).json()
+        server.inject("echo_auth", method="GET", path="/", status=status, times=50)
+        look(client.get(reverse("sequence_import")), f"import list {status}")
+        imported = client.post(
+            reverse("sequence_import_close"), {"close_id": in_close["id"]}, follow=True
+        )
+        look(imported, f"import {status}")
+
+        # Template sync, and the page it leads back to.
+        look(client.post(reverse("templates_sync"), {}, follow=True), f"sync {status}")
+        server.clear_faults()
+
+    rows = [
+        *PublishAttempt.objects.values_list("message", "response_body", "progress"),
+        *Sequence.objects.values_list("name"),
+        *CloseTemplate.objects.values_list("name", "subject", "body"),
+    ]
+    found.extend(leaks(json.dumps(rows, ensure_ascii=False), "the database"))
+    assert PublishAttempt.objects.count() == len(ECHO_STATUSES)
+    assert pages == 5 * len(ECHO_STATUSES)
+    assert found == [], found

@@ -6,6 +6,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from builder import close, importing
+from builder.redact import redact
 from builder.views.access import require_editor
 
 
@@ -70,8 +71,9 @@ def _render(request, *, error="", file_error="", existing=None, status=200, list
     context = {
         "rows": rows,
         "listed": list_close,
-        "close_error": close_error,
-        "error": error,
+        # close.py hides the key in Close's answers already; this page shows nothing unhidden.
+        "close_error": redact(close_error),
+        "error": redact(error),
         "file_error": file_error,
         "existing": existing,
         "max_kb": importing.MAX_FILE_BYTES // 1024,

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from builder import importing, publishing
 from builder.models import PublishAttempt
+from builder.redact import redact, redact_json
 from builder.views.access import get_sequence_for_user, require_publisher
 
 Outcome = PublishAttempt.Outcome
@@ -92,6 +93,9 @@ def _render(request, sequence, *, error="", status=200, partial=""):
         ]
     )
     for attempt in attempts:
+        # Hidden again on the way out: records kept before the key's every form was hidden.
+        attempt.message = redact(attempt.message)
+        attempt.response_body = redact_json(attempt.response_body)
         attempt.sent_json = json.dumps(attempt.request_payload, indent=2, ensure_ascii=False)
         if attempt.response_body is not None:
             attempt.answer_json = json.dumps(attempt.response_body, indent=2, ensure_ascii=False)

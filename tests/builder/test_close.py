@@ -5,16 +5,18 @@ tests assert the exact waits without sleeping. Only response shapes the sandbox 
 (402/403/409 and odd 400 bodies) are served by a canned transport adapter at the end.
 """
 
+import base64
 import json
 import logging
 import socket
 import time
 from types import SimpleNamespace
+from urllib.parse import quote
 
 import pytest
 import requests
 
-from builder import close
+from builder import close, redact
 from builder.close import (
     CloseAuthError,
     CloseClient,
@@ -624,3 +626,30 @@ def test_client_from_settings(monkeypatch):
     fake.CLOSE_TIMEOUT = 2
     assert close.client_from_settings().timeout == (2.0, 2.0)
     assert KEY not in repr(client)
+
+
+def test_every_form_of_the_key_is_hidden_and_ordinary_text_is_not():
+    key = "api_Umer?BH3M1>XS0DRdJuPnBIKpi99lS"  # its base64 holds "+", "/" and "="
+    basic = base64.b64encode(f"{key}:".encode()).decode()
+    shifted = base64.b64encode(f"user {key}:secret".encode()).decode()  # key at another offset
+    texts = [
+        key,
+        f"Basic {basic}",
+        basic.rstrip("="),
+        base64.b64encode(key.encode()).decode().rstrip("="),
+        base64.urlsafe_b64encode(f"{key}:".encode()).decode(),
+        quote(f"Basic {basic}", safe=""),
+        quote(f"Basic {basic}", safe="").replace("%2F", "%2f").replace("%2B", "%2b"),
+        quote(key, safe=""),
+        shifted,
+    ]
+    for text in texts:
+        hidden = redact.redact(f"said: {text}!", key=key)
+        assert hidden.startswith("said: ") and "[hidden]" in hidden, text
+        assert key[4:20] not in hidden and basic[4:20] not in hidden, text
+    assert redact.redact_json({"a": [f"x {basic}"], basic: 1}, key=key) == {
+        "a": ["x [hidden]"],
+        "[hidden]": 1,
+    }
+    assert redact.redact("Basic realm, nothing secret", key=key) == "Basic realm, nothing secret"
+    assert redact.redact("abc", key="ab") == "abc"  # a toy key blanks out nothing

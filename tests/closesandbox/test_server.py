@@ -1,6 +1,7 @@
 """The Close sandbox over real HTTP: auth, templates, sequences, validation, faults, rate limits,
 control endpoints, CLI and state file. No Django involved."""
 
+import base64
 import copy
 import json
 import re
@@ -10,6 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import requests
@@ -779,6 +781,37 @@ def test_fault_unauthorized(sb):
     r = requests.get(sb.url + "me/", auth=AUTH)
     assert r.status_code == 401 and r.json() == {"error": "Invalid API key"}
     assert requests.get(sb.url + "me/", auth=AUTH).status_code == 200
+
+
+ECHOED_HEADER = "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()
+
+
+@pytest.mark.parametrize("status", [400, 402, 403, 404, 418])
+def test_fault_echo_auth_repeats_the_authorization_header_in_an_error(sb, status):
+    sb.inject("echo_auth", method="POST", status=status)
+    r = create(sb)
+    assert r.status_code == status
+    body = r.json()
+    assert ECHOED_HEADER in body["error"]
+    assert body["echo"]["authorization"] == ECHOED_HEADER
+    assert body["echo"]["credentials"] == f"{KEY}:"
+    assert body["echo"]["url_encoded"] == quote(ECHOED_HEADER, safe="")
+    assert sb.sequences == []  # answered before anything was handled
+    assert create(sb).status_code == 200
+
+
+def test_fault_echo_auth_200_handles_the_request_and_adds_the_echo(sb):
+    sb.inject("echo_auth", method="POST", status=200)
+    r = create(sb)
+    assert r.status_code == 200
+    assert r.json()["echo"]["authorization"] == ECHOED_HEADER
+    assert ECHOED_HEADER in r.json()["name"]
+    assert len(sb.sequences) == 1 and sb.sequences[0]["name"] == DOC_EXAMPLE["name"]
+    sb.inject("echo_auth", method="GET", path="/sequence/", status=200)
+    listed = requests.get(sb.url + "sequence/", auth=AUTH).json()
+    assert listed["data"][0]["echo"]["credentials"] == f"{KEY}:"
+    with pytest.raises(ValueError):
+        sb.inject("echo_auth", status=500)
 
 
 def test_fault_matching_method_path_times_and_before_auth(sb):
