@@ -29,7 +29,14 @@ def sequence_publish(request, sequence_id):
     require_publisher(request)
     requested_status = request.POST.get("status", "")
     version = request.POST.get("version", "")
-    if requested_status not in ("", *publishing.STATUS_CHOICES) or not version.isdigit():
+    # "" keeps Close's status on an update. On a create Close would make it active, enrolling
+    # contacts nobody chose to enroll: a create is paused unless active was chosen.
+    offered = publishing.STATUS_CHOICES
+    if publishing.action_for(sequence) == PublishAttempt.Action.UPDATE:
+        offered = ("", *offered)
+    elif not requested_status:
+        requested_status = "paused"
+    if requested_status not in offered or not version.isdigit():
         return _render(
             request,
             sequence,

@@ -341,3 +341,19 @@ def test_confirmation_query_count_does_not_grow_with_steps_or_history(
     )
 
     assert queries() == small
+
+
+@pytest.mark.parametrize("data", [{"status": ""}, {}])
+def test_a_create_without_a_status_choice_is_created_paused(
+    as_publisher, approved_sequence, sandbox, synced, data
+):
+    # Close's own default on create is active: a direct POST that leaves the choice out (or
+    # empty) must not enroll contacts by surprise (close-api.md §12: create paused).
+    response = as_publisher.post(
+        url(approved_sequence), {**data, "version": approved_sequence.version}
+    )
+
+    assert response.status_code == 302
+    assert [payload["status"] for payload in sandbox.created_payloads] == ["paused"]
+    assert sandbox.sequences[0]["status"] == "paused"
+    assert PublishAttempt.objects.get().requested_status == "paused"
