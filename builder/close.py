@@ -21,7 +21,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
@@ -288,6 +288,22 @@ def _unknown_outcome(problem: str, outcome: str, status_code=None) -> CloseUnava
     )
 
 
+def base_url_problem(url) -> str:
+    """Why `url` cannot be the Close API base URL, in words; "" when it can. Checked when the
+    settings load and when a client is made, so a bad CLOSE_API_URL never reaches a request."""
+    try:
+        parts = urlsplit(str(url or "").strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return (
+            "CLOSE_API_URL must be an http:// or https:// address with a host name, such as "
+            f"{DEFAULT_BASE_URL}"
+        )
+    return ""
+
+
 def _quote_id(object_id) -> str:
     text = str(object_id or "")
     if not text or "/" in text or text.strip(".") == "":
@@ -313,8 +329,9 @@ class CloseClient:
         session: requests.Session | None = None,
         on_wait=None,
     ):
-        if not base_url.startswith(("http://", "https://")):
-            raise ValueError("Close base_url must start with http:// or https://")
+        problem = base_url_problem(base_url)
+        if problem:
+            raise ValueError(problem)
         self._api_key = api_key
         self._auth = (api_key, "")  # §2: HTTP Basic, key as username, empty password
         self.base_url = base_url.rstrip("/") + "/"

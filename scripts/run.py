@@ -37,7 +37,9 @@ def main():
         )
         print(f"Demo mode: no CLOSE_API_KEY set, using the local Close sandbox at {url}")
     else:
-        print(f"Using Close at {env.get('CLOSE_API_URL', 'https://api.close.com/api/v1/')}")
+        url = env.get("CLOSE_API_URL") or "https://api.close.com/api/v1/"
+        _refuse_bad_close_url(url)
+        print(f"Using Close at {url}")
     try:
         _manage(env, "migrate", "--noinput", "--verbosity", "0")
         _manage(env, "seed_demo")
@@ -49,6 +51,17 @@ def main():
         if sandbox is not None:
             sandbox.send_signal(signal.SIGTERM)
             sandbox.wait(timeout=10)
+
+
+def _refuse_bad_close_url(url):
+    """The settings refuse such a URL too, but from inside manage.py, behind a traceback: say
+    it plainly and stop before starting anything."""
+    sys.path.insert(0, str(ROOT))
+    from builder.close import base_url_problem
+
+    problem = base_url_problem(url)
+    if problem:
+        raise SystemExit(f"Cannot start: {problem}. Fix CLOSE_API_URL (see README, 'Settings').")
 
 
 def _dev_secret_key():

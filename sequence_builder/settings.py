@@ -11,6 +11,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
+from builder.close import base_url_problem
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -44,7 +46,10 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # --- Close -----------------------------------------------------------------------------------
 # The key lives in the environment only; it is never rendered, logged or stored in the database.
 CLOSE_API_KEY = env.str("CLOSE_API_KEY", default="")
-CLOSE_API_URL = env.str("CLOSE_API_URL", default="https://api.close.com/api/v1/")
+CLOSE_API_URL = env.str("CLOSE_API_URL", default="") or "https://api.close.com/api/v1/"
+if _close_url_problem := base_url_problem(CLOSE_API_URL):
+    # Refused here, not as a 500 on the first page that asks Close.
+    raise ImproperlyConfigured(f"{_close_url_problem} (see README, 'Settings').")
 CLOSE_TIMEOUT = env.float("CLOSE_TIMEOUT", default=20.0)
 # Where a person opens a published sequence. The demo launcher points it at the sandbox's pages.
 CLOSE_APP_URL = env.str("CLOSE_APP_URL", default="https://app.close.com/")
