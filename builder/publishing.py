@@ -34,14 +34,14 @@ import logging
 import shlex
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, Value, When
+from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from builder import close, jobs, notifications, review, spec
+from builder import close, jobs, notifications, permissions, review, spec
 from builder.models import CloseTemplate, PublishAttempt, Sequence, Step
 from builder.redact import redact, redact_json
 
@@ -52,6 +52,13 @@ Action = PublishAttempt.Action
 STATUS_CHOICES = ("active", "paused")
 # Earlier unclear or failed creates whose payloads a retry looks for in Close.
 LOOKUP_HISTORY = 20
+# Our own notes on an attempt live in its response_body beside Close's answer, under this key
+# (the page shows Close's answer without them): whether its request may have reached Close, a
+# sequence found in Close that a person must judge, and what they decided.
+NOTES = "sequence_builder"
+# Close's clock and ours may differ a little. A sequence Close dates up to this long before our
+# first attempt began is neither certainly ours nor certainly someone else's: a person decides.
+CLOCK_SKEW = timedelta(minutes=2)
 _sleep = time.sleep  # tests may replace it
 
 
@@ -404,12 +411,14 @@ def _notify_published(attempt):
 
 
 def _create_once(client, attempt, progress, step_pks):
-    payloads = [attempt.request_payload, *_earlier_create_payloads(attempt)]
-    if len(payloads) > 1:
-        # An earlier create failed or ended unclear: Close may have it already.
+    earlier = _earlier_creates(attempt)
+    payloads = [attempt.request_payload, *(payload for payload, _ in earlier)]
+    if earlier:
+        # An earlier create may have reached Close without a clear answer: Close may have it.
         progress.say("Checking Close for a sequence an earlier attempt may have created…")
+        since = min(started for _, started in earlier)
         try:
-            found = _find_in_close(client, payloads)
+            lookup = _find_in_close(client, payloads, since=since, sequence_id=attempt.sequence_id)
         except close.CloseError as error:
             return _unknown(
                 attempt,
@@ -417,8 +426,11 @@ def _create_once(client, attempt, progress, step_pks):
                 "We could not check whether an earlier attempt created the sequence, so we sent "
                 f"nothing. {error.message}",
             )
-        if found is not None:
-            return _adopt(attempt, *found, step_pks=step_pks)
+        if lookup.found is not None:
+            return _adopt(attempt, lookup.found, lookup.index, step_pks=step_pks)
+        if lookup.candidate is not None:
+            return _ask(attempt, lookup, sent=False)
+    since = min([attempt.started_at, *(started for _, started in earlier)])
     progress.say("Creating the sequence in Close…")
     try:
         created = client.create_sequence(attempt.request_payload)
@@ -429,7 +441,9 @@ def _create_once(client, attempt, progress, step_pks):
             attempt,
             error,
             progress,
-            look=lambda: _find_in_close(client, payloads),
+            look=lambda: _find_in_close(
+                client, payloads, since=since, sequence_id=attempt.sequence_id
+            ),
             step_pks=step_pks,
             what="created the sequence",
         )
@@ -442,33 +456,118 @@ def _create_once(client, attempt, progress, step_pks):
     _succeeded(attempt, created, f"Published to Close as {created['id']}.", step_pks)
 
 
-def _earlier_create_payloads(attempt):
+def notes_of(attempt) -> dict:
+    """Our notes on an attempt (see NOTES); {} when it has none."""
+    body = attempt.response_body
+    notes = body.get(NOTES) if isinstance(body, dict) else None
+    return notes if isinstance(notes, dict) else {}
+
+
+def _note(attempt, **notes):
+    body = attempt.response_body
+    if body is not None and not isinstance(body, dict):
+        body = {"answer": body}
+    body = dict(body or {})
+    body[NOTES] = {**notes_of(attempt), **notes}
+    attempt.response_body = body
+
+
+def _earlier_creates(attempt):
+    """(payload, started_at) of earlier creates whose request may have reached Close: unclear
+    ones, and failures after an unclear answer. A create that certainly sent nothing (refused
+    here, 429 beyond our wait, no connection) or that Close clearly refused created nothing, so
+    it gives no reason to look, and looking could only find someone else's sequence."""
+    reached = Q(outcome=Outcome.UNKNOWN) | Q(
+        outcome=Outcome.FAILED, **{f"response_body__{NOTES}__may_have_reached_close": True}
+    )
     earlier = (
         PublishAttempt.objects.filter(
-            sequence_id=attempt.sequence_id,
-            action=Action.CREATE,
-            outcome__in=[Outcome.UNKNOWN, Outcome.FAILED],
+            reached, sequence_id=attempt.sequence_id, action=Action.CREATE
         )
         .exclude(pk=attempt.pk)
         .order_by("-pk")
-        .values_list("request_payload", flat=True)[:LOOKUP_HISTORY]
+        .values_list("request_payload", "started_at")[:LOOKUP_HISTORY]
     )
-    return [payload for payload in earlier if isinstance(payload, dict)]
+    return [(payload, started) for payload, started in earlier if isinstance(payload, dict)]
 
 
-def _find_in_close(client, payloads):
-    """(Close's sequence, index of the payload it matches) for a sequence no local draft owns
-    yet that matches one of `payloads`, or None. Raises CloseError when Close cannot be asked."""
+@dataclass
+class Lookup:
+    """What a look in Close found: our sequence for certain, or one a person has to judge."""
+
+    found: dict | None = None
+    index: int = 0  # which of the payloads it matches; 0 is the attempt's own
+    candidate: dict | None = None  # same name, timezone and steps, but who or when is unclear
+
+
+def _find_in_close(client, payloads, *, since, sequence_id) -> Lookup:
+    """Look in Close for a sequence one of our attempts (sent at or after `since`) created.
+
+    Shape alone never decides: a sequence someone else made can have the same name, timezone
+    and steps. It is ours for certain only when Close says our key's user (GET /me/) created it
+    after `since`; it is not ours when another user did, or it is older; otherwise a person
+    decides. Sequences a local draft owns, or a person said are not ours, are skipped.
+    Raises CloseError when Close cannot be asked."""
     wanted = [_signature(payload) for payload in payloads]
-    candidates = client.list_sequences()
-    known = set(Sequence.objects.exclude(close_id="").values_list("close_id", flat=True))
-    for candidate in candidates:
-        if not isinstance(candidate, dict) or candidate.get("id") in known:
+    skip = set(Sequence.objects.exclude(close_id="").values_list("close_id", flat=True))
+    skip |= _rejected_candidates(sequence_id)
+    me_id = None
+    certain, unsure = [], []
+    for candidate in client.list_sequences():
+        if not isinstance(candidate, dict) or candidate.get("id") in skip:
             continue
         signature = _signature(candidate)
-        if signature in wanted:
-            return candidate, wanted.index(signature)
+        if signature not in wanted:
+            continue
+        if me_id is None:  # asked once, and only when something looks like ours
+            me = client.me()
+            me_id = str(me.get("id") or "") if isinstance(me, dict) else ""
+        verdict = _made_by_us(candidate, me_id=me_id, since=since)
+        if verdict is not False:
+            (certain if verdict else unsure).append((candidate, wanted.index(signature)))
+    if len(certain) == 1:
+        return Lookup(found=certain[0][0], index=certain[0][1])
+    if certain or unsure:  # two that look certain are no certainty either
+        candidate, index = (certain or unsure)[0]
+        return Lookup(candidate=candidate, index=index)
+    return Lookup()
+
+
+def _made_by_us(candidate, *, me_id, since):
+    """True, False, or None for "Close's records cannot say"."""
+    made_by = str(candidate.get("created_by_id") or "")
+    made_at = _close_time(candidate.get("date_created"))
+    if made_by and me_id and made_by != me_id:
+        return False
+    if made_at is not None and made_at < since - CLOCK_SKEW:
+        return False
+    if made_by and made_by == me_id and made_at is not None and made_at >= since:
+        return True
     return None
+
+
+def _close_time(value):
+    """Close's naive ISO timestamps are UTC (close-api.md §1); None when unreadable."""
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _rejected_candidates(sequence_id):
+    bodies = (
+        PublishAttempt.objects.filter(sequence_id=sequence_id)
+        .exclude(**{f"response_body__{NOTES}__rejected_id": None})
+        .values_list("response_body", flat=True)
+    )
+    return {
+        str(body[NOTES]["rejected_id"])
+        for body in bodies
+        if isinstance(body, dict)
+        and isinstance(body.get(NOTES), dict)
+        and body[NOTES].get("rejected_id")
+    }
 
 
 def _signature(data):
@@ -485,8 +584,11 @@ def _signature(data):
 
 
 def _adopt(attempt, found, index, *, step_pks):
+    notes = notes_of(attempt)
     attempt.outcome = Outcome.FOUND_EXISTING
     attempt.response_body = found
+    if notes:
+        _note(attempt, **notes)
     if index == 0:
         attempt.message = (
             f"Close's answer was lost, but the sequence is in Close as {found['id']}; "
@@ -506,6 +608,107 @@ def _adopt(attempt, found, index, *, step_pks):
     )
 
 
+# --- a person decides about a sequence found in Close ----------------------------------------
+
+
+def pending_candidate(attempt):
+    """The Close sequence `attempt` waits for a person to judge, or None."""
+    if attempt is None or attempt.outcome != Outcome.UNKNOWN or attempt.progress:
+        return None
+    candidate_id = notes_of(attempt).get("candidate_id")
+    body = attempt.response_body if isinstance(attempt.response_body, dict) else {}
+    return body if candidate_id and body.get("id") == candidate_id else None
+
+
+def link_candidate(*, sequence, user, attempt_id, candidate_id, client=None):
+    """ "This is ours": link the sequence found in Close, so the next publish updates it.
+
+    Raises PublishRefused (nothing changed) when the choice is no longer open, the person may
+    not publish, or Close no longer has that sequence."""
+    attempt, guard = _open_decision(sequence, user, attempt_id, candidate_id)
+    started = time.monotonic()
+    own_client = client is None
+    client = client or close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
+    try:
+        found = client.fetch_sequence(candidate_id)
+    except close.CloseNotFound:
+        raise PublishRefused(
+            f"Close no longer has {candidate_id}. Reload the page: publishing again looks in "
+            "Close first."
+        ) from None
+    except close.CloseError as error:
+        raise PublishRefused(
+            f"We could not fetch {candidate_id} from Close: {error.message}"
+        ) from None
+    finally:
+        if own_client:
+            client.close()
+    if Sequence.objects.filter(close_id=candidate_id).exclude(pk=sequence.pk).exists():
+        raise PublishRefused(f"{candidate_id} is already linked to another sequence here.")
+    guard = _take_decision(sequence, guard)
+    index = notes_of(attempt).get("candidate_index", 0)
+    _adopt(attempt, found, index if isinstance(index, int) else 0, step_pks=None)
+    _note(attempt, decided_by=user.get_username(), decision="ours")
+    attempt.message = (
+        f"{user.get_username()} confirmed that {candidate_id} in Close is this sequence: we "
+        "linked it instead of creating another. " + attempt.message
+    )
+    _finish(attempt, started, guard=guard)
+    return _outcome(attempt)
+
+
+def reject_candidate(*, sequence, user, attempt_id, candidate_id):
+    """ "Not ours": never look at that Close sequence again for this draft, and create ours.
+
+    Returns the new publish attempt (it runs in the background). Raises PublishRefused."""
+    attempt, guard = _open_decision(sequence, user, attempt_id, candidate_id)
+    guard = _take_decision(sequence, guard)
+    attempt.outcome = Outcome.FAILED
+    _note(attempt, rejected_id=candidate_id, decided_by=user.get_username(), decision="not_ours")
+    attempt.message = (
+        f"{user.get_username()} said {candidate_id} in Close is not this sequence: we leave it "
+        "alone and create a new one."
+    )
+    _finish(attempt, time.monotonic(), guard=guard)
+    fresh = _fresh(sequence.pk)
+    return publish_in_background(
+        sequence=fresh,
+        user=user,
+        requested_status=attempt.requested_status or "paused",
+        expected_version=fresh.version,
+    )
+
+
+def _open_decision(sequence, user, attempt_id, candidate_id):
+    """The attempt waiting for this decision and the guard it holds; raises PublishRefused."""
+    if not permissions.can_publish(user):
+        raise PublishRefused("Only Publishers decide which Close sequence this is.")
+    sequence = _fresh(sequence.pk)
+    latest = sequence.publish_attempts.order_by("-pk").first()
+    candidate = pending_candidate(latest)
+    if (
+        candidate is None
+        or str(latest.pk) != str(attempt_id)
+        or candidate.get("id") != candidate_id
+        or sequence.publishing_since is None
+    ):
+        raise PublishRefused(
+            "That choice is no longer open: the publish page changed since you opened it. "
+            "Reload it."
+        )
+    return latest, sequence.publishing_since
+
+
+def _take_decision(sequence, guard):
+    """Compare-and-set on the guard, so two people deciding at once cannot both act."""
+    now = timezone.now()
+    if not Sequence.objects.filter(pk=sequence.pk, publishing_since=guard).update(
+        publishing_since=now
+    ):
+        raise PublishRefused("Someone decided or published just now. Reload the page.")
+    return now
+
+
 # --- update ----------------------------------------------------------------------------------
 
 
@@ -521,7 +724,7 @@ def _update(client, attempt, progress, step_pks):
 
         def look():
             found = client.fetch_sequence(close_id)
-            return (found, 0) if _update_applied(payload, found) else None
+            return Lookup(found=found) if _update_applied(payload, found) else Lookup()
 
         return _after_unclear_answer(
             attempt, error, progress, look=look, step_pks=step_pks, what="saved the changes"
@@ -585,7 +788,7 @@ def _after_unclear_answer(attempt, error, progress, *, look, step_pks, what):
         check += 1
         progress.say(f"{problem}. Checking with Close whether it {what} (check {check})…")
         try:
-            found = look()
+            lookup = look()
         except close.CloseError as lookup_error:
             return _unknown(
                 attempt,
@@ -594,19 +797,43 @@ def _after_unclear_answer(attempt, error, progress, *, look, step_pks, what):
                 f"({lookup_error.message.rstrip('.')}). We check again before trying: publish "
                 "again in a minute.",
             )
-        if found is not None:
-            return _adopt(attempt, *found, step_pks=step_pks)
+        if lookup.found is not None:
+            return _adopt(attempt, lookup.found, lookup.index, step_pks=step_pks)
+        if lookup.candidate is not None:
+            return _ask(attempt, lookup, sent=True)
         left = deadline - time.monotonic()
         if left <= 0:
             break
         _sleep(min(pause, left))
         pause *= 2
     not_done = "did not create the sequence" if "created" in what else "did not save the changes"
-    return _failed(
+    _failed(
         attempt,
         error,
         f"{problem}. We checked: Close {not_done}, and your draft is unchanged. "
         "You can publish again.",
+    )
+    # Close may still act on it later: the next create looks for it first.
+    _note(attempt, may_have_reached_close=True)
+
+
+def _ask(attempt, lookup, *, sent):
+    """Close has a sequence that looks like ours, but its records cannot say one of our
+    attempts made it. The attempt stays unknown, so the guard stays and nothing creates
+    meanwhile; the publish page shows the sequence and a Publisher decides."""
+    candidate = lookup.candidate
+    attempt.outcome = Outcome.UNKNOWN
+    attempt.response_body = candidate
+    _note(
+        attempt,
+        candidate_id=str(candidate.get("id") or ""),
+        candidate_index=lookup.index,
+        may_have_reached_close=sent,
+    )
+    attempt.message = (
+        f"Close has a sequence with this name, timezone and steps ({candidate.get('id')}), but "
+        "we cannot tell whether one of our attempts created it or someone else did. Look at it "
+        "in Close, then say whether it is this one."
     )
 
 
@@ -745,10 +972,14 @@ def check_with_close(attempt_id, guard, client=None):
                 pk=attempt.sequence_id
             )
             found = client.fetch_sequence(close_id)
-            match = (found, 0) if _update_applied(attempt.request_payload, found) else None
+            match = (
+                Lookup(found=found) if _update_applied(attempt.request_payload, found) else Lookup()
+            )
         else:
-            payloads = [attempt.request_payload, *_earlier_create_payloads(attempt)]
-            match = _find_in_close(client, payloads)
+            earlier = _earlier_creates(attempt)
+            payloads = [attempt.request_payload, *(payload for payload, _ in earlier)]
+            since = min([attempt.started_at, *(started for _, started in earlier)])
+            match = _find_in_close(client, payloads, since=since, sequence_id=attempt.sequence_id)
     except close.CloseError as error:
         attempt.outcome = Outcome.UNKNOWN
         attempt.message = (
@@ -756,14 +987,17 @@ def check_with_close(attempt_id, guard, client=None):
             f"({error.message.rstrip('.')}). Publish again later: we check Close first."
         )
     else:
-        if match is not None:
-            _adopt(attempt, *match, step_pks=None)
+        if match.found is not None:
+            _adopt(attempt, match.found, match.index, step_pks=None)
+        elif match.candidate is not None:
+            _ask(attempt, match, sent=True)
         else:
             attempt.outcome = Outcome.FAILED
             attempt.message = (
                 "This publish stopped without an answer. We checked: Close does not have it, "
                 "and your draft is unchanged. You can publish again."
             )
+            _note(attempt, may_have_reached_close=True)
     finally:
         if own_client:
             client.close()

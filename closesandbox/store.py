@@ -424,6 +424,8 @@ class Store:
             "schedule_id": data.get("schedule_id"),
             "steps": steps,
             **_read_only_sequence_fields(now),
+            # Made by another user of the organization, or long ago: who and when, if given.
+            **{key: data[key] for key in ("created_by_id", "date_created") if key in data},
         }
         self._changed()
         return self.sequences[oid]

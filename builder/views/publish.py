@@ -3,12 +3,13 @@ and the sequence as a JSON file."""
 
 import json
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
 
-from builder import importing, publishing
+from builder import importing, permissions, publishing
 from builder.models import PublishAttempt
 from builder.redact import redact, redact_json
 from builder.views.access import get_sequence_for_user, require_publisher
@@ -27,6 +28,8 @@ def sequence_publish(request, sequence_id):
         return _render(request, sequence)
 
     require_publisher(request)
+    if "decision" in request.POST:
+        return _decide(request, sequence)
     requested_status = request.POST.get("status", "")
     version = request.POST.get("version", "")
     # "" keeps Close's status on an update. On a create Close would make it active, enrolling
@@ -53,6 +56,33 @@ def sequence_publish(request, sequence_id):
     except publishing.PublishRefused as refusal:
         return _render(request, sequence, error=str(refusal), status=409)
     # The job runs on; the page shows its progress and polls until it ends.
+    return redirect("sequence_publish", sequence_id=sequence.pk)
+
+
+DECISIONS = {"ours": publishing.link_candidate, "not_ours": publishing.reject_candidate}
+
+
+def _decide(request, sequence):
+    """A Publisher says whether the sequence found in Close is this one (see publishing._ask)."""
+    decide = DECISIONS.get(request.POST.get("decision", ""))
+    attempt_id = request.POST.get("attempt", "")
+    candidate_id = request.POST.get("candidate", "").strip()
+    if decide is None or not attempt_id.isdigit() or not candidate_id:
+        return _render(
+            request,
+            sequence,
+            error="Choose whether the sequence found in Close is this one, then send again.",
+            status=422,
+        )
+    try:
+        decide(
+            sequence=sequence,
+            user=request.user,
+            attempt_id=int(attempt_id),
+            candidate_id=candidate_id,
+        )
+    except publishing.PublishRefused as refusal:
+        return _render(request, sequence, error=str(refusal), status=409)
     return redirect("sequence_publish", sequence_id=sequence.pk)
 
 
@@ -104,8 +134,12 @@ def _render(request, sequence, *, error="", status=200, partial=""):
         attempt.message = redact(attempt.message)
         attempt.response_body = redact_json(attempt.response_body)
         attempt.sent_json = json.dumps(attempt.request_payload, indent=2, ensure_ascii=False)
-        if attempt.response_body is not None:
-            attempt.answer_json = json.dumps(attempt.response_body, indent=2, ensure_ascii=False)
+        answer = attempt.response_body
+        if isinstance(answer, dict) and publishing.NOTES in answer:
+            # Our notes are not Close's words: the history shows what Close answered.
+            answer = {k: v for k, v in answer.items() if k != publishing.NOTES} or None
+        if answer is not None:
+            attempt.answer_json = json.dumps(answer, indent=2, ensure_ascii=False)
     latest = attempts[0] if attempts else None
     running = _running(latest)
     up_to_date = publishing.is_up_to_date(sequence)
@@ -128,8 +162,14 @@ def _render(request, sequence, *, error="", status=200, partial=""):
                 confirmation.steps[index].close_errors = messages
             else:
                 close_errors += [f"Step {index + 1}: {message}" for message in messages]
+    candidate = None if running else publishing.pending_candidate(latest)
     context = {
         "sequence": sequence,
+        "candidate": candidate,
+        "candidate_url": f"{settings.CLOSE_APP_URL}sequence/{candidate['id']}/"
+        if candidate
+        else "",
+        "can_decide": permissions.can_publish(request.user),
         "confirmation": confirmation,
         "attempts": attempts,
         "latest": latest,

@@ -9,6 +9,7 @@ import html
 import socket
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from builder import close, publishing, spec
@@ -285,3 +286,146 @@ def test_field_errors_are_shown_on_the_step_they_name(
     fresh = Sequence.objects.get(pk=sequence.pk)
     assert content_of(sequence) == before and fresh.status == Sequence.Status.APPROVED
     assert len(sandbox.sequences) == 1
+
+
+# --- a look-alike sequence someone else made in Close ------------------------------------------
+def look_alike(sandbox, sequence, **who_and_when):
+    """A sequence made in Close, not by us, with the draft's name, timezone and step shapes."""
+    payload = publishing.build_payload(sequence.to_spec(), action="create")
+    return sandbox.add_ui_sequence({**payload, **who_and_when})
+
+
+def decide(client, sequence, decision, **overrides):
+    latest = sequence.publish_attempts.order_by("-pk").first()
+    data = {"decision": decision, "attempt": latest.pk}
+    data["candidate"] = publishing.notes_of(latest).get("candidate_id", "")
+    url = reverse("sequence_publish", args=[sequence.pk])
+    return client.post(url, {**data, **overrides})
+
+
+@pytest.mark.parametrize("fault", ["rate_limit", "no_connection"])
+def test_a_retry_after_a_clear_failure_creates_and_never_adopts_a_look_alike(
+    as_publisher, approved_sequence, sandbox, synced, settings, fault
+):
+    foreign = look_alike(sandbox, approved_sequence)
+    if fault == "rate_limit":  # 429 beyond the wait we allow: Close did not process it
+        sandbox.inject("rate_limit", method="POST", path="/sequence/", reset=30)
+        first = publish(as_publisher, approved_sequence)
+    else:  # connection refused: the request never left us
+        url = settings.CLOSE_API_URL
+        settings.CLOSE_API_URL = f"http://127.0.0.1:{free_port()}/api/v1/"
+        first = publish(as_publisher, approved_sequence)
+        settings.CLOSE_API_URL = url
+    assert "Not published" in first
+    sandbox.clear_faults()
+    calls_before = len(sandbox.requests)
+
+    retried = publish(as_publisher, approved_sequence)
+
+    assert "Published to Close" in retried
+    sequence = Sequence.objects.get(pk=approved_sequence.pk)
+    assert sequence.close_id and sequence.close_id != foreign["id"]
+    assert len(sandbox.sequences) == 2
+    assert next(s for s in sandbox.sequences if s["id"] == foreign["id"]) == foreign, "untouched"
+    retry_calls = [(r.method, r.path) for r in sandbox.requests[calls_before:]]
+    assert ("GET", "/api/v1/sequence/") not in retry_calls, "nothing to look for after that"
+
+
+@pytest.mark.parametrize(
+    "who_and_when",
+    [
+        {"created_by_id": "user_SomeoneElseInTheSameOrganization00000000000"},
+        {"date_created": "2024-01-05T10:00:00.000000"},
+    ],
+)
+def test_after_an_unclear_answer_a_look_alike_someone_else_made_is_not_adopted(
+    as_publisher, approved_sequence, sandbox, synced, who_and_when
+):
+    foreign = look_alike(sandbox, approved_sequence, **who_and_when)
+    sandbox.inject("error", status=500, method="POST", path="/sequence/")
+
+    first = publish(as_publisher, approved_sequence)
+
+    assert "We checked: Close did not create the sequence" in first
+    assert Sequence.objects.get(pk=approved_sequence.pk).close_id == ""
+    retried = publish(as_publisher, approved_sequence)
+    assert "Published to Close" in retried
+    sequence = Sequence.objects.get(pk=approved_sequence.pk)
+    assert sequence.close_id not in ("", foreign["id"])
+    assert len(sandbox.sequences) == 2
+
+
+def unsure_look_alike(as_publisher, approved_sequence, sandbox):
+    """Made by our key's user moments before we published, then Close's answer was a 500:
+    Close's records cannot say whether it is ours."""
+    foreign = look_alike(sandbox, approved_sequence)
+    sandbox.inject("error", status=500, method="POST", path="/sequence/")
+    page = publish(as_publisher, approved_sequence)
+    return foreign, page
+
+
+def test_a_look_alike_close_cannot_vouch_for_is_shown_for_a_person_to_decide(
+    as_publisher, approved_sequence, sandbox, synced
+):
+    foreign, page = unsure_look_alike(as_publisher, approved_sequence, sandbox)
+
+    assert "Is this sequence in Close ours?" in page
+    assert foreign["id"] in page and "This is ours — link it" in page
+    assert "Not ours — create a new one" in page
+    sequence = Sequence.objects.get(pk=approved_sequence.pk)
+    assert sequence.close_id == "" and sequence.publishing_since is not None, "guard kept"
+    assert len(sandbox.sequences) == 1
+    again = publish(as_publisher, approved_sequence)  # publishing again asks again
+    assert "Is this sequence in Close ours?" in again and len(sandbox.sequences) == 1
+
+
+def test_this_is_ours_links_the_look_alike(as_publisher, approved_sequence, sandbox, synced):
+    foreign, _ = unsure_look_alike(as_publisher, approved_sequence, sandbox)
+
+    response = decide(as_publisher, approved_sequence, "ours")
+
+    assert response.status_code == 302
+    sequence = Sequence.objects.get(pk=approved_sequence.pk)
+    assert sequence.close_id == foreign["id"]
+    assert sequence.status == Sequence.Status.PUBLISHED and sequence.publishing_since is None
+    assert [step.close_id for step in sequence.ordered_steps()] == [
+        step["id"] for step in foreign["steps"]
+    ]
+    assert len(sandbox.sequences) == 1
+    page = html.unescape(as_publisher.get(reverse("sequence_publish", args=[sequence.pk])).text)
+    assert f"paul confirmed that {foreign['id']} in Close is this sequence" in page
+
+
+def test_not_ours_creates_a_new_one_and_never_considers_it_again(
+    as_publisher, approved_sequence, sandbox, synced
+):
+    foreign, _ = unsure_look_alike(as_publisher, approved_sequence, sandbox)
+
+    response = decide(as_publisher, approved_sequence, "not_ours")
+
+    assert response.status_code == 302
+    sequence = Sequence.objects.get(pk=approved_sequence.pk)
+    assert sequence.close_id not in ("", foreign["id"])
+    assert sequence.status == Sequence.Status.PUBLISHED
+    assert len(sandbox.sequences) == 2
+    assert next(s for s in sandbox.sequences if s["id"] == foreign["id"]) == foreign
+
+
+def test_the_decision_is_for_publishers_with_csrf_and_a_current_choice(
+    client, approved_sequence, sandbox, synced, publisher, viewer
+):
+    client.force_login(publisher)
+    foreign, _ = unsure_look_alike(client, approved_sequence, sandbox)
+
+    client.force_login(viewer)
+    assert decide(client, approved_sequence, "ours").status_code == 403
+    client.force_login(publisher)
+    stale = decide(client, approved_sequence, "ours", candidate="seq_SomethingElse0000000000")
+    assert stale.status_code == 409 and "no longer open" in html.unescape(stale.text)
+    bad = decide(client, approved_sequence, "maybe")
+    assert bad.status_code == 422
+    careful = Client(enforce_csrf_checks=True)
+    careful.force_login(publisher)
+    assert decide(careful, approved_sequence, "ours").status_code == 403
+    sequence = Sequence.objects.get(pk=approved_sequence.pk)
+    assert sequence.close_id == "" and len(sandbox.sequences) == 1

@@ -1139,3 +1139,17 @@ def test_control_endpoint_sets_subscription_counts(sb):
     fetched = requests.get(sb.url + f"sequence/{made['id']}/", auth=AUTH).json()
     assert fetched["subscription_counts_by_status"]["active"] == 4
     assert (missing.status_code, bad.status_code) == (404, 400)
+
+
+def test_close_records_who_made_a_sequence_and_when(sb):
+    """What a publish retry matches on besides shape: created_by_id is /me/'s id for sequences
+    our key creates; a sequence made in Close's UI may name another user and an older date."""
+    me = requests.get(sb.url + "me/", auth=AUTH).json()
+    made = create(sb).json()
+    assert made["created_by_id"] == me["id"] and NAIVE_TS.fullmatch(made["date_created"])
+    other = sb.add_ui_sequence(
+        {**minimal(), "created_by_id": "user_other", "date_created": "2024-01-05T10:00:00.000000"}
+    )
+    listed = {s["id"]: s for s in requests.get(sb.url + "sequence/", auth=AUTH).json()["data"]}
+    assert listed[other["id"]]["created_by_id"] == "user_other"
+    assert listed[other["id"]]["date_created"] == "2024-01-05T10:00:00.000000"
