@@ -129,6 +129,9 @@ def _render(request, sequence, *, error="", status=200, partial=""):
             :HISTORY_LENGTH
         ]
     )
+    # Read again after the attempts: a publish that ended since the sequence was read has
+    # changed it, and a page showing the ended attempt with the old state would stop polling.
+    sequence.refresh_from_db()
     for attempt in attempts:
         # Hidden again on the way out: records kept before the key's every form was hidden.
         attempt.message = redact(attempt.message)

@@ -357,3 +357,23 @@ def test_a_create_without_a_status_choice_is_created_paused(
     assert [payload["status"] for payload in sandbox.created_payloads] == ["paused"]
     assert sandbox.sequences[0]["status"] == "paused"
     assert PublishAttempt.objects.get().requested_status == "paused"
+
+
+def test_a_publish_that_ends_while_the_page_renders_shows_the_new_state(
+    as_publisher, approved_sequence, publisher, sandbox, synced, monkeypatch
+):
+    """The page reads the sequence, then its attempts: a job that finishes in between must not
+    leave a page that says "Published" in one place, "Approved" in another, and stops polling."""
+    attempt, step_pks = publishing.start_publish(
+        sequence=approved_sequence, user=publisher, requested_status="paused"
+    )
+
+    def job_finishes_now(*, sequence):
+        publishing.run_attempt(attempt=attempt, step_pks=step_pks)
+        return False
+
+    monkeypatch.setattr(publishing, "resolve_stale", job_finishes_now)
+    page = text(as_publisher.get(url(approved_sequence)))
+
+    assert "Published to Close" in page
+    assert f"Version {approved_sequence.version} is in Close as" in page
