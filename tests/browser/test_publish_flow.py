@@ -105,3 +105,38 @@ def test_a_failed_publish_says_why_and_the_retry_publishes_once(
     paul.get_by_role("heading", name="Published to Close").wait_for()
     assert len(sandbox.sequences) == 1
     assert sandbox.sequences[0]["status"] == "active", "the retry keeps the choice"
+
+
+def test_republishing_an_edited_sequence_updates_it_in_close_in_place(
+    browser, live_server, sandbox, synced, approved_sequence, user, reviewer, publisher
+):
+    from builder import publishing
+    from builder.models import Step
+
+    assert publishing.publish_sequence(
+        sequence=approved_sequence, user=publisher, requested_status="active"
+    ).ok
+    sequence = Sequence.objects.get(pk=approved_sequence.pk)
+    close_id = sequence.close_id
+    step_ids = [step.close_id for step in sequence.ordered_steps()]
+    call, first, second = sequence.ordered_steps()
+    with sequence.editing(user=user, loaded_version=sequence.version, summary="Rename"):
+        Sequence.objects.filter(pk=sequence.pk).update(name="My Sequence, revised")
+        Step.objects.filter(pk=second.pk).update(delay=4 * 86400)
+    sequence = approve(Sequence.objects.get(pk=sequence.pk), reviewer)
+
+    paul = publisher_page(browser, live_server)
+    paul.goto(f"{live_server.url}/sequences/{sequence.pk}/publish/")
+    expect(paul.get_by_role("heading", name="What changes in Close")).to_be_visible()
+    expect(paul.get_by_label("Keep as it is in Close (active)")).to_be_checked()
+    expect(paul.locator("#request-json")).to_contain_text(f'"id": "{step_ids[2]}"')
+    paul.get_by_role("button", name="Update in Close").click()
+
+    paul.get_by_role("heading", name="Updated in Close").wait_for()
+    expect(paul.locator("#publish-progress")).to_contain_text(f"Updated {close_id} in Close.")
+    expect(paul.get_by_text(f"Version {sequence.version} is in Close")).to_be_visible()
+    [stored] = sandbox.sequences
+    assert stored["id"] == close_id and stored["name"] == "My Sequence, revised"
+    assert [step["id"] for step in stored["steps"]] == step_ids, "steps updated in place"
+    assert stored["steps"][2]["delay"] == 4 * 86400 and stored["status"] == "active"
+    assert len(sandbox.created_payloads) == 1
