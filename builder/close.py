@@ -90,12 +90,17 @@ class CloseUnavailable(CloseError):
     """5xx, timeout, broken connection or unreadable answer.
 
     request_may_have_been_processed is True when a write reached Close and we cannot know whether
-    Close acted on it. Callers must look the object up before trying again (§6).
+    Close acted on it. Callers must look the object up before trying again (§6). .problem is
+    what went wrong on its own ("Close did not answer in time"), for callers that go on to say
+    what they did about it.
     """
 
-    def __init__(self, message, *, status_code=None, request_may_have_been_processed=False):
+    def __init__(
+        self, message, *, status_code=None, request_may_have_been_processed=False, problem=""
+    ):
         super().__init__(message, status_code=status_code)
         self.request_may_have_been_processed = request_may_have_been_processed
+        self.problem = problem or message.rstrip(".")
 
 
 # --- rate-limit headers --------------------------------------------------------------------------
@@ -285,6 +290,7 @@ def _unknown_outcome(problem: str, outcome: str, status_code=None) -> CloseUnava
         f"{problem}; {outcome}. We will check before trying again.",
         status_code=status_code,
         request_may_have_been_processed=True,
+        problem=problem,
     )
 
 

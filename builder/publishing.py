@@ -434,10 +434,8 @@ def _create_once(client, attempt, progress, step_pks):
     progress.say("Creating the sequence in Close…")
     try:
         created = client.create_sequence(attempt.request_payload)
-    except close.CloseUnavailable as error:
-        if not error.request_may_have_been_processed:
-            return _failed(attempt, error, error.message)
-        return _after_unclear_answer(
+    except close.CloseError as error:
+        return _after_error(
             attempt,
             error,
             progress,
@@ -445,14 +443,7 @@ def _create_once(client, attempt, progress, step_pks):
                 client, payloads, since=since, sequence_id=attempt.sequence_id
             ),
             step_pks=step_pks,
-            what="created the sequence",
         )
-    except close.CloseRateLimited as error:
-        return _failed(attempt, error, f"{error.message} Nothing was created.")
-    except close.CloseValidationError as error:
-        return _refused(attempt, error)
-    except close.CloseError as error:
-        return _failed(attempt, error, f"{error.message} Nothing was created.")
     _succeeded(attempt, created, f"Published to Close as {created['id']}.", step_pks)
 
 
@@ -716,31 +707,17 @@ def _update(client, attempt, progress, step_pks):
     close_id = Sequence.objects.filter(pk=attempt.sequence_id).values_list("close_id", flat=True)[0]
     payload = attempt.request_payload
     progress.say("Sending the changes to Close…")
+
+    def look():
+        found = client.fetch_sequence(close_id)
+        return Lookup(found=found) if _update_applied(payload, found) else Lookup()
+
     try:
         updated = client.update_sequence(close_id, payload)
-    except close.CloseUnavailable as error:
-        if not error.request_may_have_been_processed:
-            return _failed(attempt, error, error.message)
-
-        def look():
-            found = client.fetch_sequence(close_id)
-            return Lookup(found=found) if _update_applied(payload, found) else Lookup()
-
-        return _after_unclear_answer(
-            attempt, error, progress, look=look, step_pks=step_pks, what="saved the changes"
-        )
-    except close.CloseNotFound as error:
-        message = (
-            f"Close no longer has this sequence ({close_id}); it may have been deleted in Close. "
-            "Nothing was changed."
-        )
-        return _failed(attempt, error, message)
-    except close.CloseRateLimited as error:
-        return _failed(attempt, error, f"{error.message} Nothing was changed.")
-    except close.CloseValidationError as error:
-        return _refused(attempt, error)
     except close.CloseError as error:
-        return _failed(attempt, error, f"{error.message} Nothing was changed.")
+        return _after_error(
+            attempt, error, progress, look=look, step_pks=step_pks, close_id=close_id
+        )
     _succeeded(attempt, updated, f"Updated {updated.get('id', close_id)} in Close.", step_pks)
 
 
@@ -774,12 +751,60 @@ def _ranges(schedule):
 
 # --- outcomes --------------------------------------------------------------------------------
 
+UNCLEAR = "unclear"  # not an Outcome: Close may have acted, so look before deciding one
 
-def _after_unclear_answer(attempt, error, progress, *, look, step_pks, what):
+
+@dataclass(frozen=True)
+class _Words:
+    nothing: str  # said after a clear failure
+    done: str  # "Checking with Close whether it …"
+    not_done: str  # "We checked: Close …"
+
+
+_WORDS = {
+    Action.CREATE: _Words(
+        "Nothing was created.", "created the sequence", "did not create the sequence"
+    ),
+    Action.UPDATE: _Words("Nothing was changed.", "saved the changes", "did not save the changes"),
+}
+
+
+def error_outcome(error, *, action, close_id=""):
+    """The one mapping from a Close error and the action to (outcome, message).
+
+    The outcome is an Outcome, or UNCLEAR when Close may have acted on the request and only a
+    look in Close can tell. It reads the error's type and fields, never its words."""
+    words = _WORDS[action]
+    if isinstance(error, close.CloseUnavailable):
+        if error.request_may_have_been_processed:
+            return UNCLEAR, error.problem
+        return Outcome.FAILED, error.message
+    if isinstance(error, close.CloseValidationError):
+        return Outcome.REFUSED, error.message
+    if isinstance(error, close.CloseNotFound) and action == Action.UPDATE:
+        return Outcome.FAILED, (
+            f"Close no longer has this sequence ({close_id}); it may have been deleted in Close. "
+            f"{words.nothing}"
+        )
+    return Outcome.FAILED, f"{error.message} {words.nothing}"
+
+
+def _after_error(attempt, error, progress, *, look, step_pks, close_id=""):
+    """Record what a Close error to our create or update means (see error_outcome)."""
+    outcome, message = error_outcome(error, action=attempt.action, close_id=close_id)
+    if outcome == UNCLEAR:
+        return _after_unclear_answer(attempt, error, progress, look=look, step_pks=step_pks)
+    if outcome == Outcome.REFUSED:
+        return _refused(attempt, error)
+    return _failed(attempt, error, message)
+
+
+def _after_unclear_answer(attempt, error, progress, *, look, step_pks):
     """Close may have acted on a request whose answer we did not get: look before anyone
     tries again. Without any answer (or behind a gateway's 502/504) the request may still be
     running in Close, so look again for a while before concluding it did not."""
-    problem = error.message.split(";")[0]
+    problem = error.problem
+    what = _WORDS[attempt.action].done
     still_running = error.status_code in (None, 502, 504)
     deadline = time.monotonic() + (_settle_seconds() if still_running else 0)
     pause = 0.25
@@ -806,15 +831,16 @@ def _after_unclear_answer(attempt, error, progress, *, look, step_pks, what):
             break
         _sleep(min(pause, left))
         pause *= 2
-    not_done = "did not create the sequence" if "created" in what else "did not save the changes"
+    not_done = _WORDS[attempt.action].not_done
     _failed(
         attempt,
         error,
         f"{problem}. We checked: Close {not_done}, and your draft is unchanged. "
         "You can publish again.",
     )
-    # Close may still act on it later: the next create looks for it first.
-    _note(attempt, may_have_reached_close=True)
+    # Close may still act on it later: the next create looks for it first. The message already
+    # says the draft is unchanged and may be published again (the page need not add it).
+    _note(attempt, may_have_reached_close=True, checked_close=True)
 
 
 def _ask(attempt, lookup, *, sent):
@@ -997,7 +1023,7 @@ def check_with_close(attempt_id, guard, client=None):
                 "This publish stopped without an answer. We checked: Close does not have it, "
                 "and your draft is unchanged. You can publish again."
             )
-            _note(attempt, may_have_reached_close=True)
+            _note(attempt, may_have_reached_close=True, checked_close=True)
     finally:
         if own_client:
             client.close()

@@ -93,9 +93,10 @@ def sequence_publish_progress(request, sequence_id):
     sequence = get_sequence_for_user(request, sequence_id)
     publishing.resolve_stale(sequence=sequence)
     latest = sequence.publish_attempts.select_related("user").order_by("-pk").first()
-    context = {"sequence": sequence, "latest": latest, "running": _running(latest)}
+    running = _running(latest)
+    context = {"sequence": sequence, "running": running, **_latest_context(request, latest)}
     response = render(request, "builder/sequence_publish.html#publish-progress", context)
-    if not context["running"] and request.htmx:
+    if not running and request.htmx:
         response["HX-Refresh"] = "true"
     return response
 
@@ -121,6 +122,20 @@ def _running(attempt):
     return attempt.outcome == Outcome.IN_PROGRESS or (
         attempt.outcome == Outcome.UNKNOWN and bool(attempt.progress)
     )
+
+
+def _latest_context(request, latest):
+    """What the state box needs about the latest attempt, on the page and in the polled part."""
+    candidate = None if _running(latest) else publishing.pending_candidate(latest)
+    return {
+        "latest": latest,
+        "latest_notes": publishing.notes_of(latest) if latest else {},
+        "candidate": candidate,
+        "candidate_url": f"{settings.CLOSE_APP_URL}sequence/{candidate['id']}/"
+        if candidate
+        else "",
+        "can_decide": permissions.can_publish(request.user),
+    }
 
 
 def _render(request, sequence, *, error="", status=200, partial=""):
@@ -165,17 +180,11 @@ def _render(request, sequence, *, error="", status=200, partial=""):
                 confirmation.steps[index].close_errors = messages
             else:
                 close_errors += [f"Step {index + 1}: {message}" for message in messages]
-    candidate = None if running else publishing.pending_candidate(latest)
     context = {
         "sequence": sequence,
-        "candidate": candidate,
-        "candidate_url": f"{settings.CLOSE_APP_URL}sequence/{candidate['id']}/"
-        if candidate
-        else "",
-        "can_decide": permissions.can_publish(request.user),
+        **_latest_context(request, latest),
         "confirmation": confirmation,
         "attempts": attempts,
-        "latest": latest,
         "running": running,
         "up_to_date": up_to_date,
         "close_errors": close_errors,

@@ -397,3 +397,68 @@ def test_field_errors_map_onto_steps_in_the_editors_words():
         2: ["Wait: Must be at least 0."],
     }
     assert other == ["Timezone: This field is required."]
+
+
+@pytest.mark.parametrize(
+    ("error", "action", "outcome", "message"),
+    [
+        (
+            close.CloseUnavailable(
+                "Any words; at all.",
+                problem="Close did not answer in time",
+                status_code=None,
+                request_may_have_been_processed=True,
+            ),
+            "create",
+            publishing.UNCLEAR,
+            "Close did not answer in time",
+        ),
+        (
+            close.CloseUnavailable("Could not connect; nothing was sent."),
+            "create",
+            "failed",
+            "Could not connect; nothing was sent.",
+        ),
+        (
+            close.CloseRateLimited("Close asked us to wait 30 s.", retry_after=30),
+            "create",
+            "failed",
+            "Close asked us to wait 30 s. Nothing was created.",
+        ),
+        (
+            close.CloseRateLimited("Close asked us to wait 30 s.", retry_after=30),
+            "update",
+            "failed",
+            "Close asked us to wait 30 s. Nothing was changed.",
+        ),
+        (
+            close.CloseValidationError("Close refused the sequence: name: Required."),
+            "update",
+            "refused",
+            "Close refused the sequence: name: Required.",
+        ),
+        (
+            close.CloseNotFound("Close could not find that sequence.", status_code=404),
+            "update",
+            "failed",
+            "Close no longer has this sequence (seq_1); it may have been deleted in Close. "
+            "Nothing was changed.",
+        ),
+        (
+            close.CloseNotFound("Close could not find that sequence.", status_code=404),
+            "create",
+            "failed",
+            "Close could not find that sequence. Nothing was created.",
+        ),
+        (
+            close.ClosePlanLimit("Workflows need Growth.", status_code=402),
+            "create",
+            "failed",
+            "Workflows need Growth. Nothing was created.",
+        ),
+    ],
+)
+def test_one_function_maps_a_close_error_and_the_action_to_an_outcome(
+    error, action, outcome, message
+):
+    assert publishing.error_outcome(error, action=action, close_id="seq_1") == (outcome, message)
