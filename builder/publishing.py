@@ -549,7 +549,7 @@ def _close_time(value):
 def _rejected_candidates(sequence_id):
     bodies = (
         PublishAttempt.objects.filter(sequence_id=sequence_id)
-        .exclude(**{f"response_body__{NOTES}__rejected_id": None})
+        .filter(**{f"response_body__{NOTES}__has_key": "rejected_id"})
         .values_list("response_body", flat=True)
     )
     return {
