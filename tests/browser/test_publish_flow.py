@@ -140,3 +140,26 @@ def test_republishing_an_edited_sequence_updates_it_in_close_in_place(
     assert [step["id"] for step in stored["steps"]] == step_ids, "steps updated in place"
     assert stored["steps"][2]["delay"] == 4 * 86400 and stored["status"] == "active"
     assert len(sandbox.created_payloads) == 1
+
+
+def test_a_look_alike_in_close_is_shown_and_not_ours_creates_a_new_one(
+    browser, live_server, sandbox, synced, approved_sequence, publisher
+):
+    from builder import publishing
+
+    payload = publishing.build_payload(approved_sequence.to_spec(), action="create")
+    foreign = sandbox.add_ui_sequence(payload)  # same shape, made in Close by someone
+    sandbox.inject("error", status=500, method="POST", path="/sequence/")
+    paul = publisher_page(browser, live_server)
+    paul.goto(f"{live_server.url}/sequences/{approved_sequence.pk}/publish/")
+
+    paul.get_by_role("button", name="Publish to Close").click()
+
+    paul.get_by_role("heading", name="Is this sequence in Close ours?").wait_for()
+    expect(paul.locator("#publish-progress")).to_contain_text(foreign["id"])
+    assert len(sandbox.sequences) == 1
+    paul.get_by_role("button", name="Not ours — create a new one").click()
+    paul.get_by_role("heading", name="Published to Close").wait_for()
+    assert len(sandbox.sequences) == 2
+    sequence = Sequence.objects.get(pk=approved_sequence.pk)
+    assert sequence.close_id not in ("", foreign["id"])
