@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: its 404 page is rendered inside every other middleware (user, messages, CSP nonce).
+    "builder.middleware.AppNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "sequence_builder.urls"
