@@ -103,6 +103,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "builder.context_processors.close_mode",
+                "builder.context_processors.roles",
             ],
         },
     },
