@@ -126,7 +126,8 @@ def _mark_imported(sequence, data, *, close_id, user):
     """An imported sequence is what runs in Close: published, at its first revision."""
     sequence.published_at = _close_time(data.get("date_updated")) or timezone.now()
     sequence.published_revision = sequence.revisions.get(number=sequence.version)
-    sequence.save(update_fields=["published_at", "published_revision"])
+    sequence.close_status = Sequence.close_status_in(data)
+    sequence.save(update_fields=["published_at", "published_revision", "close_status"])
     sequence.change_status(
         Sequence.Status.PUBLISHED,
         user=user,

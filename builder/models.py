@@ -48,6 +48,10 @@ class Sequence(models.Model):
     has_schedule = models.BooleanField(default=True)
     status = models.CharField(max_length=20, choices=Status, default=Status.DRAFT)
     close_id = models.CharField("Close id", max_length=64, blank=True, db_index=True)
+    # What Close said the sequence's status is ("active", "paused") at the last publish or
+    # import: the list shows it after a local edit has put the draft back to Draft, since the
+    # copy in Close keeps running. "" = not in Close, or not known.
+    close_status = models.CharField("status in Close", max_length=20, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -101,6 +105,13 @@ class Sequence(models.Model):
         )
         sequence.record_revision(user=user, summary="Created")
         return sequence
+
+    @staticmethod
+    def close_status_in(close_sequence):
+        """Close's status in its sequence object ("active", "paused"); "" when it gives none
+        we can store."""
+        status = close_sequence.get("status") if isinstance(close_sequence, dict) else None
+        return status if isinstance(status, str) and len(status) <= 20 else ""
 
     @property
     def is_published(self):
