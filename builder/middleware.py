@@ -1,9 +1,14 @@
 """Request-wide behaviour: the app's own 404 page with DEBUG on, and the viewer's timezone."""
 
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.http import Http404
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 from django.views.defaults import page_not_found
+
+from builder import schedule
 
 
 class AppNotFoundMiddleware:
@@ -36,3 +41,31 @@ class AppNotFoundMiddleware:
         if settings.DEBUG and isinstance(exception, Http404):
             return page_not_found(request, exception)
         return None
+
+
+VIEWER_TZ_COOKIE = "viewer_tz"  # set by static/js/viewer-tz.js on every page
+
+
+class ViewerTimezoneMiddleware:
+    """Show times in the viewer's timezone: the browser's, which viewer-tz.js keeps in the
+    `viewer_tz` cookie (a year; it follows the person's browser, so a laptop that travels shows
+    the new zone from the next page on). Without the cookie (the very first page, or scripts
+    off) times stay in UTC; the `when` filter names the zone either way, so none is ambiguous.
+
+    Activation is per request and undone after it: background publish threads, emails and the
+    stored data stay in UTC.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        name = request.COOKIES.get(VIEWER_TZ_COOKIE, "")
+        if name and schedule.is_timezone(name):
+            timezone.activate(ZoneInfo(name))
+        else:
+            timezone.deactivate()
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

@@ -24,7 +24,8 @@ class EditConflict(Exception):
     def __init__(self, sequence):
         self.sequence = sequence
         who = sequence.updated_by.get_username() if sequence.updated_by else "someone"
-        when = timezone.localtime(sequence.updated_at).strftime("%H:%M:%S")
+        # In the viewer's timezone (builder/middleware.py), named: "10:02:03 JST".
+        when = timezone.localtime(sequence.updated_at).strftime("%H:%M:%S %Z")
         super().__init__(
             f"{who} saved this sequence at {when}, after you opened it. "
             "Reload to see their changes, then make yours again."

@@ -84,6 +84,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Times in the browser's timezone (the viewer_tz cookie), named: builder/templatetags/times.py.
+    "builder.middleware.ViewerTimezoneMiddleware",
     # Last: its 404 page is rendered inside every other middleware (user, messages, CSP nonce).
     "builder.middleware.AppNotFoundMiddleware",
 ]
