@@ -1,5 +1,6 @@
 """Request-wide behaviour: the app's own 404 page with DEBUG on, and the viewer's timezone."""
 
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -60,7 +61,8 @@ class ViewerTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        name = request.COOKIES.get(VIEWER_TZ_COOKIE, "")
+        # The scripts write the name URL-encoded ("Asia%2FTokyo"); Django hands cookies over raw.
+        name = unquote(request.COOKIES.get(VIEWER_TZ_COOKIE, ""))[:100]
         if name and schedule.is_timezone(name):
             timezone.activate(ZoneInfo(name))
         else:

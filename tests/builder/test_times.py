@@ -35,8 +35,9 @@ def dated(example_sequence):
     return example_sequence
 
 
-def test_history_and_state_log_in_the_viewers_zone_named(logged_in, dated):
-    logged_in.cookies["viewer_tz"] = "Asia/Tokyo"
+@pytest.mark.parametrize("cookie", ["Asia/Tokyo", "Asia%2FTokyo"])  # as viewer-tz.js writes it
+def test_history_and_state_log_in_the_viewers_zone_named(logged_in, dated, cookie):
+    logged_in.cookies["viewer_tz"] = cookie
 
     page = text(logged_in.get(reverse("sequence_history", args=[dated.pk])))
 
