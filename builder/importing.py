@@ -41,6 +41,20 @@ class ImportRefused(Exception):
         self.sequence = sequence  # the local copy, when it is already here
 
 
+class NameTaken(ImportRefused):
+    """A sequence file names a sequence that is already here: importing it anyway would give the
+    team two sequences nobody can tell apart. `copy_name` is the name a copy would get now."""
+
+    def __init__(self, sequence, copy_name):
+        super().__init__(
+            f"A sequence named “{sequence.name}” is already here, so nothing was imported. "
+            f"Import the file as “{copy_name}” instead, or open the one that is here.",
+            status=409,
+            sequence=sequence,
+        )
+        self.copy_name = copy_name
+
+
 @dataclass
 class CloseSequenceRow:
     close_id: str
@@ -126,7 +140,8 @@ def _mark_imported(sequence, data, *, close_id, user):
     """An imported sequence is what runs in Close: published, at its first revision."""
     sequence.published_at = _close_time(data.get("date_updated")) or timezone.now()
     sequence.published_revision = sequence.revisions.get(number=sequence.version)
-    sequence.save(update_fields=["published_at", "published_revision"])
+    sequence.close_status = Sequence.close_status_in(data)
+    sequence.save(update_fields=["published_at", "published_revision", "close_status"])
     sequence.change_status(
         Sequence.Status.PUBLISHED,
         user=user,
@@ -209,8 +224,10 @@ def parse_json(raw: bytes):
         raise ImportRefused("The file nests too deeply to be a sequence.") from None
 
 
-def import_file(*, data, user, filename=""):
-    """A new Draft from a parsed sequence file (Close's JSON). Raises ImportRefused."""
+def import_file(*, data, user, filename="", as_copy=False):
+    """A new Draft from a parsed sequence file (Close's JSON). Raises ImportRefused, NameTaken
+    when a sequence of that name is here already, unless `as_copy`: then it is named
+    “name (copy N)”, the first such name that is free."""
     problems = _shape_problems(data)
     if problems:
         raise ImportRefused("This is not a sequence file: " + " ".join(problems))
@@ -231,7 +248,31 @@ def import_file(*, data, user, filename=""):
         )
     label = f" {filename}" if filename else ""
     with transaction.atomic():
+        existing = Sequence.objects.filter(name__iexact=sequence_spec.name).first()
+        if existing is not None:
+            if not as_copy:
+                raise NameTaken(existing, copy_name(sequence_spec.name))
+            sequence_spec.name = copy_name(sequence_spec.name)
         return _create(sequence_spec, user=user, summary=f"Imported from the file{label}"[:300])
+
+
+def copy_name(name):
+    """“name (copy 2)”, or the first of (copy 3), (copy 4)… that no sequence has, within the
+    name length limit (the original is copy 1)."""
+    base = re.sub(r" \(copy \d+\)$", "", name)
+    taken = {
+        taken.lower()
+        for taken in Sequence.objects.filter(name__istartswith=base[:50]).values_list(
+            "name", flat=True
+        )
+    }
+    number = 2
+    while True:
+        suffix = f" (copy {number})"
+        candidate = base[: spec.MAX_NAME_LENGTH - len(suffix)] + suffix
+        if candidate.lower() not in taken:
+            return candidate
+        number += 1
 
 
 def export_payload(sequence):

@@ -5,7 +5,7 @@ and everything that talks to Close lives in close.py / publishing.py.
 """
 
 from contextlib import contextmanager
-from datetime import time
+from datetime import time, timedelta
 
 from django.conf import settings
 from django.db import models, transaction
@@ -15,6 +15,9 @@ from django.utils import timezone
 from builder import spec
 
 DEFAULT_TIMEZONE = "America/New_York"
+# A person's saves less than this apart are one revision (Sequence.record_revision): typing
+# autosaves every few seconds, and 23 revisions for three steps hide what changed.
+REVISION_PAUSE = timedelta(minutes=5)
 WEEKDAYS_9_TO_5 = [(weekday, time(9, 0), time(16, 59)) for weekday in range(1, 6)]
 
 
@@ -24,7 +27,8 @@ class EditConflict(Exception):
     def __init__(self, sequence):
         self.sequence = sequence
         who = sequence.updated_by.get_username() if sequence.updated_by else "someone"
-        when = timezone.localtime(sequence.updated_at).strftime("%H:%M:%S")
+        # In the viewer's timezone (builder/middleware.py), named: "10:02:03 JST".
+        when = timezone.localtime(sequence.updated_at).strftime("%H:%M:%S %Z")
         super().__init__(
             f"{who} saved this sequence at {when}, after you opened it. "
             "Reload to see their changes, then make yours again."
@@ -48,6 +52,10 @@ class Sequence(models.Model):
     has_schedule = models.BooleanField(default=True)
     status = models.CharField(max_length=20, choices=Status, default=Status.DRAFT)
     close_id = models.CharField("Close id", max_length=64, blank=True, db_index=True)
+    # What Close said the sequence's status is ("active", "paused") at the last publish or
+    # import: the list shows it after a local edit has put the draft back to Draft, since the
+    # copy in Close keeps running. "" = not in Close, or not known.
+    close_status = models.CharField("status in Close", max_length=20, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
     published_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -102,6 +110,13 @@ class Sequence(models.Model):
         sequence.record_revision(user=user, summary="Created")
         return sequence
 
+    @staticmethod
+    def close_status_in(close_sequence):
+        """Close's status in its sequence object ("active", "paused"); "" when it gives none
+        we can store."""
+        status = close_sequence.get("status") if isinstance(close_sequence, dict) else None
+        return status if isinstance(status, str) and len(status) <= 20 else ""
+
     @property
     def is_published(self):
         return bool(self.close_id)
@@ -128,36 +143,82 @@ class Sequence(models.Model):
         )
 
     @contextmanager
-    def editing(self, *, user, loaded_version, summary=""):
+    def editing(self, *, user, loaded_version, summary="", group=True):
         """Every change to a draft goes through here, in one transaction:
 
         refuse a stale editor (EditConflict), let the caller change rows, then record the new
         revision and clear an approval or review the change invalidates.
+
+        The version goes up on every save (that is what refuses a stale editor); the revision
+        rows group one person's saves in a row (`group`, see record_revision). A restore passes
+        group=False: it is a revision of its own.
         """
         with transaction.atomic():
             self.claim_version(loaded_version=loaded_version, user=user)
             yield self
-            self.record_revision(user=user, summary=summary)
+            self.record_revision(user=user, summary=summary, group=group)
             if self.status in self.EDIT_RESETS_TO_DRAFT:
+                # This move is the edit's own consequence: the revision just saved stays open
+                # for the person's next autosave.
                 self.change_status(
                     self.Status.DRAFT,
                     user=user,
                     note=f"Edited while {self.get_status_display().lower()}: back to draft.",
+                    close_revisions=False,
                 )
 
-    def record_revision(self, *, user, summary=""):
-        """Snapshot the saved state as revision number == version."""
+    def record_revision(self, *, user, summary="", group=False):
+        """Snapshot the saved state as revision number == version.
+
+        With `group`, a save by the person whose open revision is the previous version, within
+        REVISION_PAUSE of its last save, extends that revision instead of adding one: the row
+        takes the new number, snapshot, summary (the latest save's: "their last change") and
+        time, so number == version still holds for the current revision. Anything else closes
+        every open revision first: someone else's save, a pause, a restore (group=False); and
+        change_status() closes them on every review step and publish, so an approved or
+        published revision's snapshot never changes afterwards.
+        """
         self._prefetched_objects_cache = {}  # read the rows just written, not a stale prefetch
+        snapshot = spec.to_snapshot(self.to_spec())
+        now = timezone.now()
+        if group:
+            extended = Revision.objects.filter(
+                sequence=self,
+                is_open=True,
+                number=self.version - 1,
+                created_by=user,
+                created_at__gt=now - REVISION_PAUSE,
+            ).update(
+                number=self.version,
+                snapshot=snapshot,
+                summary=summary[:300],
+                created_at=now,
+                saves=F("saves") + 1,
+            )
+            if extended:
+                return Revision.objects.get(sequence=self, number=self.version)
+        self.close_revisions()
         return Revision.objects.create(
             sequence=self,
             number=self.version,
             created_by=user,
+            created_at=now,
             summary=summary[:300],
-            snapshot=spec.to_snapshot(self.to_spec()),
+            snapshot=snapshot,
+            is_open=group,
         )
 
-    def change_status(self, new_status, *, user, note=""):
-        """Move to `new_status` and log who did it, when, and from which state."""
+    def close_revisions(self):
+        """No later save extends the revisions recorded so far."""
+        Revision.objects.filter(sequence=self, is_open=True).update(is_open=False)
+
+    def change_status(self, new_status, *, user, note="", close_revisions=True):
+        """Move to `new_status` and log who did it, when, and from which state.
+
+        Closes the open revision (unless the move is an edit's own return to Draft): a review
+        step or a publish refers to an exact revision, which must not change afterwards."""
+        if close_revisions:
+            self.close_revisions()
         old_status = self.status
         self.status = new_status
         if new_status != self.Status.APPROVED:
@@ -391,6 +452,10 @@ class Revision(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     summary = models.CharField(max_length=300, blank=True)
     snapshot = models.JSONField(help_text="spec.to_snapshot() of the sequence at this revision.")
+    # Open: the person's next save (soon enough) extends it; see Sequence.record_revision.
+    # created_at is then the time of its latest save, and `saves` how many it groups.
+    is_open = models.BooleanField(default=False)
+    saves = models.PositiveIntegerField(default=1)
 
     class Meta:
         ordering = ["-number"]

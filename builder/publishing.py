@@ -595,7 +595,10 @@ def _adopt(attempt, found, index, *, step_pks):
         "are not in Close yet: publish again to send them."
     )
     Sequence.objects.filter(pk=attempt.sequence_id).update(
-        close_id=found["id"], published_at=timezone.now(), published_by=attempt.user
+        close_id=found["id"],
+        published_at=timezone.now(),
+        published_by=attempt.user,
+        close_status=Sequence.close_status_in(found),
     )
 
 
@@ -924,8 +927,12 @@ def _record_success(attempt, close_sequence, step_pks):
         sequence.published_at = timezone.now()
         sequence.published_by = user
         sequence.published_revision = revision
+        sequence.close_status = Sequence.close_status_in(close_sequence)
         sequence.save(
-            update_fields=["close_id", "published_at", "published_by", "published_revision"]
+            update_fields=[
+                *("close_id", "published_at", "published_by", "published_revision"),
+                "close_status",
+            ]
         )
         if step_pks is None and unchanged:
             step_pks = [step.pk for step in sequence.ordered_steps()]

@@ -470,8 +470,13 @@ def restore_revision(*, sequence, user, revision_number, loaded_version):
     if revision.number == sequence.version:
         raise WrongState(f"Revision {revision.number} is already the current version.")
     restored = revision.to_spec()
+    # A revision of its own (group=False): "Restored revision 4" stays findable in the history,
+    # not folded into the autosaves around it.
     with sequence.editing(
-        user=user, loaded_version=loaded_version, summary=f"Restored revision {revision.number}"
+        user=user,
+        loaded_version=loaded_version,
+        summary=f"Restored revision {revision.number}",
+        group=False,
     ):
         _apply_spec(sequence, restored)
     return current_revision(sequence)

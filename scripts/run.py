@@ -1,4 +1,4 @@
-"""`make run`: migrate, seed demo data, and serve the app on http://127.0.0.1:8000.
+"""`make run`: migrate, seed demo data, and serve the app on http://127.0.0.1:8000 (or RUN_ADDRESS).
 
 With no CLOSE_API_KEY in the environment this starts the local Close sandbox first and points the
 app at it ("demo mode"); with a key the app talks to CLOSE_API_URL (Close itself by default).
@@ -16,15 +16,35 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("RUN_VAR_DIR", ROOT / "var"))
 PYTHON = sys.executable
 SANDBOX_KEY = "demo-sandbox-key"  # accepted only by the local sandbox; not a Close key
-ADDRESS = os.environ.get("RUN_ADDRESS", "127.0.0.1:8000")
+DEFAULT_ADDRESS = "127.0.0.1:8000"
+ADDRESS = os.environ.get("RUN_ADDRESS", DEFAULT_ADDRESS)
+# Listening on every interface: links still have to name one address; this machine's is the one
+# that surely answers (set SITE_URL for the name others use).
+_WILDCARD_HOSTS = {"0.0.0.0", "0", "::", "[::]"}  # noqa: S104 - compared, never bound
+
+
+def app_environment(environ):
+    """The app's environment under `make run`: DEBUG on, and SITE_URL (the links in review
+    emails) pointing where runserver listens, unless the environment says otherwise."""
+    env = dict(environ)
+    env.setdefault("DEBUG", "true")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.setdefault("SITE_URL", site_url(env.get("RUN_ADDRESS", DEFAULT_ADDRESS)))
+    return env
+
+
+def site_url(address):
+    """http://host:port for a runserver address ("8001", "0.0.0.0:8001", "[::1]:8001")."""
+    host, _, port = address.rpartition(":")
+    if not host or host in _WILDCARD_HOSTS:
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
 
 
 def main():
     VAR.mkdir(exist_ok=True)
-    env = dict(os.environ)
-    env.setdefault("DEBUG", "true")
+    env = app_environment(os.environ)
     env.setdefault("SECRET_KEY", _dev_secret_key())
-    env.setdefault("PYTHONUNBUFFERED", "1")
     sandbox = None
     if not env.get("CLOSE_API_KEY"):
         sandbox, url = _start_sandbox()

@@ -89,6 +89,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Times in the browser's timezone (the viewer_tz cookie), named: builder/templatetags/times.py.
+    "builder.middleware.ViewerTimezoneMiddleware",
+    # Last: its 404 page is rendered inside every other middleware (user, messages, CSP nonce).
+    "builder.middleware.AppNotFoundMiddleware",
 ]
 
 ROOT_URLCONF = "sequence_builder.urls"
@@ -106,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "builder.context_processors.close_mode",
+                "builder.context_processors.roles",
             ],
         },
     },

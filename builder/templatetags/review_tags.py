@@ -2,14 +2,25 @@
 
 from django import template
 
-from builder import review
+from builder import permissions, review
 
 register = template.Library()
+
+# The role each state button needs. Someone without it gets no button, only the sentence saying
+# who can (a button they can never use is noise); a button the person's role allows but the
+# state refuses (approving one's own change, blocking problems) stays, disabled, with the reason.
+ROLE_OF_ACTION = {
+    "submit": permissions.can_edit,
+    "approve": permissions.can_review,
+    "request_changes": permissions.can_review,
+    "publish": permissions.can_publish,
+}
 
 
 @register.inclusion_tag("builder/_review_actions.html", takes_context=True)
 def review_actions(context, sequence):
-    """The state buttons the user may press, or disabled with the reason the server would give.
+    """The state buttons the user's roles allow, enabled or disabled with the reason the server
+    would give; for the others, only who may use them.
 
     Pages that already worked them out pass `review_actions` in their context (no second run
     of the checks); every other page gets them computed here.
@@ -25,6 +36,10 @@ def review_actions(context, sequence):
     reasons = []
     buttons = []
     for action in actions:
+        if not ROLE_OF_ACTION[action.name](request.user):
+            if action.reason and action.reason not in reasons:
+                reasons.append(action.reason)
+            continue
         reason_id = ""
         if not action.enabled:
             if action.reason not in reasons:

@@ -1,5 +1,7 @@
 """Importing sequences: from Close's live sequences, and from JSON files."""
 
+import secrets
+
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
@@ -45,20 +47,73 @@ def sequence_import_close(request):
 
 @require_POST
 def sequence_import_file(request):
+    """Import an uploaded file; or, with `pending`, the file this session uploaded a moment ago
+    whose name was taken, as a copy (one click, no second upload)."""
     require_editor(request)
-    upload = request.FILES.get("file")
+    as_copy = "pending" in request.POST
     try:
-        data = importing.read_upload(upload)
+        if as_copy:
+            data, filename = _take_pending(request, request.POST["pending"])
+        else:
+            upload = request.FILES.get("file")
+            data, filename = importing.read_upload(upload), getattr(upload, "name", "")
         sequence = importing.import_file(
-            data=data, user=request.user, filename=getattr(upload, "name", "")
+            data=data, user=request.user, filename=filename, as_copy=as_copy
+        )
+    except importing.NameTaken as taken:
+        return _render(
+            request,
+            file_error=taken.message,
+            existing=taken.sequence,
+            copy_name=taken.copy_name,
+            pending=_keep_pending(request, data, filename),
+            status=taken.status,
+            list_close=False,
         )
     except importing.ImportRefused as refusal:
         return _render(request, file_error=refusal.message, status=refusal.status, list_close=False)
+    request.session.pop(PENDING_KEY, None)
     messages.success(request, f"Imported “{sequence.name}” from the file as a new draft.")
     return redirect("sequence_edit", sequence_id=sequence.pk)
 
 
-def _render(request, *, error="", file_error="", existing=None, status=200, list_close=True):
+# A file whose name was taken waits in the session (one per session, at most the size
+# read_upload allows) for the "Import as a copy" button, which names it by a random token:
+# a click from an older page (another file was uploaded since) is refused, never imports the
+# wrong file.
+PENDING_KEY = "builder_import_pending"
+
+
+def _keep_pending(request, data, filename):
+    token = secrets.token_urlsafe(16)
+    request.session[PENDING_KEY] = {"token": token, "data": data, "filename": filename}
+    return token
+
+
+def _take_pending(request, token):
+    pending = request.session.get(PENDING_KEY)
+    if not isinstance(pending, dict) or not secrets.compare_digest(
+        str(pending.get("token", "")), str(token)
+    ):
+        raise importing.ImportRefused(
+            "That file is no longer waiting to be imported (another file was chosen since, or "
+            "it was imported). Choose it again.",
+            status=409,
+        )
+    return pending["data"], str(pending.get("filename", ""))
+
+
+def _render(
+    request,
+    *,
+    error="",
+    file_error="",
+    existing=None,
+    copy_name="",
+    pending="",
+    status=200,
+    list_close=True,
+):
     rows, close_error = [], ""
     if list_close:
         client = close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
@@ -76,6 +131,8 @@ def _render(request, *, error="", file_error="", existing=None, status=200, list
         "error": redact(error),
         "file_error": file_error,
         "existing": existing,
+        "copy_name": copy_name,
+        "pending": pending,
         "max_kb": importing.MAX_FILE_BYTES // 1024,
     }
     return render(request, "builder/import.html", context, status=status)

@@ -5,13 +5,15 @@ The sequence list, new sequence and template sync; the step editor is in editor.
 
 from django.conf import settings
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from builder import close, template_sync
+from builder import close, permissions, template_sync
 from builder.forms import NewSequenceForm, timezone_names
 from builder.models import CloseTemplate, Sequence
 from builder.views import review as review_views
@@ -29,8 +31,15 @@ def sequence_list(request):
     search = request.GET.get("q", "").strip()[:200]
     if search:
         sequences = sequences.filter(name__icontains=search)
+    in_close = _in_close_filter(request, sequences)
+    sequences = in_close["sequences"]
     # The review inbox filters (?inbox=...): builder/views/review.py.
     inbox = review_views.inbox(request, sequences)
+    if in_close["error"]:
+        # Shown where the inbox shows its own bad filter, with the same 400 and empty list.
+        inbox.error = inbox.error or in_close["error"]
+        inbox.status = 400
+        inbox.sequences = sequences.none()
     # A team's list grows to hundreds: one page at a time keeps it fast to load and to scan.
     # get_page() turns a page number that is not one ("x", 999) into the nearest real page.
     page = Paginator(inbox.sequences, SEQUENCES_PER_PAGE).get_page(request.GET.get("page"))
@@ -47,9 +56,39 @@ def sequence_list(request):
             "search": search,
             "template_count": template_count,
             "inbox": inbox,
+            "in_close": in_close,
         },
         status=inbox.status,
     )
+
+
+def _in_close_filter(request, sequences):
+    """`?in_close=1`: only sequences that exist in Close (published or imported), whatever
+    their local state — a published sequence being edited is a Draft here and live there.
+
+    It combines with the search and with an inbox filter; its link keeps both."""
+    wanted = request.GET.get("in_close", "")
+    keep = request.GET.copy()
+    keep.pop("page", None)
+    keep.pop("in_close", None)
+    toggled = keep.copy()
+    if wanted != "1":
+        toggled["in_close"] = "1"
+    linked = sequences.exclude(close_id="")
+    result = {
+        "on": wanted == "1",
+        "count": linked.count(),
+        "toggle_url": f"{reverse('sequence_list')}?{toggled.urlencode()}".rstrip("?"),
+        "error": "",
+        "sequences": linked if wanted == "1" else sequences,
+    }
+    if wanted not in ("", "1"):
+        result["error"] = (
+            f"“{wanted[:40]}” is not a value of the In Close filter: use in_close=1, or leave it "
+            "out for all sequences."
+        )
+        result["sequences"] = sequences.none()
+    return result
 
 
 @require_http_methods(["GET", "POST"])
@@ -80,6 +119,12 @@ def _render_new(request, form, status=200):
 
 @require_POST
 def templates_sync(request):
+    # Refreshing the cache is harmless for anyone who works on sequences, but it is a change
+    # (and calls Close): not for a member without a role, who may only look.
+    if not permissions.roles_of(request.user):
+        raise PermissionDenied(
+            "Only team members with a role (Editor, Reviewer or Publisher) can sync templates."
+        )
     try:
         client = close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
         result = template_sync.sync_templates(client=client)

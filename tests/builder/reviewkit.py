@@ -1,6 +1,8 @@
 """Helpers shared by the review tests: valid templates in the cache, edits through editing()."""
 
-from builder.models import CloseTemplate, Sequence, Step
+from django.db.models import F
+
+from builder.models import REVISION_PAUSE, CloseTemplate, Revision, Sequence, Step
 from tests.conftest import EXAMPLE_EMAIL_1, EXAMPLE_EMAIL_2
 
 INTRO_BODY = "<p>Hi {{ contact.first_name }},</p><p>Quick question about your team.</p><p>Best,</p>"
@@ -29,7 +31,11 @@ def cache_example_templates():
 
 def edit(sequence, user, summary="Edited", **step_2):
     """Save a change through Sequence.editing(), as the editor does: step 2's fields, or the
-    name when `name=` is given."""
+    name when `name=` is given.
+
+    Each call is a sitting of its own, a revision of its own: the editor then pauses longer
+    than REVISION_PAUSE (the clock moved on), so the next save does not extend this revision
+    (test_revision_grouping.py tests the grouping itself)."""
     name = step_2.pop("name", None)
     sequence.refresh_from_db()
     with sequence.editing(user=user, loaded_version=sequence.version, summary=summary):
@@ -38,6 +44,9 @@ def edit(sequence, user, summary="Edited", **step_2):
             sequence.name = name
         if step_2:
             Step.objects.filter(sequence=sequence, position=1).update(**step_2)
+    Revision.objects.filter(sequence=sequence, is_open=True).update(
+        created_at=F("created_at") - REVISION_PAUSE
+    )
     return sequence
 
 

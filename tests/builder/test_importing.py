@@ -190,6 +190,9 @@ def test_an_imported_sequence_keeps_unmodelled_steps_in_its_update_payload(user,
 # --- files ------------------------------------------------------------------------------------
 def test_export_then_import_a_file_round_trips(logged_in, example_sequence):
     exported = logged_in.get(reverse("sequence_export", args=[example_sequence.pk])).content
+    # Its name is free again: a file naming a sequence that is here is offered as a copy
+    # (test_import_name_taken.py).
+    Sequence.objects.filter(pk=example_sequence.pk).update(name="The original")
 
     response = logged_in.post(
         reverse("sequence_import_file"), {"file": upload(exported, "my-sequence.json")}

@@ -82,14 +82,16 @@ def test_every_sequence_page_has_review_and_history_tabs(logged_in, example_sequ
     assert ">Submit for review</button>" in html
 
 
-def test_header_buttons_disabled_with_the_reason(client, reviewer, in_review):
+def test_header_buttons_of_another_role_are_hidden_with_the_reason(client, reviewer, in_review):
+    # Issue 11: a person sees only the buttons their roles allow (it used to show them
+    # disabled); the sentence saying who may use them stays.
     html = page(as_user(client, reviewer).get(url("sequence_edit", in_review)))
     assert '<button type="submit" class="primary">Approve</button>' in html
 
     editor = make_user(type(reviewer), "ed", "Editor")
     html = page(as_user(client, editor).get(url("sequence_edit", in_review)))
-    assert 'disabled aria-describedby="review-why-1">Approve</button>' in html
-    assert 'disabled aria-describedby="review-why-1">Request changes</button>' in html
+    assert ">Approve</button>" not in html
+    assert ">Request changes</button>" not in html
     assert 'id="review-why-1">Only Reviewers can approve or request changes.</p>' in html
     assert "Submit for review" not in html  # not a button of this state
 
@@ -530,7 +532,8 @@ def test_restore_refusals(client, valid, user, other_user, reviewer):
     assert response.status_code == 403
     assert "Only Editors can change sequences" in page(response)
     html = page(client.get(url("sequence_revision", valid, 1)))
-    assert 'disabled aria-describedby="restore-why">Restore this revision' in html
+    assert "Restore this revision</button>" not in html  # hidden from non-editors (issue 11)
+    assert "Only Editors can restore a revision." in html
     assert fresh(valid).ordered_steps()[1].delay == 3 * 86400
 
 
