@@ -148,9 +148,13 @@ def test_an_sms_step_is_published_republished_and_imported_from_close_and_json(
     assert (step.step_type, step.sms_template_id, step.delay) == ("sms", REMINDER_SMS, 0)
     assert step.close_id == in_close["steps"][0]["id"]
 
-    # Import from a JSON file: the exported shape of this very sequence.
-    exported = as_editor.get(reverse("sequence_export", args=[sequence.pk])).content
-    upload = SimpleUploadedFile("sms.json", exported, content_type="application/json")
+    # Import from a JSON file: the exported shape of this very sequence, under a name of its
+    # own (a name already here is refused with the offer of a copy, tested in its own file).
+    exported = json.loads(as_editor.get(reverse("sequence_export", args=[sequence.pk])).content)
+    exported["name"] = "SMS check-ins from a file"
+    upload = SimpleUploadedFile(
+        "sms.json", json.dumps(exported).encode(), content_type="application/json"
+    )
     response = as_editor.post(reverse("sequence_import_file"), {"file": upload})
     assert response.status_code == 302
     copy = Sequence.objects.exclude(pk__in=[sequence.pk, imported.pk]).get()
