@@ -75,7 +75,7 @@ class StepFieldsForm(forms.Form):
             raise ValidationError("The wait (days, hours, minutes) was not sent: reload the page.")
         parts = [cleaned.get(name) for name in ("days", "hours", "minutes")]
         if not any(name in self.errors for name in ("days", "hours", "minutes")):
-            delay = spec.join_delay(*(part or 0 for part in parts))
+            delay = spec.edited_delay(*(part or 0 for part in parts), previous=self.step.delay)
             if delay > spec.MAX_DELAY_SECONDS:
                 self.add_error("days", "A wait can be at most 365 days.")
             else:

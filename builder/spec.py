@@ -564,14 +564,31 @@ def _drop_seconds(value):
 
 
 def split_delay(seconds: int) -> tuple[int, int, int]:
-    """(days, hours, minutes) for the editor's fields; leftover seconds are dropped."""
+    """(days, hours, minutes) for the editor's fields; see leftover_seconds for the rest."""
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     return days, hours, rest // 60
 
 
+def leftover_seconds(seconds: int) -> int:
+    """The seconds of a delay that the editor's days/hours/minutes boxes cannot show.
+
+    Only delays made outside the editor (imported from Close or a file) have them.
+    """
+    return seconds % 60
+
+
 def join_delay(days: int, hours: int, minutes: int) -> int:
     return days * 86400 + hours * 3600 + minutes * 60
+
+
+def edited_delay(days: int, hours: int, minutes: int, *, previous: int) -> int:
+    """The delay the editor's boxes say, with the seconds of the `previous` delay kept.
+
+    The boxes cannot show seconds, so the person never touched them: editing Hours on an
+    imported 90061 s (1 day 1 hour 1 minute 1 second) wait must change the hours only.
+    """
+    return join_delay(days, hours, minutes) + leftover_seconds(previous)
 
 
 def describe_delay(seconds: int) -> str:

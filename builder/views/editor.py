@@ -594,6 +594,11 @@ class Card:
         return {"days": days, "hours": hours, "minutes": minutes}
 
     @property
+    def leftover_seconds(self):
+        """Seconds the boxes cannot show (a delay made in Close); saves keep them."""
+        return spec.leftover_seconds(self.step.delay)
+
+    @property
     def replies_in_thread(self):
         if self.form is not None:
             return bool(self.form.data.get("reply_in_thread"))

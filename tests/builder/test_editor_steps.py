@@ -392,3 +392,31 @@ def test_a_sequence_is_capped_at_200_steps(logged_in, example_sequence, name):
     assert response.status_code == 400
     assert "A sequence can have at most 200 steps." in response.content.decode()
     assert state_of(example_sequence) == before
+
+
+# --- Delays imported with seconds ------------------------------------------------------------
+def test_editing_hours_of_an_imported_delay_keeps_its_seconds(logged_in, example_sequence):
+    """90061 s shows as 1/1/1 (+ 1 second); Hours 1 -> 2 saves 90061 + 3600, nothing else."""
+    from tests.builder.editor_support import update_step
+
+    reply = steps_of(example_sequence)[2]
+    Step.objects.filter(pk=reply.pk).update(delay=90061)
+    reply.refresh_from_db()
+    page = logged_in.get(edit_url(example_sequence)).content.decode()
+
+    untouched = update_step(logged_in, reply, reply_in_thread=None)  # another field changes
+    reply.refresh_from_db()
+    kept = reply.delay
+    update_step(logged_in, reply, hours="2")
+    reply.refresh_from_db()
+
+    assert (
+        f'id="step-{reply.pk}-hours" name="hours" type="text" inputmode="numeric" value="1"' in page
+    )
+    assert "+ 1 second (set in Close, kept)" in page
+    assert untouched.status_code == 200 and kept == 90061
+    assert reply.delay == 93661
+    assert (
+        latest_summary(example_sequence)
+        == "Step 3: delay 1 day 1 hour 1 minute 1 second → 1 day 2 hours 1 minute 1 second"
+    )

@@ -21,10 +21,12 @@ from builder.spec import (
     blocking,
     describe_delay,
     describe_schedule,
+    edited_delay,
     first_email_index,
     from_close,
     from_snapshot,
     join_delay,
+    leftover_seconds,
     split_delay,
     to_close_payload,
     to_close_update_payload,
@@ -885,3 +887,11 @@ def test_snapshot_round_trip_is_exact():
 
     assert json.loads(json.dumps(snapshot)) == snapshot
     assert from_snapshot(snapshot) == original
+
+
+def test_edited_delay_keeps_the_seconds_the_boxes_cannot_show():
+    imported = 90061  # 1 day 1 hour 1 minute 1 second
+    assert leftover_seconds(imported) == 1
+    assert edited_delay(*split_delay(imported), previous=imported) == imported
+    assert edited_delay(1, 2, 1, previous=imported) == 93661  # Hours 1 -> 2: +3600 s only
+    assert edited_delay(1, 2, 1, previous=86400) == 86400 + 7200 + 60
