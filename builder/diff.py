@@ -197,7 +197,11 @@ def diff_specs(
         result.schedule = _all_new_schedule(after.schedule)
     elif _schedule_key(before.schedule) != _schedule_key(after.schedule):
         result.schedule = diff_schedule(before.schedule, after.schedule)
-    result.steps, result.unchanged_steps = _diff_steps(before.steps, after.steps, templates)
+    # What Close gets: a reply stored on the first email starts the thread (spec.py keeps the
+    # person's choice for when it moves), so only a change Close would see is listed.
+    result.steps, result.unchanged_steps = _diff_steps(
+        spec.apply_threading_rule(before.steps), spec.apply_threading_rule(after.steps), templates
+    )
     return result
 
 

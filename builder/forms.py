@@ -64,9 +64,11 @@ class StepFieldsForm(forms.Form):
     email_template_id = forms.CharField(required=False, max_length=80)
     sms_template_id = forms.CharField(required=False, max_length=80)
 
-    def __init__(self, data, *, step):
+    def __init__(self, data, *, step, thread_locked=False):
         super().__init__(data)
         self.step = step
+        # The first email's "Reply in previous thread" box is locked and posts nothing.
+        self.thread_locked = thread_locked
 
     def clean(self):
         cleaned = super().clean()
@@ -114,7 +116,8 @@ class StepFieldsForm(forms.Form):
         step.delay = cleaned["delay"]
         if step.step_type == "email":
             step.email_template_id = cleaned["email_template_id"]
-            step.threading = "old_thread" if cleaned["reply_in_thread"] else "new_thread"
+            if not self.thread_locked:
+                step.threading = "old_thread" if cleaned["reply_in_thread"] else "new_thread"
         elif step.step_type == "sms":
             step.sms_template_id = cleaned["sms_template_id"]
         elif step.step_type == "call":

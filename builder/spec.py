@@ -103,9 +103,8 @@ def validate(
         problems.append(_error("status", "status_invalid", "The status must be active or paused."))
     if not spec.steps:
         problems.append(_error("steps", "steps_required", "Add at least one step."))
-    first_email = first_email_index(spec.steps)
     for index, step in enumerate(spec.steps):
-        problems += _check_step(index, step, templates, is_first_email=index == first_email)
+        problems += _check_step(index, step, templates)
     if spec.schedule is not None:
         problems += _check_schedule(spec.schedule)
     return problems
@@ -175,8 +174,6 @@ def _check_step(
     index: int,
     step: Step,
     templates: Mapping[str, TemplateInfo] | None,
-    *,
-    is_first_email: bool,
 ) -> list[Problem]:
     label, path = f"Step {index + 1}", f"steps.{index}"
     kind = step.step_type
@@ -204,7 +201,7 @@ def _check_step(
     if kind == "email":
         problems += _check_template(label, path, "email", step.email_template_id, templates)
         problems += _check_unexpected(label, path, step, "sms_template_id")
-        problems += _check_threading(label, path, step.threading, is_first_email)
+        problems += _check_threading(label, path, step.threading)
     elif kind == "sms":
         problems += _check_unexpected(label, path, step, "email_template_id")
         problems += _check_template(label, path, "sms", step.sms_template_id, templates)
@@ -317,7 +314,7 @@ def _check_unexpected(label: str, path: str, step: Step, attribute: str) -> list
     ]
 
 
-def _check_threading(label: str, path: str, threading, is_first_email: bool) -> list[Problem]:
+def _check_threading(label: str, path: str, threading) -> list[Problem]:
     path = f"{path}.threading"
     if not threading:
         return [
@@ -335,17 +332,8 @@ def _check_threading(label: str, path: str, threading, is_first_email: bool) -> 
                 f"{label} has an unknown threading choice; pick a new thread or a reply.",
             )
         ]
-    if threading == "old_thread" and is_first_email:
-        # Close accepts this in its own example, but what it does with no earlier thread
-        # is undocumented (close-api.md §5); the editor forces new_thread here.
-        return [
-            _warning(
-                path,
-                "first_email_old_thread",
-                f"{label} is the first email, so there is no earlier thread to reply in. "
-                "Start a new thread instead.",
-            )
-        ]
+    # "old_thread" on the first email is no problem: it is the person's choice, kept for when
+    # the step moves after another email; the payload sends new_thread (apply_threading_rule).
     return []
 
 
@@ -448,8 +436,11 @@ def _hours(time_range: ScheduleRange) -> str:
 
 
 def to_close_payload(spec: SequenceSpec) -> dict:
-    """The JSON body for POST /sequence/ (close-create-sequence.txt)."""
-    return _payload(spec, [_step_payload(step) for step in spec.steps])
+    """The JSON body for POST /sequence/ (close-create-sequence.txt).
+
+    The first email starts the thread here, whatever the step stores (apply_threading_rule).
+    """
+    return _payload(spec, [_step_payload(step) for step in apply_threading_rule(spec.steps)])
 
 
 def to_close_update_payload(spec: SequenceSpec) -> dict:
@@ -463,7 +454,7 @@ def to_close_update_payload(spec: SequenceSpec) -> dict:
     Close's old sending hours when the user switched to "any time".
     """
     steps = []
-    for step in spec.steps:
+    for step in apply_threading_rule(spec.steps):
         if step.close_id and step.step_type not in STEP_TYPES and step.extra:
             steps.append({"id": step.close_id})
         elif step.close_id:
@@ -610,7 +601,9 @@ def first_email_index(steps: Sequence[Step]) -> int | None:
 def apply_threading_rule(steps: Sequence[Step]) -> list[Step]:
     """The steps with the first email starting a new thread; the input is not changed.
 
-    Call after every edit or reorder: the first email has no earlier thread to reply in.
+    The first email has no earlier thread to reply in. What Close does with old_thread there is
+    undocumented (close-api.md §5), so payloads apply this rule; steps keep the person's choice,
+    so a reply moved to the top and back down replies again.
     """
     steps = list(steps)
     first = first_email_index(steps)

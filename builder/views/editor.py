@@ -140,14 +140,15 @@ def step_update(request, sequence, step_id):
         raise Refused(
             f"Step {_number(sequence, step)} is kept as it is in Close: it cannot be edited."
         )
-    form = StepFieldsForm(request.POST, step=step)
+    steps = sequence.ordered_steps()
+    # The first email's box is locked (it starts the thread), so it posts no choice: keep the
+    # stored one for when the step moves after another email.
+    is_first_email = steps.index(step) == spec.first_email_index([s.to_spec() for s in steps])
+    form = StepFieldsForm(request.POST, step=step, thread_locked=is_first_email)
     if not form.is_valid():
         raise Refused(_first_error(form), form=form)
     before = _step_values(step)
     form.apply()
-    steps = sequence.ordered_steps()
-    if steps.index(step) == spec.first_email_index([s.to_spec() for s in steps]):
-        step.threading = "new_thread"  # the first email has no earlier thread to reply in
     changes = _describe_changes(before, _step_values(step))
     summary = f"Step {steps.index(step) + 1}: {changes}" if changes else ""
     if summary:
@@ -181,7 +182,7 @@ def step_add(request, sequence):
     )
     steps.insert(position, step)
     verb = "Added" if position == len(steps) - 1 else "Inserted"
-    changed, notes = _apply_order(steps)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"{verb} step {position + 1} ({step_type})", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed, new=step)
@@ -208,7 +209,7 @@ def step_duplicate(request, sequence, step_id):
         required=step.required,
     )
     steps.insert(index + 1, copy)
-    changed, notes = _apply_order(steps)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"Duplicated step {index + 1} as step {index + 2}", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed, new=copy)
@@ -234,7 +235,7 @@ def step_remove(request, sequence, step_id):
     )
     steps.remove(step)
     label = f"step {index + 1} ({_type_label(step).lower()})"
-    changed, notes = _apply_order(steps)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"Removed {label}", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         step.delete()
@@ -257,7 +258,7 @@ def step_restore(request, sequence):
     position = min(record["position"], len(steps))
     step = Step(sequence=sequence, **record["step"])
     steps.insert(position, step)
-    changed, notes = _apply_order(steps)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"Restored step {position + 1} ({_type_label(step).lower()})", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed, new=step)
@@ -284,7 +285,7 @@ def step_move(request, sequence, step_id):
         raise Refused(f"Step {index + 1} is already the {where} step.")
     steps[index], steps[target] = steps[target], steps[index]
     direction = "up" if up else "down"
-    changed, notes = _apply_order(steps)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"Moved step {index + 1} {direction} to step {target + 1}", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed)
@@ -310,7 +311,7 @@ def steps_reorder(request, sequence):
     if new_steps == steps:
         return _saved(request, sequence, "", changed="list")
     old_numbers = {step.pk: number for number, step in enumerate(steps, start=1)}
-    changed, notes = _apply_order(new_steps)
+    changed, notes = _apply_order(new_steps, steps)
     numbers = ", ".join(str(old_numbers[step.pk]) for step in new_steps)
     summary = _with_notes(f"Reordered steps: {numbers}", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
@@ -398,24 +399,37 @@ def _undo_offer(sequence, token):
 # --- Changing --------------------------------------------------------------------------------
 
 
-def _apply_order(steps):
-    """Number the steps in list order and apply the threading rule; return what changed.
+def _apply_order(steps, before):
+    """Number the steps in list order (`before` is the order they had); return what changed.
 
-    Returns (changed steps, notes for the user), without saving.
+    Returns (changed steps, notes for the user), without saving. A step's threading is the
+    person's choice and stays stored: the first email starts the thread only in what Close gets
+    (spec.apply_threading_rule) and on its card. The notes say where that rule now applies to a
+    reply, or stops applying to one.
     """
-    threaded = spec.apply_threading_rule([step.to_spec() for step in steps])
     changed, notes = [], []
-    for position, (step, step_spec) in enumerate(zip(steps, threaded, strict=True)):
-        dirty = step.position != position
-        step.position = position
-        if step.step_type == "email" and step.threading != step_spec.threading:
-            step.threading = step_spec.threading
-            dirty = True
-            if not step._state.adding:  # a new step needs no explanation
-                notes.append(f"step {position + 1} now starts a new thread (it is the first email)")
-        if dirty:
+    for position, step in enumerate(steps):
+        if step.position != position:
+            step.position = position
             changed.append(step)
+    old_first, new_first = _first_email(before), _first_email(steps)
+    if new_first is not None and new_first._state.adding:
+        new_first.threading = "new_thread"  # a new first email: the default, nobody chose it
+    elif new_first is not old_first and _replies(new_first):
+        number = steps.index(new_first) + 1
+        notes.append(f"step {number} now starts a new thread (it is the first email)")
+    if old_first is not new_first and old_first in steps and _replies(old_first):
+        notes.append(f"step {steps.index(old_first) + 1} replies in the previous thread again")
     return changed, notes
+
+
+def _replies(step):
+    return step is not None and step.threading == "old_thread"
+
+
+def _first_email(steps):
+    index = spec.first_email_index([step.to_spec() for step in steps])
+    return None if index is None else steps[index]
 
 
 def _save_steps(changed, new=None):
@@ -600,14 +614,21 @@ class Card:
 
     @property
     def replies_in_thread(self):
+        """What Close gets: the first email starts the thread, whatever it stores."""
+        if self.is_first_email:
+            return False
         if self.form is not None:
             return bool(self.form.data.get("reply_in_thread"))
         return self.step.threading == "old_thread"
 
     @property
     def thread_locked(self):
-        """The first email starts a new thread. (One imported as a reply can still be unticked.)"""
-        return self.is_first_email and not self.replies_in_thread
+        """The first email starts the thread; its stored choice waits for it to move down."""
+        return self.is_first_email
+
+    @property
+    def keeps_reply_choice(self):
+        return self.is_first_email and self.step.threading == "old_thread"
 
     @property
     def template_flag(self):
@@ -642,7 +663,9 @@ class Card:
                 parts.append(self.template.name)
             else:
                 parts.append("unknown template" if self.template_id else "no template yet")
-        if self.step.step_type == "email":
+        if self.step.step_type == "email" and self.is_first_email:
+            parts.append("starts the thread")
+        elif self.step.step_type == "email":
             parts.append("replies in thread" if self.replies_in_thread else "new thread")
         elif self.step.step_type == "call":
             parts.append("required" if self.step.required else "not required")

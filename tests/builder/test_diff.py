@@ -108,10 +108,20 @@ def test_moving_a_step_is_a_move_not_a_removal():
 
     result = diff_specs(example(), after, TEMPLATES)
 
-    (change,) = result.steps
-    assert change.kind == "changed" and change.moved
-    assert change.title in ("Step 3 moved to position 2", "Step 2 moved to position 3")
-    assert change.fields == []
+    # The reply is now the first email: Close gets it starting the thread, a real change.
+    reply, moved = result.steps
+    assert (reply.kind, reply.moved, reply.before_number, reply.after_number) == (
+        "changed",
+        False,
+        3,
+        2,
+    )
+    assert reply.fields == [
+        diff.FieldChange("Threading", "Replies in the previous thread", "Starts a new thread")
+    ]
+    assert moved.kind == "changed" and moved.moved
+    assert moved.title == "Step 2 moved to position 3"
+    assert moved.fields == []
 
 
 def test_moved_and_changed_step_says_both():
@@ -316,3 +326,13 @@ def test_long_sequences_diff_to_exactly_their_changes(count):
     assert len(result.steps) == 11
     assert all(change.kind == "changed" for change in result.steps)
     assert [change.before_number for change in result.steps if change.moved] == [count]
+
+
+def test_a_reply_stored_on_the_first_email_is_no_change():
+    """Close gets new_thread either way (spec.apply_threading_rule): nothing to review."""
+    after = example()
+    after.steps[1] = Step("email", 86400, "t_intro", threading="old_thread", key="2")
+
+    result = diff_specs(example(), after, TEMPLATES)
+
+    assert result.steps == [] and result.unchanged_steps == 3

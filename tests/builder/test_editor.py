@@ -41,7 +41,7 @@ def test_page_shows_numbered_step_cards_with_summaries(logged_in, example_sequen
     for number in (1, 2, 3):
         assert f'id="step-{steps_of(example_sequence)[number - 1].pk}-title">Step {number}<' in html
     assert "Day 1</span> · Call · required" in html
-    assert "Day 2</span> · Email · Intro — quick question · new thread" in html
+    assert "Day 2</span> · Email · Intro — quick question · starts the thread" in html
     assert "Day 5</span> · Email · Follow-up — case study · replies in thread" in html
     assert "starts on day 5" in html
     assert "Ready to publish" in html
@@ -504,8 +504,10 @@ def test_card_data_matches_what_the_page_posts(logged_in, example_sequence):
     assert names == set(card_data(step))  # + a template id, from the search results only
 
 
-def test_a_first_email_imported_as_a_reply_can_be_unticked(logged_in, example_sequence):
-    """Close accepts a reply as the first email; the editor flags it and lets the user fix it."""
+def test_a_first_email_imported_as_a_reply_starts_the_thread_and_keeps_the_choice(
+    logged_in, example_sequence
+):
+    """Close accepts a reply as the first email; it is sent as new_thread, no problem, kept."""
     first_email = steps_of(example_sequence)[1]
     Step.objects.filter(pk=first_email.pk).update(threading="old_thread")
 
@@ -513,10 +515,9 @@ def test_a_first_email_imported_as_a_reply_can_be_unticked(logged_in, example_se
     response = update_step(logged_in, first_email, reply_in_thread=None)
 
     checkbox = f'id="step-{first_email.pk}-thread" name="reply_in_thread"'
-    assert f"{checkbox} checked>" in page  # not disabled: unticking it is the fix
-    assert "there is no earlier thread to reply in" in page
+    assert f"{checkbox} disabled" in page
+    assert "there is no earlier thread to reply in" not in page
+    assert response.status_code == 200
     first_email.refresh_from_db()
-    assert first_email.threading == "new_thread"
-    html = response.content.decode()
-    assert f"{checkbox} disabled" in html
-    assert "there is no earlier thread to reply in" not in html
+    assert first_email.threading == "old_thread"
+    assert version_of(example_sequence) == 1  # nothing the person changed, nothing saved

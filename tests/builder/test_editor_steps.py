@@ -130,8 +130,9 @@ def test_remove_offers_undo_that_puts_the_step_back_as_it_was(logged_in, example
     html = response.content.decode()
     assert response.status_code == 200
     assert [s.pk for s in steps_of(example_sequence)] == [steps[0].pk, steps[2].pk]
-    # The reply that is now the first email must start the thread.
-    assert steps_of(example_sequence)[1].threading == "new_thread"
+    # The reply that is now the first email starts the thread (in what Close gets and on its
+    # card), and keeps its own choice for when the undo puts an email before it again.
+    assert steps_of(example_sequence)[1].threading == "old_thread"
     assert latest_summary(example_sequence) == (
         "Removed step 2 (email); step 2 now starts a new thread (it is the first email)"
     )
@@ -151,10 +152,12 @@ def test_remove_offers_undo_that_puts_the_step_back_as_it_was(logged_in, example
         EXAMPLE_EMAIL_1,
         "seqstep_abc",
     )
-    assert [s.threading for s in restored] == ["", "new_thread", "new_thread"]
+    assert [s.threading for s in restored] == ["", "new_thread", "old_thread"]
     comment.refresh_from_db()
     assert comment.step_id == removed.pk
-    assert latest_summary(example_sequence) == "Restored step 2 (email)"
+    assert latest_summary(example_sequence) == (
+        "Restored step 2 (email); step 3 replies in the previous thread again"
+    )
     assert focus_of(undone) == f"#step-{removed.pk}"
 
 
@@ -241,8 +244,8 @@ def test_move_up_reorders_and_reapplies_threading(logged_in, example_sequence):
 
     steps = steps_of(example_sequence)
     assert [s.pk for s in steps] == [call.pk, reply.pk, first_email.pk]
-    # The reply is now the first email: it starts the thread. The moved-down step keeps its own.
-    assert [s.threading for s in steps] == ["", "new_thread", "new_thread"]
+    # The reply is now the first email: it starts the thread in Close, and keeps its own choice.
+    assert [s.threading for s in steps] == ["", "old_thread", "new_thread"]
     assert latest_summary(example_sequence) == (
         "Moved step 3 up to step 2; step 2 now starts a new thread (it is the first email)"
     )
@@ -303,7 +306,7 @@ def test_reorder_saves_the_new_order(logged_in, example_sequence):
     assert response.status_code == 200
     assert [s.pk for s in steps] == order
     assert [s.position for s in steps] == [0, 1, 2]
-    assert [s.threading for s in steps] == ["new_thread", "", "new_thread"]
+    assert [s.threading for s in steps] == ["old_thread", "", "new_thread"]
     assert latest_summary(example_sequence) == (
         "Reordered steps: 3, 1, 2; step 1 now starts a new thread (it is the first email)"
     )
@@ -420,3 +423,41 @@ def test_editing_hours_of_an_imported_delay_keeps_its_seconds(logged_in, example
         latest_summary(example_sequence)
         == "Step 3: delay 1 day 1 hour 1 minute 1 second → 1 day 2 hours 1 minute 1 second"
     )
+
+
+# --- Reordering keeps "Reply in previous thread" -----------------------------------------------
+def test_a_reply_moved_to_the_top_and_back_replies_again(logged_in, example_sequence, synced):
+    from builder import spec
+
+    call, first_email, reply = steps_of(example_sequence)
+
+    post(logged_in, "step_move", example_sequence, reply.pk, data={"direction": "up"})
+    page = logged_in.get(edit_url(example_sequence)).content.decode()
+    payload = spec.to_close_payload(Sequence.objects.get(pk=example_sequence.pk).to_spec())
+    post(logged_in, "step_move", example_sequence, reply.pk, data={"direction": "down"})
+
+    # On top: locked, shown as starting the thread, no problem about it, sent as new_thread.
+    box = f'id="step-{reply.pk}-thread" name="reply_in_thread"'
+    assert f"{box} disabled" in page
+    assert "Email · Follow-up — case study · starts the thread" in page
+    assert "It replies in the previous thread again if an email comes before it." in page
+    assert "no earlier thread to reply in" not in page
+    assert [s.get("threading") for s in payload["steps"]] == [None, "new_thread", "new_thread"]
+    # Back below the other email: it replies, as the person chose.
+    assert [s.threading for s in steps_of(example_sequence)] == ["", "new_thread", "old_thread"]
+    assert latest_summary(example_sequence).endswith("step 3 replies in the previous thread again")
+
+
+def test_saving_the_first_email_keeps_its_stored_reply_choice(logged_in, example_sequence):
+    from tests.builder.editor_support import update_step
+
+    call, first_email, reply = steps_of(example_sequence)
+    post(logged_in, "step_move", example_sequence, reply.pk, data={"direction": "up"})
+    reply.refresh_from_db()
+
+    # The locked box posts nothing; changing the wait must not turn the reply into new_thread.
+    update_step(logged_in, reply, days="5", reply_in_thread=None)
+
+    reply.refresh_from_db()
+    assert (reply.delay, reply.threading) == (5 * 86400, "old_thread")
+    assert latest_summary(example_sequence) == "Step 2: delay 3 days → 5 days"

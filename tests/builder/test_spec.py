@@ -185,19 +185,21 @@ def test_close_example_request_round_trips_once_the_untyped_step_gets_a_type():
 
     spec.steps[2].step_type = "email"
     problems = validate(spec)
-    assert blocking(problems) == []
-    # Close's own example replies in a thread that does not exist yet: allowed, but flagged.
-    assert [(p.path, p.severity, p.code) for p in problems] == [
-        ("steps.1.threading", WARNING, "first_email_old_thread")
-    ]
+    # Close's own example replies in a thread that does not exist yet: the step keeps that
+    # choice, and the payload starts the thread there (the first-email rule), so no problem.
+    assert problems == []
+    assert spec.steps[1].threading == "old_thread"
 
     expected = copy.deepcopy(CLOSE_EXAMPLE_REQUEST)
     expected["steps"][2]["step_type"] = "email"
+    expected["steps"][1]["threading"] = "new_thread"
     assert to_close_payload(spec) == expected
 
 
 def test_untyped_step_is_sent_back_as_it_came():
-    assert to_close_payload(from_close(CLOSE_EXAMPLE_REQUEST)) == CLOSE_EXAMPLE_REQUEST
+    expected = copy.deepcopy(CLOSE_EXAMPLE_REQUEST)
+    expected["steps"][1]["threading"] = "new_thread"  # the first email starts the thread
+    assert to_close_payload(from_close(CLOSE_EXAMPLE_REQUEST)) == expected
 
 
 def test_close_example_response_parses_to_the_request_plus_ids():
@@ -446,13 +448,16 @@ def test_email_step_cannot_carry_an_sms_template():
     assert problem.message == "Step 1 is an email step, so it cannot have an SMS template."
 
 
-def test_old_thread_on_the_first_email_step_is_a_warning_even_after_a_call():
+def test_old_thread_on_the_first_email_is_kept_and_sent_as_a_new_thread():
+    """The person's choice stays stored (for when the step moves); Close gets new_thread."""
     spec = spec_with(call(), email(threading="old_thread"), email(threading="old_thread"))
-    problems = validate(spec, TEMPLATES)
-    assert [(p.path, p.severity, p.code) for p in problems] == [
-        ("steps.1.threading", WARNING, "first_email_old_thread")
-    ]
-    assert problems[0].message.startswith("Step 2 is the first email")
+
+    assert validate(spec, TEMPLATES) == []
+    sent = [step.get("threading") for step in to_close_payload(spec)["steps"]]
+    assert sent == [None, "new_thread", "old_thread"]
+    assert [step.threading for step in spec.steps] == [None, "old_thread", "old_thread"]
+    moved_back = spec_with(call(), email("tmpl_a", "new_thread"), spec.steps[1])
+    assert to_close_payload(moved_back)["steps"][2]["threading"] == "old_thread"
 
 
 # --- SMS and call steps ---------------------------------------------------------------------
@@ -635,7 +640,7 @@ def test_update_payload_keeps_step_ids_and_sends_unknown_steps_back_by_id():
             "step_type": "email",
             "delay": 86400,
             "email_template_id": "tmpl_00jcushDRuoBBS5sSTUAbNt4dPpBUhlJqQafVfzzRJn",
-            "threading": "old_thread",
+            "threading": "new_thread",  # the first email starts the thread
         },
         {
             "id": "seqstep_3EhVVniW2ks6w740LMcivm",
@@ -821,7 +826,10 @@ valid_specs = st.builds(
 @given(valid_specs)
 def test_generated_specs_are_valid_and_survive_a_trip_through_close_json(spec):
     assert blocking(validate(spec)) == []
-    assert from_close(to_close_payload(spec)) == spec
+    # Close gets (and sends back) the first email starting the thread, whatever it stores.
+    assert from_close(to_close_payload(spec)) == dataclasses.replace(
+        spec, steps=apply_threading_rule(spec.steps)
+    )
 
 
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
