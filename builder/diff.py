@@ -81,14 +81,21 @@ class StepChange:
         return type_label(self.step_type)
 
     @property
+    def label(self) -> str:
+        """ "Step 2", or "Step 2 (was 3)": steps are named by their number after the change."""
+        if self.kind == "removed":
+            return f"Step {self.before_number}"  # it has no number after the change
+        return step_label(self.after_number, self.before_number)
+
+    @property
     def title(self) -> str:
         if self.kind == "added":
-            return f"Step {self.after_number} added"
+            return f"{self.label} added"
         if self.kind == "removed":
-            return f"Step {self.before_number} removed"
+            return f"{self.label} removed"
         if self.moved:
-            return f"Step {self.before_number} moved to position {self.after_number}"
-        return f"Step {self.after_number} changed"
+            return f"{self.label}: {move_words(self.after_number, self.before_number)}"
+        return f"{self.label} changed"
 
     def headline(self) -> str:
         """One short line for lists such as the history page."""
@@ -96,8 +103,36 @@ class StepChange:
             return self.title
         first = self.fields[0]
         more = f" (+{len(self.fields) - 1} more)" if len(self.fields) > 1 else ""
-        prefix = self.title if self.moved else f"Step {self.after_number}"
-        return f"{prefix}: {first.label.lower()} {first.before} → {first.after}{more}"
+        change = f"{first.label.lower()} {first.before} → {first.after}{more}"
+        if self.moved:
+            change = f"{move_words(self.after_number, self.before_number)}; {change}"
+        return f"{self.label}: {change}"
+
+
+def step_label(after_number: int | None, before_number: int | None = None) -> str:
+    """ "Step 2", or "Step 2 (was 3)" when the step's number changed.
+
+    Every summary, history line and diff names a step this way, so one entry never mixes a
+    step's old number with another step's new one.
+    """
+    if before_number is None or before_number == after_number:
+        return f"Step {after_number}"
+    return f"Step {after_number} (was {before_number})"
+
+
+def move_words(after_number: int, before_number: int) -> str:
+    return "moved up" if after_number < before_number else "moved down"
+
+
+def moved_steps(before: Sequence, after: Sequence) -> list[tuple[int, int]]:
+    """(number after, number before) of the steps that moved between two orders of the same ids.
+
+    As in a diff, the longest run that kept its order stays put: dragging one card moves one
+    step, and the steps it passed are only renumbered.
+    """
+    old_index = {item: index for index, item in enumerate(before)}
+    pairs = {index: old_index[item] for index, item in enumerate(after) if item in old_index}
+    return [(index + 1, pairs[index] + 1) for index in sorted(_moved(pairs))]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from builder import permissions, spec, template_preview
+from builder import diff, permissions, spec, template_preview
 from builder.forms import AddStepForm, MoveStepForm, RenameForm, StepFieldsForm
 from builder.models import CloseTemplate, Comment, EditConflict, Sequence, Step
 from builder.views.access import get_sequence_for_user, require_editor
@@ -181,6 +181,8 @@ def step_add(request, sequence):
         **NEW_STEP_FIELDS[step_type],
     )
     steps.insert(position, step)
+    if step is _first_email(steps):
+        step.threading = "new_thread"  # a new first email: the default, nobody chose a reply
     verb = "Added" if position == len(steps) - 1 else "Inserted"
     changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"{verb} step {position + 1} ({step_type})", notes)
@@ -286,7 +288,8 @@ def step_move(request, sequence, step_id):
     steps[index], steps[target] = steps[target], steps[index]
     direction = "up" if up else "down"
     changed, notes = _apply_order(steps, sequence.ordered_steps())
-    summary = _with_notes(f"Moved step {index + 1} {direction} to step {target + 1}", notes)
+    moved = diff.step_label(target + 1, index + 1)
+    summary = _with_notes(f"{moved}: {diff.move_words(target + 1, index + 1)}", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed)
     # Focus follows the moved card: the same button, or the other one once it reaches an end.
@@ -310,10 +313,12 @@ def steps_reorder(request, sequence):
     new_steps = [by_id[step_id] for step_id in order]
     if new_steps == steps:
         return _saved(request, sequence, "", changed="list")
-    old_numbers = {step.pk: number for number, step in enumerate(steps, start=1)}
     changed, notes = _apply_order(new_steps, steps)
-    numbers = ", ".join(str(old_numbers[step.pk]) for step in new_steps)
-    summary = _with_notes(f"Reordered steps: {numbers}", notes)
+    moves = [
+        f"{diff.step_label(new, old)}: {diff.move_words(new, old)}"
+        for new, old in diff.moved_steps([s.pk for s in steps], [s.pk for s in new_steps])
+    ]
+    summary = _with_notes("; ".join(moves), notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed)
     return _saved(request, sequence, summary, changed="list")
@@ -413,14 +418,22 @@ def _apply_order(steps, before):
             step.position = position
             changed.append(step)
     old_first, new_first = _first_email(before), _first_email(steps)
-    if new_first is not None and new_first._state.adding:
-        new_first.threading = "new_thread"  # a new first email: the default, nobody chose it
-    elif new_first is not old_first and _replies(new_first):
-        number = steps.index(new_first) + 1
-        notes.append(f"step {number} now starts a new thread (it is the first email)")
+    # A step being added or restored needs no note: it comes with its own summary.
+    adding = new_first is not None and new_first._state.adding
+    if not adding and new_first is not old_first and _replies(new_first):
+        label = _renumbered(new_first, steps, before)
+        notes.append(f"{label} now starts a new thread (it is the first email)")
     if old_first is not new_first and old_first in steps and _replies(old_first):
-        notes.append(f"step {steps.index(old_first) + 1} replies in the previous thread again")
+        notes.append(
+            f"{_renumbered(old_first, steps, before)} replies in the previous thread again"
+        )
     return changed, notes
+
+
+def _renumbered(step, steps, before):
+    """ "step 2 (was 3)": a note names the step by its new number, like the change it follows."""
+    label = diff.step_label(steps.index(step) + 1, before.index(step) + 1)
+    return label[0].lower() + label[1:]
 
 
 def _replies(step):

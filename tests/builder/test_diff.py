@@ -96,7 +96,7 @@ def test_removing_a_step_lists_it_where_it_was():
 
     result = diff_specs(example(), after, TEMPLATES)
 
-    assert [c.title for c in result.steps] == ["Step 2 removed", "Step 2 changed"]
+    assert [c.title for c in result.steps] == ["Step 2 removed", "Step 2 (was 3) changed"]
     removed = result.steps[0]
     assert removed.description == "Email · wait 1 day · “Intro” · starts a new thread"
     assert result.steps[1].before_number == 3 and result.steps[1].after_number == 2
@@ -120,7 +120,7 @@ def test_moving_a_step_is_a_move_not_a_removal():
         diff.FieldChange("Threading", "Replies in the previous thread", "Starts a new thread")
     ]
     assert moved.kind == "changed" and moved.moved
-    assert moved.title == "Step 2 moved to position 3"
+    assert moved.title == "Step 3 (was 2): moved down"
     assert moved.fields == []
 
 
@@ -133,9 +133,9 @@ def test_moved_and_changed_step_says_both():
     result = diff_specs(example(), after, TEMPLATES)
 
     (change,) = result.steps
-    assert change.title == "Step 1 moved to position 3"
+    assert change.title == "Step 3 (was 1): moved down"
     assert change.fields == [diff.FieldChange("Wait", "immediately", "1 hour")]
-    assert change.headline() == "Step 1 moved to position 3: wait immediately → 1 hour"
+    assert change.headline() == "Step 3 (was 1): moved down; wait immediately → 1 hour"
 
 
 def test_template_swap_shows_subject_and_body_lines():

@@ -134,7 +134,7 @@ def test_remove_offers_undo_that_puts_the_step_back_as_it_was(logged_in, example
     # card), and keeps its own choice for when the undo puts an email before it again.
     assert steps_of(example_sequence)[1].threading == "old_thread"
     assert latest_summary(example_sequence) == (
-        "Removed step 2 (email); step 2 now starts a new thread (it is the first email)"
+        "Removed step 2 (email); step 2 (was 3) now starts a new thread (it is the first email)"
     )
     assert "Removed step 2 (email)." in html and 'id="undo-button"' in html
     assert focus_of(response) == "#undo-button"
@@ -156,7 +156,7 @@ def test_remove_offers_undo_that_puts_the_step_back_as_it_was(logged_in, example
     comment.refresh_from_db()
     assert comment.step_id == removed.pk
     assert latest_summary(example_sequence) == (
-        "Restored step 2 (email); step 3 replies in the previous thread again"
+        "Restored step 2 (email); step 3 (was 2) replies in the previous thread again"
     )
     assert focus_of(undone) == f"#step-{removed.pk}"
 
@@ -247,11 +247,11 @@ def test_move_up_reorders_and_reapplies_threading(logged_in, example_sequence):
     # The reply is now the first email: it starts the thread in Close, and keeps its own choice.
     assert [s.threading for s in steps] == ["", "old_thread", "new_thread"]
     assert latest_summary(example_sequence) == (
-        "Moved step 3 up to step 2; step 2 now starts a new thread (it is the first email)"
+        "Step 2 (was 3): moved up; step 2 (was 3) now starts a new thread (it is the first email)"
     )
     assert focus_of(response) == f"#step-{reply.pk}-up"
     html = response.content.decode()
-    assert "step 2 now starts a new thread" in html  # said in the status line
+    assert "step 2 (was 3) now starts a new thread" in html  # said in the status line
 
 
 def test_focus_moves_to_the_other_button_at_the_ends(logged_in, example_sequence):
@@ -308,7 +308,7 @@ def test_reorder_saves_the_new_order(logged_in, example_sequence):
     assert [s.position for s in steps] == [0, 1, 2]
     assert [s.threading for s in steps] == ["old_thread", "", "new_thread"]
     assert latest_summary(example_sequence) == (
-        "Reordered steps: 3, 1, 2; step 1 now starts a new thread (it is the first email)"
+        "Step 1 (was 3): moved up; step 1 (was 3) now starts a new thread (it is the first email)"
     )
     html = response.content.decode()
     assert html.lstrip().startswith('<ol id="step-list"')
@@ -445,7 +445,9 @@ def test_a_reply_moved_to_the_top_and_back_replies_again(logged_in, example_sequ
     assert [s.get("threading") for s in payload["steps"]] == [None, "new_thread", "new_thread"]
     # Back below the other email: it replies, as the person chose.
     assert [s.threading for s in steps_of(example_sequence)] == ["", "new_thread", "old_thread"]
-    assert latest_summary(example_sequence).endswith("step 3 replies in the previous thread again")
+    assert latest_summary(example_sequence) == (
+        "Step 3 (was 2): moved down; step 3 (was 2) replies in the previous thread again"
+    )
 
 
 def test_saving_the_first_email_keeps_its_stored_reply_choice(logged_in, example_sequence):
@@ -461,3 +463,35 @@ def test_saving_the_first_email_keeps_its_stored_reply_choice(logged_in, example
     reply.refresh_from_db()
     assert (reply.delay, reply.threading) == (5 * 86400, "old_thread")
     assert latest_summary(example_sequence) == "Step 2: delay 3 days → 5 days"
+
+
+# --- One way to number steps in summaries, history and diffs ----------------------------------
+def test_history_names_steps_by_their_new_number_with_the_old_one_where_it_moved(
+    logged_in, example_sequence, user
+):
+    from django.urls import reverse
+
+    sequence = example_sequence
+    with sequence.editing(user=user, loaded_version=sequence.version, summary="Five steps"):
+        Step.objects.bulk_create(
+            Step(sequence=sequence, position=i, step_type="call", delay=60) for i in (3, 4)
+        )
+    steps = steps_of(example_sequence)
+    order = [steps[0].pk, steps[4].pk, *[s.pk for s in steps[1:4]]]  # drag step 5 to place 2
+
+    post(logged_in, "steps_reorder", example_sequence, data={"order": order})
+    history = logged_in.get(reverse("sequence_history", args=[example_sequence.pk]))
+
+    assert latest_summary(example_sequence) == "Step 2 (was 5): moved up"
+    html = history.content.decode()
+    assert "· Step 2 (was 5): moved up</p>" in html  # the revision's summary
+    assert "<li>Step 2 (was 5): moved up</li>" in html  # and its diff, in the same words
+    assert "Reordered steps" not in html and "moved to position" not in html
+
+
+def test_moving_down_with_the_buttons_reads_like_a_drag(logged_in, example_sequence):
+    call = steps_of(example_sequence)[0]
+
+    post(logged_in, "step_move", example_sequence, call.pk, data={"direction": "down"})
+
+    assert latest_summary(example_sequence) == "Step 2 (was 1): moved down"
