@@ -432,8 +432,6 @@ def _step_fields(
         fields.append(
             FieldChange("Threading", _threading(old.threading), _threading(new.threading))
         )
-    if old.required != new.required and "call" in (old.step_type, new.step_type):
-        fields.append(FieldChange("Required", _yes_no(old.required), _yes_no(new.required)))
     if old.extra != new.extra and old.step_type == new.step_type and (old.extra or new.extra):
         fields.append(FieldChange("Close settings", "as before", "changed in Close"))
     return fields, template
@@ -450,8 +448,6 @@ def describe_step(step: spec.Step, templates: Mapping[str, TemplateText]) -> str
         parts.append(_template_name(template_id, templates))
     if step.step_type == "email" and step.threading:
         parts.append(_threading(step.threading).lower())
-    if step.step_type == "call" and not step.required:
-        parts.append("optional")
     return " · ".join(parts)
 
 
@@ -471,10 +467,6 @@ def _threading(value: str | None) -> str:
     if not value:
         return "—"
     return _THREADING_LABELS.get(value, value)
-
-
-def _yes_no(value) -> str:
-    return "Yes" if value else "No"
 
 
 def _template_name(template_id: str | None, templates: Mapping[str, TemplateText]) -> str:

@@ -60,7 +60,6 @@ class StepFieldsForm(forms.Form):
     hours = _delay_part("Hours", 365 * 24)
     minutes = _delay_part("Minutes", 365 * 24 * 60)
     reply_in_thread = forms.BooleanField(label="Reply in previous thread", required=False)
-    required = forms.BooleanField(label="Required", required=False)
     email_template_id = forms.CharField(required=False, max_length=80)
     sms_template_id = forms.CharField(required=False, max_length=80)
 
@@ -121,7 +120,7 @@ class StepFieldsForm(forms.Form):
         elif step.step_type == "sms":
             step.sms_template_id = cleaned["sms_template_id"]
         elif step.step_type == "call":
-            step.required = cleaned["required"]
+            step.required = True  # Close's call steps always are (spec.require_calls)
         return step
 
 

@@ -209,14 +209,8 @@ def _check_step(
     else:  # call
         for attribute in ("email_template_id", "sms_template_id", "threading"):
             problems += _check_unexpected(label, path, step, attribute)
-        if step.required is not True:
-            problems.append(
-                _error(
-                    f"{path}.required",
-                    "call_not_required",
-                    f"{label} is a call, and Close's call steps are always required.",
-                )
-            )
+        # `required` is no problem: call steps are always required (require_calls), and the
+        # payload says so whatever an old revision stored.
     return problems
 
 
@@ -483,7 +477,7 @@ def _payload(spec: SequenceSpec, steps: list[dict]) -> dict:
 def _step_payload(step: Step) -> dict:
     kind = step.step_type
     if kind == "call":
-        return {"step_type": "call", "delay": step.delay, "required": step.required}
+        return {"step_type": "call", "delay": step.delay, "required": True}  # require_calls
     if kind == "email":
         return {
             "step_type": "email",
@@ -592,6 +586,24 @@ def describe_delay(seconds: int) -> str:
         if count:
             parts.append(f"{count} {unit}{'' if count == 1 else 's'}")
     return " ".join(parts) or "immediately"
+
+
+def require_calls(spec: SequenceSpec) -> list[str]:
+    """Make every call step required, in place; a note for each one that was not.
+
+    The one rule for `required`: Close's call steps are always required, so the editor shows
+    it as a fact and every way in (import from Close, a JSON file) stores it the same way,
+    saying so instead of refusing the data or flagging a problem nobody can fix.
+    """
+    notes = []
+    for number, step in enumerate(spec.steps, start=1):
+        if step.step_type == "call" and step.required is not True:
+            step.required = True
+            notes.append(
+                f"Step {number} is a call marked not required; Close's call steps are always "
+                "required, so it is required here."
+            )
+    return notes
 
 
 def first_email_index(steps: Sequence[Step]) -> int | None:

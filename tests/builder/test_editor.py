@@ -331,18 +331,21 @@ def test_the_first_email_is_forced_to_a_new_thread_and_says_why(logged_in, examp
     assert version_of(example_sequence) == 1  # nothing changed, nothing saved
 
 
-def test_call_required_toggle(logged_in, example_sequence):
+def test_call_required_is_a_fact_not_a_choice(logged_in, example_sequence):
+    """Close's call steps are always required: no checkbox, and a post cannot untick it."""
     call = steps_of(example_sequence)[0]
 
     response = update_step(logged_in, call, required=None)
 
     call.refresh_from_db()
-    assert call.required is False
-    assert latest_summary(example_sequence) == "Step 1: not required"
-    # The spec's rule, shown next to the toggle: Close's call steps are always required.
+    assert call.required is True
+    assert version_of(example_sequence) == 1  # nothing changed, nothing saved
     html = response.content.decode()
-    toggle = html[html.index(f'<div id="step-{call.pk}-extra"') :]
-    assert toggle.index("Close&#x27;s call steps are always required") < toggle.index("</div>")
+    extra = html[html.index(f'<div id="step-{call.pk}-extra"') :]
+    extra = extra[: extra.index("</div>")]
+    assert 'type="checkbox"' not in extra
+    assert "<strong>Required</strong>" in extra
+    assert "Close's call steps are always required" in extra
 
 
 # --- Template picker -------------------------------------------------------------------------

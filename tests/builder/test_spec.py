@@ -27,6 +27,7 @@ from builder.spec import (
     from_snapshot,
     join_delay,
     leftover_seconds,
+    require_calls,
     split_delay,
     to_close_payload,
     to_close_update_payload,
@@ -504,10 +505,21 @@ def test_call_step_has_no_templates_and_no_threading():
     assert problems[0].message == "Step 1 is a call step, so it cannot have an email template."
 
 
-def test_call_step_must_be_required():
-    problem = only_problem_at(spec_with(call(required=False)), "steps.0.required")
-    assert (problem.severity, problem.code) == (ERROR, "call_not_required")
-    assert "always required" in problem.message
+def test_call_steps_are_always_required_one_rule_for_every_way_in():
+    """No choice Close does not allow: require_calls stores it, the payload sends it."""
+    spec = spec_with(call(required=False), email(threading="new_thread"), call())
+
+    sent = to_close_payload(spec)["steps"][0]["required"]
+    notes = require_calls(spec)
+
+    assert sent is True
+    assert validate(spec, TEMPLATES) == []
+    assert [step.required for step in spec.steps] == [True, True, True]
+    assert notes == [
+        "Step 1 is a call marked not required; Close's call steps are always required, "
+        "so it is required here."
+    ]
+    assert require_calls(spec) == []
 
 
 # --- Schedule -------------------------------------------------------------------------------
