@@ -37,6 +37,7 @@ def sequence_list(request):
     keep = request.GET.copy()
     keep.pop("page", None)
     template_count = CloseTemplate.objects.filter(present_in_close=True).count()
+    empty_search = _empty_search(search, inbox, sequences, page)
     return render(
         request,
         "builder/sequence_list.html",
@@ -47,9 +48,21 @@ def sequence_list(request):
             "search": search,
             "template_count": template_count,
             "inbox": inbox,
+            "empty_search": empty_search,
         },
         status=inbox.status,
     )
+
+
+def _empty_search(search, inbox, searched, page):
+    """Why a search found nothing: with a filter on, say which, and how many match without it.
+
+    "No sequence name contains 'sales'" is untrue when two do, just not in this filter.
+    """
+    if not search or page.object_list or not inbox.current:
+        return None
+    label = next((f["label"] for f in inbox.filters if f["key"] == inbox.current), "")
+    return {"filter": label, "elsewhere": searched.count()}
 
 
 @require_http_methods(["GET", "POST"])

@@ -426,7 +426,7 @@ def test_search_matches_every_word_and_escapes_the_query(logged_in, example_sequ
     assert "No shared email templates match “case FOLLOW &lt;script&gt;”." in html
     assert "<script>" not in html
     html = logged_in.get(search, {"q": "case follow"}, **HTMX).content.decode()
-    assert "1 template match “case follow”." in html
+    assert "1 template matches “case follow”." in html
 
 
 def test_search_stays_small_and_fast_with_thousands_of_templates(
@@ -475,7 +475,7 @@ def test_search_without_javascript_shows_the_page_with_results(logged_in, exampl
     assert response.status_code == 200
     assert '<ol id="step-list"' in html
     results = html[html.index(f'id="step-{step.pk}-results"') :]
-    assert "1 template match “bump”." in results
+    assert "1 template matches “bump”." in results
     # "Use" buttons submit the card's own form, so picking works as a plain post too.
     assert 'name="email_template_id" value="tmpl_kcFjIXorOE5mikCzhi4ed1dRStfrMUNGTdZu2U4wiHz"' in (
         results
