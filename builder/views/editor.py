@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import Count, Min, Q, prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -563,6 +563,8 @@ class Card:
     picker: Picker | None = None
     url_patterns: dict = field(default_factory=dict)  # from _step_url_patterns()
     previews: dict = field(default_factory=dict)  # template id -> Preview, shared by the cards
+    open_comments: int = 0  # unresolved review comments about this step
+    comments_url: str = ""  # the first of them, on the Review tab
 
     @property
     def pk(self):
@@ -717,6 +719,8 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
     )
     problems = sequence.problems()
     url_patterns = _step_url_patterns(sequence)
+    comments = _open_comments(sequence)
+    review_url = reverse("sequence_review", args=[sequence.pk])
     previews = {}
     cards, starts_at = [], 0
     first_email = next((i for i, s in enumerate(steps) if s.step_type == "email"), None)
@@ -732,6 +736,9 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
             url_patterns=url_patterns,
             previews=previews,
         )
+        if step.pk in comments:
+            card.open_comments = comments[step.pk]["count"]
+            card.comments_url = f"{review_url}#comment-{comments[step.pk]['first']}"
         if form is not None and form.step.pk == step.pk:
             card.form = form
         if picker is not None and picker.step_id == step.pk:
@@ -759,9 +766,25 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
             "restore": reverse("step_restore", args=[sequence.pk]),
         },
         "resets_review": sequence.status in sequence.EDIT_RESETS_TO_DRAFT,
+        # "Ready to publish" is a reviewer's word: before approval the page only says whether
+        # anything blocks publishing.
+        "is_approved": sequence.status == Sequence.Status.APPROVED,
         "undo": undo,
         **extra,
     }
+
+
+def _open_comments(sequence):
+    """{step id: {"count", "first"}} of unresolved review threads, in one grouped query."""
+    rows = (
+        Comment.objects.filter(
+            sequence=sequence, step__isnull=False, parent__isnull=True, resolved_at__isnull=True
+        )
+        .values("step")
+        .annotate(count=Count("pk"), first=Min("pk"))
+        .order_by()
+    )
+    return {row["step"]: row for row in rows}
 
 
 def _problem_item(problem, cards, sequence):

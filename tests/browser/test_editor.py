@@ -206,7 +206,7 @@ def test_build_reorder_reload_a_five_step_mixed_sequence(browser, live_server, s
     expect(step(page, 5).get_by_label("Days")).to_have_value("3")
     expect(step(page, 5).get_by_label("Reply in previous thread")).not_to_be_checked()
     expect(step(page, 3).get_by_label("Reply in previous thread")).to_be_disabled()
-    expect(page.get_by_role("heading", name="Ready to publish")).to_be_visible()
+    expect(page.get_by_role("heading", name="No problems")).to_be_visible()
     saved_steps = [
         (s.step_type, s.delay, s.email_template_id or s.sms_template_id, s.threading)
         for s in Sequence.objects.get(pk=sequence.pk).ordered_steps()

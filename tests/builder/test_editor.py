@@ -44,7 +44,7 @@ def test_page_shows_numbered_step_cards_with_summaries(logged_in, example_sequen
     assert "Day 2</span> · Email · Intro — quick question · starts the thread" in html
     assert "Day 5</span> · Email · Follow-up — case study · replies in thread" in html
     assert "starts on day 5" in html
-    assert "Ready to publish" in html
+    assert "No problems" in html  # "Ready to publish" waits for approval
 
 
 def test_page_shows_name_schedule_summary_and_version(logged_in, example_sequence):

@@ -495,3 +495,72 @@ def test_moving_down_with_the_buttons_reads_like_a_drag(logged_in, example_seque
     post(logged_in, "step_move", example_sequence, call.pk, data={"direction": "down"})
 
     assert latest_summary(example_sequence) == "Step 2 (was 1): moved down"
+
+
+# --- Review state visible from Steps ------------------------------------------------------------
+def _comment(sequence, step, author, **fields):
+    return Comment.objects.create(
+        sequence=sequence, step=step, author=author, body="Shorter?", **fields
+    )
+
+
+def test_open_comments_on_a_step_show_on_its_card_with_a_link(logged_in, example_sequence, user):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    call, first_email, reply = steps_of(example_sequence)
+    first = _comment(example_sequence, first_email, user)
+    _comment(example_sequence, first_email, user)
+    _comment(example_sequence, first_email, user, parent=first)  # a reply is not a thread
+    _comment(example_sequence, reply, user, resolved_at=timezone.now(), resolved_by=user)
+    _comment(example_sequence, None, user)  # about the whole sequence
+
+    html = logged_in.get(edit_url(example_sequence)).content.decode()
+    review = logged_in.get(reverse("sequence_review", args=[example_sequence.pk]))
+
+    link = f'href="/sequences/{example_sequence.pk}/review/#comment-{first.pk}"'
+    assert reverse("sequence_review", args=[example_sequence.pk]) in link
+    assert (
+        f'<a class="step-comments" {link}>2 open comments'
+        '<span class="visually-hidden"> on step 2</span></a>'
+    ) in html
+    assert html.count('class="step-comments"') == 1  # resolved ones are not counted
+    assert f'id="comment-{first.pk}"' in review.content.decode()
+
+
+def test_a_draft_without_problems_says_no_problems_not_ready_to_publish(logged_in, valid, reviewer):
+    from builder import review
+    from tests.builder.reviewkit import fresh
+
+    draft = logged_in.get(edit_url(valid)).content.decode()
+    review.submit_for_review(sequence=valid, user=valid.created_by)
+    sequence = fresh(valid)
+    review.approve(sequence=sequence, user=reviewer, revision_number=sequence.version)
+    approved = logged_in.get(edit_url(valid)).content.decode()
+
+    assert '<h2 id="problems-title" class="problems-title ok">No problems</h2>' in draft
+    assert "Ready to publish" not in draft
+    assert '<h2 id="problems-title" class="problems-title ok">Ready to publish</h2>' in approved
+
+
+def test_editor_queries_stay_the_same_with_more_steps_and_comments(
+    logged_in, example_sequence, user, django_assert_num_queries
+):
+    def open_the_editor():
+        with CaptureQueriesContext(connection) as queries:
+            assert logged_in.get(edit_url(example_sequence)).status_code == 200
+        return len(queries.captured_queries)
+
+    for step in steps_of(example_sequence):
+        _comment(example_sequence, step, user)
+    small = open_the_editor()
+    Step.objects.bulk_create(
+        Step(sequence=example_sequence, position=i, step_type="call") for i in range(3, 40)
+    )
+    for step in steps_of(example_sequence)[3:]:
+        _comment(example_sequence, step, user)
+        _comment(example_sequence, step, user)
+
+    with django_assert_num_queries(small):
+        html = logged_in.get(edit_url(example_sequence)).content.decode()
+    assert html.count('class="step-comments"') == 40
