@@ -103,8 +103,9 @@ def validate(
         problems.append(_error("status", "status_invalid", "The status must be active or paused."))
     if not spec.steps:
         problems.append(_error("steps", "steps_required", "Add at least one step."))
+    first_email = first_email_index(spec.steps)
     for index, step in enumerate(spec.steps):
-        problems += _check_step(index, step, templates)
+        problems += _check_step(index, step, templates, is_first_email=index == first_email)
     if spec.schedule is not None:
         problems += _check_schedule(spec.schedule)
     return problems
@@ -174,6 +175,8 @@ def _check_step(
     index: int,
     step: Step,
     templates: Mapping[str, TemplateInfo] | None,
+    *,
+    is_first_email: bool = False,
 ) -> list[Problem]:
     label, path = f"Step {index + 1}", f"steps.{index}"
     kind = step.step_type
@@ -201,7 +204,7 @@ def _check_step(
     if kind == "email":
         problems += _check_template(label, path, "email", step.email_template_id, templates)
         problems += _check_unexpected(label, path, step, "sms_template_id")
-        problems += _check_threading(label, path, step.threading)
+        problems += _check_threading(label, path, step.threading, is_first_email)
     elif kind == "sms":
         problems += _check_unexpected(label, path, step, "email_template_id")
         problems += _check_template(label, path, "sms", step.sms_template_id, templates)
@@ -308,8 +311,10 @@ def _check_unexpected(label: str, path: str, step: Step, attribute: str) -> list
     ]
 
 
-def _check_threading(label: str, path: str, threading) -> list[Problem]:
+def _check_threading(label: str, path: str, threading, is_first_email: bool) -> list[Problem]:
     path = f"{path}.threading"
+    if not threading and is_first_email:
+        return []  # nothing to choose: the first email starts the thread (apply_threading_rule)
     if not threading:
         return [
             _error(

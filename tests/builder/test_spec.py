@@ -301,7 +301,7 @@ def test_at_least_one_step():
 def test_problems_come_in_field_order():
     spec = spec_with(
         Step(None),
-        email(template=None, threading=None),
+        email(template=None, threading="reply"),  # the first email: an invalid choice still is
         name="",
         timezone="",
         schedule=[ScheduleRange(9, "9", "10:00")],
@@ -437,9 +437,10 @@ def test_without_templates_only_the_presence_of_a_template_is_checked():
     ("threading", "code"), [(None, "threading_required"), ("reply", "threading_invalid")]
 )
 def test_email_threading_must_be_new_or_old_thread(threading, code):
-    problem = only_problem_at(spec_with(email(threading=threading)), "steps.0.threading")
+    spec = spec_with(email(threading="new_thread"), email(threading=threading))
+    problem = only_problem_at(spec, "steps.1.threading")
     assert (problem.severity, problem.code) == (ERROR, code)
-    assert problem.message.startswith("Step 1 ")
+    assert problem.message.startswith("Step 2 ")
 
 
 def test_email_step_cannot_carry_an_sms_template():
@@ -915,3 +916,13 @@ def test_edited_delay_keeps_the_seconds_the_boxes_cannot_show():
     assert edited_delay(*split_delay(imported), previous=imported) == imported
     assert edited_delay(1, 2, 1, previous=imported) == 93661  # Hours 1 -> 2: +3600 s only
     assert edited_delay(1, 2, 1, previous=86400) == 86400 + 7200 + 60
+
+
+def test_the_first_email_needs_no_threading_choice_of_its_own():
+    """Its box is locked in the editor, so a missing choice there must not block publishing."""
+    spec = spec_with(call(), email(threading=None), email(threading=None))
+
+    problems = validate(spec, TEMPLATES)
+
+    assert [(p.path, p.code) for p in problems] == [("steps.2.threading", "threading_required")]
+    assert to_close_payload(spec)["steps"][1]["threading"] == "new_thread"
