@@ -81,14 +81,21 @@ class StepChange:
         return type_label(self.step_type)
 
     @property
+    def label(self) -> str:
+        """ "Step 2", or "Step 2 (was 3)": steps are named by their number after the change."""
+        if self.kind == "removed":
+            return f"Step {self.before_number}"  # it has no number after the change
+        return step_label(self.after_number, self.before_number)
+
+    @property
     def title(self) -> str:
         if self.kind == "added":
-            return f"Step {self.after_number} added"
+            return f"{self.label} added"
         if self.kind == "removed":
-            return f"Step {self.before_number} removed"
+            return f"{self.label} removed"
         if self.moved:
-            return f"Step {self.before_number} moved to position {self.after_number}"
-        return f"Step {self.after_number} changed"
+            return f"{self.label}: {move_words(self.after_number, self.before_number)}"
+        return f"{self.label} changed"
 
     def headline(self) -> str:
         """One short line for lists such as the history page."""
@@ -96,8 +103,36 @@ class StepChange:
             return self.title
         first = self.fields[0]
         more = f" (+{len(self.fields) - 1} more)" if len(self.fields) > 1 else ""
-        prefix = self.title if self.moved else f"Step {self.after_number}"
-        return f"{prefix}: {first.label.lower()} {first.before} → {first.after}{more}"
+        change = f"{first.label.lower()} {first.before} → {first.after}{more}"
+        if self.moved:
+            change = f"{move_words(self.after_number, self.before_number)}; {change}"
+        return f"{self.label}: {change}"
+
+
+def step_label(after_number: int | None, before_number: int | None = None) -> str:
+    """ "Step 2", or "Step 2 (was 3)" when the step's number changed.
+
+    Every summary, history line and diff names a step this way, so one entry never mixes a
+    step's old number with another step's new one.
+    """
+    if before_number is None or before_number == after_number:
+        return f"Step {after_number}"
+    return f"Step {after_number} (was {before_number})"
+
+
+def move_words(after_number: int, before_number: int) -> str:
+    return "moved up" if after_number < before_number else "moved down"
+
+
+def moved_steps(before: Sequence, after: Sequence) -> list[tuple[int, int]]:
+    """(number after, number before) of the steps that moved between two orders of the same ids.
+
+    As in a diff, the longest run that kept its order stays put: dragging one card moves one
+    step, and the steps it passed are only renumbered.
+    """
+    old_index = {item: index for index, item in enumerate(before)}
+    pairs = {index: old_index[item] for index, item in enumerate(after) if item in old_index}
+    return [(index + 1, pairs[index] + 1) for index in sorted(_moved(pairs))]
 
 
 @dataclass(frozen=True)
@@ -197,7 +232,11 @@ def diff_specs(
         result.schedule = _all_new_schedule(after.schedule)
     elif _schedule_key(before.schedule) != _schedule_key(after.schedule):
         result.schedule = diff_schedule(before.schedule, after.schedule)
-    result.steps, result.unchanged_steps = _diff_steps(before.steps, after.steps, templates)
+    # What Close gets: a reply stored on the first email starts the thread (spec.py keeps the
+    # person's choice for when it moves), so only a change Close would see is listed.
+    result.steps, result.unchanged_steps = _diff_steps(
+        spec.apply_threading_rule(before.steps), spec.apply_threading_rule(after.steps), templates
+    )
     return result
 
 
@@ -393,8 +432,6 @@ def _step_fields(
         fields.append(
             FieldChange("Threading", _threading(old.threading), _threading(new.threading))
         )
-    if old.required != new.required and "call" in (old.step_type, new.step_type):
-        fields.append(FieldChange("Required", _yes_no(old.required), _yes_no(new.required)))
     if old.extra != new.extra and old.step_type == new.step_type and (old.extra or new.extra):
         fields.append(FieldChange("Close settings", "as before", "changed in Close"))
     return fields, template
@@ -411,8 +448,6 @@ def describe_step(step: spec.Step, templates: Mapping[str, TemplateText]) -> str
         parts.append(_template_name(template_id, templates))
     if step.step_type == "email" and step.threading:
         parts.append(_threading(step.threading).lower())
-    if step.step_type == "call" and not step.required:
-        parts.append("optional")
     return " · ".join(parts)
 
 
@@ -432,10 +467,6 @@ def _threading(value: str | None) -> str:
     if not value:
         return "—"
     return _THREADING_LABELS.get(value, value)
-
-
-def _yes_no(value) -> str:
-    return "Yes" if value else "No"
 
 
 def _template_name(template_id: str | None, templates: Mapping[str, TemplateText]) -> str:

@@ -60,13 +60,14 @@ class StepFieldsForm(forms.Form):
     hours = _delay_part("Hours", 365 * 24)
     minutes = _delay_part("Minutes", 365 * 24 * 60)
     reply_in_thread = forms.BooleanField(label="Reply in previous thread", required=False)
-    required = forms.BooleanField(label="Required", required=False)
     email_template_id = forms.CharField(required=False, max_length=80)
     sms_template_id = forms.CharField(required=False, max_length=80)
 
-    def __init__(self, data, *, step):
+    def __init__(self, data, *, step, thread_locked=False):
         super().__init__(data)
         self.step = step
+        # The first email's "Reply in previous thread" box is locked and posts nothing.
+        self.thread_locked = thread_locked
 
     def clean(self):
         cleaned = super().clean()
@@ -75,7 +76,7 @@ class StepFieldsForm(forms.Form):
             raise ValidationError("The wait (days, hours, minutes) was not sent: reload the page.")
         parts = [cleaned.get(name) for name in ("days", "hours", "minutes")]
         if not any(name in self.errors for name in ("days", "hours", "minutes")):
-            delay = spec.join_delay(*(part or 0 for part in parts))
+            delay = spec.edited_delay(*(part or 0 for part in parts), previous=self.step.delay)
             if delay > spec.MAX_DELAY_SECONDS:
                 self.add_error("days", "A wait can be at most 365 days.")
             else:
@@ -114,11 +115,12 @@ class StepFieldsForm(forms.Form):
         step.delay = cleaned["delay"]
         if step.step_type == "email":
             step.email_template_id = cleaned["email_template_id"]
-            step.threading = "old_thread" if cleaned["reply_in_thread"] else "new_thread"
+            if not self.thread_locked:
+                step.threading = "old_thread" if cleaned["reply_in_thread"] else "new_thread"
         elif step.step_type == "sms":
             step.sms_template_id = cleaned["sms_template_id"]
         elif step.step_type == "call":
-            step.required = cleaned["required"]
+            step.required = True  # Close's call steps always are (spec.require_calls)
         return step
 
 

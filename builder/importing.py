@@ -112,7 +112,7 @@ def import_from_close(*, close_id, user, client):
         raise ImportRefused(
             "Close's sequence has data Sequence Builder cannot store: " + " ".join(storable)
         )
-    notes = _sync_missing_templates(sequence_spec, client)
+    notes = spec.require_calls(sequence_spec) + _sync_missing_templates(sequence_spec, client)
     if data.get("schedule") is None and data.get("schedule_id"):
         notes.append(
             "In Close it uses a saved schedule, which Sequence Builder does not show: here it "
@@ -236,6 +236,7 @@ def import_file(*, data, user, filename="", as_copy=False):
     for step in sequence_spec.steps:
         step.close_id = None
         step.extra = {}
+    notes = spec.require_calls(sequence_spec)  # the same rule as an import from Close
     errors = spec.blocking(spec.validate(sequence_spec)) + [
         spec.Problem("", spec.ERROR, message, "not_storable")
         for message in _storable_problems(sequence_spec)
@@ -247,13 +248,15 @@ def import_file(*, data, user, filename="", as_copy=False):
             + " ".join(dict.fromkeys(problem.message for problem in errors))
         )
     label = f" {filename}" if filename else ""
+    # The history keeps the notes: this import's answer is a redirect with one message.
+    summary = "; ".join([f"Imported from the file{label}", *notes])
     with transaction.atomic():
         existing = Sequence.objects.filter(name__iexact=sequence_spec.name).first()
         if existing is not None:
             if not as_copy:
                 raise NameTaken(existing, copy_name(sequence_spec.name))
             sequence_spec.name = copy_name(sequence_spec.name)
-        return _create(sequence_spec, user=user, summary=f"Imported from the file{label}"[:300])
+        return _create(sequence_spec, user=user, summary=summary[:300])
 
 
 def copy_name(name):

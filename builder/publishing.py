@@ -1121,7 +1121,8 @@ def confirmation(*, sequence, user, requested_status=None, client=None, live=Tru
 
 def _step_lines(sequence_spec, templates):
     lines = []
-    for index, step in enumerate(sequence_spec.steps):
+    # As the payload has it: the first email starts the thread, whatever the step stores.
+    for index, step in enumerate(spec.apply_threading_rule(sequence_spec.steps)):
         if index == 0:
             wait = (
                 "right after enrollment"

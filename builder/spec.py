@@ -176,7 +176,7 @@ def _check_step(
     step: Step,
     templates: Mapping[str, TemplateInfo] | None,
     *,
-    is_first_email: bool,
+    is_first_email: bool = False,
 ) -> list[Problem]:
     label, path = f"Step {index + 1}", f"steps.{index}"
     kind = step.step_type
@@ -212,14 +212,8 @@ def _check_step(
     else:  # call
         for attribute in ("email_template_id", "sms_template_id", "threading"):
             problems += _check_unexpected(label, path, step, attribute)
-        if step.required is not True:
-            problems.append(
-                _error(
-                    f"{path}.required",
-                    "call_not_required",
-                    f"{label} is a call, and Close's call steps are always required.",
-                )
-            )
+        # `required` is no problem: call steps are always required (require_calls), and the
+        # payload says so whatever an old revision stored.
     return problems
 
 
@@ -319,6 +313,8 @@ def _check_unexpected(label: str, path: str, step: Step, attribute: str) -> list
 
 def _check_threading(label: str, path: str, threading, is_first_email: bool) -> list[Problem]:
     path = f"{path}.threading"
+    if not threading and is_first_email:
+        return []  # nothing to choose: the first email starts the thread (apply_threading_rule)
     if not threading:
         return [
             _error(
@@ -335,17 +331,8 @@ def _check_threading(label: str, path: str, threading, is_first_email: bool) -> 
                 f"{label} has an unknown threading choice; pick a new thread or a reply.",
             )
         ]
-    if threading == "old_thread" and is_first_email:
-        # Close accepts this in its own example, but what it does with no earlier thread
-        # is undocumented (close-api.md §5); the editor forces new_thread here.
-        return [
-            _warning(
-                path,
-                "first_email_old_thread",
-                f"{label} is the first email, so there is no earlier thread to reply in. "
-                "Start a new thread instead.",
-            )
-        ]
+    # "old_thread" on the first email is no problem: it is the person's choice, kept for when
+    # the step moves after another email; the payload sends new_thread (apply_threading_rule).
     return []
 
 
@@ -448,8 +435,11 @@ def _hours(time_range: ScheduleRange) -> str:
 
 
 def to_close_payload(spec: SequenceSpec) -> dict:
-    """The JSON body for POST /sequence/ (close-create-sequence.txt)."""
-    return _payload(spec, [_step_payload(step) for step in spec.steps])
+    """The JSON body for POST /sequence/ (close-create-sequence.txt).
+
+    The first email starts the thread here, whatever the step stores (apply_threading_rule).
+    """
+    return _payload(spec, [_step_payload(step) for step in apply_threading_rule(spec.steps)])
 
 
 def to_close_update_payload(spec: SequenceSpec) -> dict:
@@ -463,7 +453,7 @@ def to_close_update_payload(spec: SequenceSpec) -> dict:
     Close's old sending hours when the user switched to "any time".
     """
     steps = []
-    for step in spec.steps:
+    for step in apply_threading_rule(spec.steps):
         if step.close_id and step.step_type not in STEP_TYPES and step.extra:
             steps.append({"id": step.close_id})
         elif step.close_id:
@@ -492,7 +482,7 @@ def _payload(spec: SequenceSpec, steps: list[dict]) -> dict:
 def _step_payload(step: Step) -> dict:
     kind = step.step_type
     if kind == "call":
-        return {"step_type": "call", "delay": step.delay, "required": step.required}
+        return {"step_type": "call", "delay": step.delay, "required": True}  # require_calls
     if kind == "email":
         return {
             "step_type": "email",
@@ -564,14 +554,31 @@ def _drop_seconds(value):
 
 
 def split_delay(seconds: int) -> tuple[int, int, int]:
-    """(days, hours, minutes) for the editor's fields; leftover seconds are dropped."""
+    """(days, hours, minutes) for the editor's fields; see leftover_seconds for the rest."""
     days, rest = divmod(seconds, 86400)
     hours, rest = divmod(rest, 3600)
     return days, hours, rest // 60
 
 
+def leftover_seconds(seconds: int) -> int:
+    """The seconds of a delay that the editor's days/hours/minutes boxes cannot show.
+
+    Only delays made outside the editor (imported from Close or a file) have them.
+    """
+    return seconds % 60
+
+
 def join_delay(days: int, hours: int, minutes: int) -> int:
     return days * 86400 + hours * 3600 + minutes * 60
+
+
+def edited_delay(days: int, hours: int, minutes: int, *, previous: int) -> int:
+    """The delay the editor's boxes say, with the seconds of the `previous` delay kept.
+
+    The boxes cannot show seconds, so the person never touched them: editing Hours on an
+    imported 90061 s (1 day 1 hour 1 minute 1 second) wait must change the hours only.
+    """
+    return join_delay(days, hours, minutes) + leftover_seconds(previous)
 
 
 def describe_delay(seconds: int) -> str:
@@ -586,6 +593,24 @@ def describe_delay(seconds: int) -> str:
     return " ".join(parts) or "immediately"
 
 
+def require_calls(spec: SequenceSpec) -> list[str]:
+    """Make every call step required, in place; a note for each one that was not.
+
+    The one rule for `required`: Close's call steps are always required, so the editor shows
+    it as a fact and every way in (import from Close, a JSON file) stores it the same way,
+    saying so instead of refusing the data or flagging a problem nobody can fix.
+    """
+    notes = []
+    for number, step in enumerate(spec.steps, start=1):
+        if step.step_type == "call" and step.required is not True:
+            step.required = True
+            notes.append(
+                f"Step {number} is a call marked not required; Close's call steps are always "
+                "required, so it is required here."
+            )
+    return notes
+
+
 def first_email_index(steps: Sequence[Step]) -> int | None:
     return next((i for i, step in enumerate(steps) if step.step_type == "email"), None)
 
@@ -593,7 +618,9 @@ def first_email_index(steps: Sequence[Step]) -> int | None:
 def apply_threading_rule(steps: Sequence[Step]) -> list[Step]:
     """The steps with the first email starting a new thread; the input is not changed.
 
-    Call after every edit or reorder: the first email has no earlier thread to reply in.
+    The first email has no earlier thread to reply in. What Close does with old_thread there is
+    undocumented (close-api.md §5), so payloads apply this rule; steps keep the person's choice,
+    so a reply moved to the top and back down replies again.
     """
     steps = list(steps)
     first = first_email_index(steps)

@@ -19,14 +19,14 @@ from urllib.parse import urlsplit
 from django.contrib import messages
 from django.core import signing
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q, prefetch_related_objects
+from django.db.models import Count, Min, Q, prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from builder import permissions, spec, template_preview
+from builder import diff, permissions, spec, template_preview
 from builder.forms import AddStepForm, MoveStepForm, RenameForm, StepFieldsForm
 from builder.models import CloseTemplate, Comment, EditConflict, Sequence, Step
 from builder.views.access import get_sequence_for_user, require_editor
@@ -140,14 +140,15 @@ def step_update(request, sequence, step_id):
         raise Refused(
             f"Step {_number(sequence, step)} is kept as it is in Close: it cannot be edited."
         )
-    form = StepFieldsForm(request.POST, step=step)
+    steps = sequence.ordered_steps()
+    # The first email's box is locked (it starts the thread), so it posts no choice: keep the
+    # stored one for when the step moves after another email.
+    is_first_email = steps.index(step) == spec.first_email_index([s.to_spec() for s in steps])
+    form = StepFieldsForm(request.POST, step=step, thread_locked=is_first_email)
     if not form.is_valid():
         raise Refused(_first_error(form), form=form)
     before = _step_values(step)
     form.apply()
-    steps = sequence.ordered_steps()
-    if steps.index(step) == spec.first_email_index([s.to_spec() for s in steps]):
-        step.threading = "new_thread"  # the first email has no earlier thread to reply in
     changes = _describe_changes(before, _step_values(step))
     summary = f"Step {steps.index(step) + 1}: {changes}" if changes else ""
     if summary:
@@ -180,8 +181,10 @@ def step_add(request, sequence):
         **NEW_STEP_FIELDS[step_type],
     )
     steps.insert(position, step)
+    if step is _first_email(steps):
+        step.threading = "new_thread"  # a new first email: the default, nobody chose a reply
     verb = "Added" if position == len(steps) - 1 else "Inserted"
-    changed, notes = _apply_order(steps)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"{verb} step {position + 1} ({step_type})", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed, new=step)
@@ -208,7 +211,7 @@ def step_duplicate(request, sequence, step_id):
         required=step.required,
     )
     steps.insert(index + 1, copy)
-    changed, notes = _apply_order(steps)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"Duplicated step {index + 1} as step {index + 2}", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed, new=copy)
@@ -234,7 +237,7 @@ def step_remove(request, sequence, step_id):
     )
     steps.remove(step)
     label = f"step {index + 1} ({_type_label(step).lower()})"
-    changed, notes = _apply_order(steps)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"Removed {label}", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         step.delete()
@@ -257,7 +260,7 @@ def step_restore(request, sequence):
     position = min(record["position"], len(steps))
     step = Step(sequence=sequence, **record["step"])
     steps.insert(position, step)
-    changed, notes = _apply_order(steps)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"Restored step {position + 1} ({_type_label(step).lower()})", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed, new=step)
@@ -284,8 +287,9 @@ def step_move(request, sequence, step_id):
         raise Refused(f"Step {index + 1} is already the {where} step.")
     steps[index], steps[target] = steps[target], steps[index]
     direction = "up" if up else "down"
-    changed, notes = _apply_order(steps)
-    summary = _with_notes(f"Moved step {index + 1} {direction} to step {target + 1}", notes)
+    changed, notes = _apply_order(steps, sequence.ordered_steps())
+    moved = diff.step_label(target + 1, index + 1)
+    summary = _with_notes(f"{moved}: {diff.move_words(target + 1, index + 1)}", notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed)
     # Focus follows the moved card: the same button, or the other one once it reaches an end.
@@ -309,10 +313,12 @@ def steps_reorder(request, sequence):
     new_steps = [by_id[step_id] for step_id in order]
     if new_steps == steps:
         return _saved(request, sequence, "", changed="list")
-    old_numbers = {step.pk: number for number, step in enumerate(steps, start=1)}
-    changed, notes = _apply_order(new_steps)
-    numbers = ", ".join(str(old_numbers[step.pk]) for step in new_steps)
-    summary = _with_notes(f"Reordered steps: {numbers}", notes)
+    changed, notes = _apply_order(new_steps, steps)
+    moves = [
+        f"{diff.step_label(new, old)}: {diff.move_words(new, old)}"
+        for new, old in diff.moved_steps([s.pk for s in steps], [s.pk for s in new_steps])
+    ]
+    summary = _with_notes("; ".join(moves), notes)
     with sequence.editing(user=request.user, loaded_version=version, summary=summary):
         _save_steps(changed)
     return _saved(request, sequence, summary, changed="list")
@@ -398,24 +404,45 @@ def _undo_offer(sequence, token):
 # --- Changing --------------------------------------------------------------------------------
 
 
-def _apply_order(steps):
-    """Number the steps in list order and apply the threading rule; return what changed.
+def _apply_order(steps, before):
+    """Number the steps in list order (`before` is the order they had); return what changed.
 
-    Returns (changed steps, notes for the user), without saving.
+    Returns (changed steps, notes for the user), without saving. A step's threading is the
+    person's choice and stays stored: the first email starts the thread only in what Close gets
+    (spec.apply_threading_rule) and on its card. The notes say where that rule now applies to a
+    reply, or stops applying to one.
     """
-    threaded = spec.apply_threading_rule([step.to_spec() for step in steps])
     changed, notes = [], []
-    for position, (step, step_spec) in enumerate(zip(steps, threaded, strict=True)):
-        dirty = step.position != position
-        step.position = position
-        if step.step_type == "email" and step.threading != step_spec.threading:
-            step.threading = step_spec.threading
-            dirty = True
-            if not step._state.adding:  # a new step needs no explanation
-                notes.append(f"step {position + 1} now starts a new thread (it is the first email)")
-        if dirty:
+    for position, step in enumerate(steps):
+        if step.position != position:
+            step.position = position
             changed.append(step)
+    old_first, new_first = _first_email(before), _first_email(steps)
+    # A step being added or restored needs no note: it comes with its own summary.
+    adding = new_first is not None and new_first._state.adding
+    if not adding and new_first is not old_first and _replies(new_first):
+        label = _renumbered(new_first, steps, before)
+        notes.append(f"{label} now starts a new thread (it is the first email)")
+    if old_first is not new_first and old_first in steps and _replies(old_first):
+        notes.append(
+            f"{_renumbered(old_first, steps, before)} replies in the previous thread again"
+        )
     return changed, notes
+
+
+def _renumbered(step, steps, before):
+    """ "step 2 (was 3)": a note names the step by its new number, like the change it follows."""
+    label = diff.step_label(steps.index(step) + 1, before.index(step) + 1)
+    return label[0].lower() + label[1:]
+
+
+def _replies(step):
+    return step is not None and step.threading == "old_thread"
+
+
+def _first_email(steps):
+    index = spec.first_email_index([step.to_spec() for step in steps])
+    return None if index is None else steps[index]
 
 
 def _save_steps(changed, new=None):
@@ -536,6 +563,8 @@ class Card:
     picker: Picker | None = None
     url_patterns: dict = field(default_factory=dict)  # from _step_url_patterns()
     previews: dict = field(default_factory=dict)  # template id -> Preview, shared by the cards
+    open_comments: int = 0  # unresolved review comments about this step
+    comments_url: str = ""  # the first of them, on the Review tab
 
     @property
     def pk(self):
@@ -555,12 +584,6 @@ class Card:
         urls = {name: url.replace(_URL_MARKER, pk) for name, url in self.url_patterns.items()}
         urls["insert"] = f"{self.url_patterns.get('add', '')}?position={self.index}"
         return urls
-
-    @property
-    def required_checked(self):
-        if self.form is not None:
-            return bool(self.form.data.get("required"))
-        return self.step.required
 
     @property
     def editable(self):
@@ -594,15 +617,27 @@ class Card:
         return {"days": days, "hours": hours, "minutes": minutes}
 
     @property
+    def leftover_seconds(self):
+        """Seconds the boxes cannot show (a delay made in Close); saves keep them."""
+        return spec.leftover_seconds(self.step.delay)
+
+    @property
     def replies_in_thread(self):
+        """What Close gets: the first email starts the thread, whatever it stores."""
+        if self.is_first_email:
+            return False
         if self.form is not None:
             return bool(self.form.data.get("reply_in_thread"))
         return self.step.threading == "old_thread"
 
     @property
     def thread_locked(self):
-        """The first email starts a new thread. (One imported as a reply can still be unticked.)"""
-        return self.is_first_email and not self.replies_in_thread
+        """The first email starts the thread; its stored choice waits for it to move down."""
+        return self.is_first_email
+
+    @property
+    def keeps_reply_choice(self):
+        return self.is_first_email and self.step.threading == "old_thread"
 
     @property
     def template_flag(self):
@@ -637,10 +672,12 @@ class Card:
                 parts.append(self.template.name)
             else:
                 parts.append("unknown template" if self.template_id else "no template yet")
-        if self.step.step_type == "email":
+        if self.step.step_type == "email" and self.is_first_email:
+            parts.append("starts the thread")
+        elif self.step.step_type == "email":
             parts.append("replies in thread" if self.replies_in_thread else "new thread")
         elif self.step.step_type == "call":
-            parts.append("required" if self.step.required else "not required")
+            parts.append("required")  # always, in Close (spec.require_calls)
         return " · ".join(parts)
 
     @property
@@ -682,6 +719,8 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
     )
     problems = sequence.problems()
     url_patterns = _step_url_patterns(sequence)
+    comments = _open_comments(sequence)
+    review_url = reverse("sequence_review", args=[sequence.pk])
     previews = {}
     cards, starts_at = [], 0
     first_email = next((i for i, s in enumerate(steps) if s.step_type == "email"), None)
@@ -697,6 +736,9 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
             url_patterns=url_patterns,
             previews=previews,
         )
+        if step.pk in comments:
+            card.open_comments = comments[step.pk]["count"]
+            card.comments_url = f"{review_url}#comment-{comments[step.pk]['first']}"
         if form is not None and form.step.pk == step.pk:
             card.form = form
         if picker is not None and picker.step_id == step.pk:
@@ -724,9 +766,25 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
             "restore": reverse("step_restore", args=[sequence.pk]),
         },
         "resets_review": sequence.status in sequence.EDIT_RESETS_TO_DRAFT,
+        # "Ready to publish" is a reviewer's word: before approval the page only says whether
+        # anything blocks publishing.
+        "is_approved": sequence.status == Sequence.Status.APPROVED,
         "undo": undo,
         **extra,
     }
+
+
+def _open_comments(sequence):
+    """{step id: {"count", "first"}} of unresolved review threads, in one grouped query."""
+    rows = (
+        Comment.objects.filter(
+            sequence=sequence, step__isnull=False, parent__isnull=True, resolved_at__isnull=True
+        )
+        .values("step")
+        .annotate(count=Count("pk"), first=Min("pk"))
+        .order_by()
+    )
+    return {row["step"]: row for row in rows}
 
 
 def _problem_item(problem, cards, sequence):

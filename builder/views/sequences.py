@@ -31,6 +31,7 @@ def sequence_list(request):
     search = request.GET.get("q", "").strip()[:200]
     if search:
         sequences = sequences.filter(name__icontains=search)
+    searched = sequences
     in_close = _in_close_filter(request, sequences)
     sequences = in_close["sequences"]
     # The review inbox filters (?inbox=...): builder/views/review.py.
@@ -46,6 +47,7 @@ def sequence_list(request):
     keep = request.GET.copy()
     keep.pop("page", None)
     template_count = CloseTemplate.objects.filter(present_in_close=True).count()
+    empty_search = _empty_search(search, inbox, in_close, searched, page)
     return render(
         request,
         "builder/sequence_list.html",
@@ -57,6 +59,7 @@ def sequence_list(request):
             "template_count": template_count,
             "inbox": inbox,
             "in_close": in_close,
+            "empty_search": empty_search,
         },
         status=inbox.status,
     )
@@ -89,6 +92,19 @@ def _in_close_filter(request, sequences):
         )
         result["sequences"] = sequences.none()
     return result
+
+
+def _empty_search(search, inbox, in_close, searched, page):
+    """Why a search found nothing: with a filter on, say which, and how many match without it.
+
+    "No sequence name contains 'sales'" is untrue when two do, just not in this filter.
+    """
+    filters = [f["label"] for f in inbox.filters if f["key"] == inbox.current]
+    if in_close["on"]:
+        filters.append("In Close")
+    if not search or page.object_list or not filters:
+        return None
+    return {"filter": " + ".join(filters), "elsewhere": searched.count()}
 
 
 @require_http_methods(["GET", "POST"])

@@ -156,14 +156,43 @@
   });
 
   // --- Template search --------------------------------------------------------------------
+  // Keyboard only: Down from the search box goes to the first result, Up and Down move through
+  // the results (Up from the first returns to the box), Enter on a result picks it (it is a
+  // submit button), Escape closes the results and returns to the box.
+  function pickerParts(element) {
+    const picker = element.closest && element.closest(".picker");
+    if (!picker) return null;
+    const search = picker.querySelector('.picker-search input[type="search"]');
+    const results = search && document.getElementById(search.getAttribute("aria-controls"));
+    if (!results) return null;
+    return { search: search, results: results, buttons: Array.from(results.querySelectorAll(".pick-use")) };
+  }
+
   document.addEventListener("keydown", function (event) {
-    if (event.key !== "Escape" || !event.target.matches('.picker-search input[type="search"]')) {
+    if (!["ArrowDown", "ArrowUp", "Escape"].includes(event.key)) return;
+    const target = event.target;
+    const inBox = target.matches && target.matches('.picker-search input[type="search"]');
+    const onResult = target.matches && target.matches(".pick-use");
+    if (!inBox && !onResult) return;
+    const parts = pickerParts(target);
+    if (!parts) return;
+    if (event.key === "Escape") {
+      parts.results.replaceChildren();
+      parts.results.classList.remove("is-open");
+      if (onResult) parts.search.focus();
+      event.preventDefault();
       return;
     }
-    const results = document.getElementById(event.target.getAttribute("aria-controls"));
-    if (results) {
-      results.replaceChildren();
-      results.classList.remove("is-open");
+    const index = parts.buttons.indexOf(target);
+    let next = null;
+    if (event.key === "ArrowDown") {
+      next = inBox ? parts.buttons[0] : parts.buttons[index + 1];
+    } else if (onResult) {
+      next = index > 0 ? parts.buttons[index - 1] : parts.search;
+    }
+    if (next) {
+      event.preventDefault(); // arrows would otherwise scroll the page or move the caret
+      next.focus();
     }
   });
 

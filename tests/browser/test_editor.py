@@ -168,7 +168,7 @@ def test_build_reorder_reload_a_five_step_mixed_sequence(browser, live_server, s
     before = summaries(page)
     page.set_viewport_size({"width": 1280, "height": 1800})
     drag_card(page, 5, onto=2)
-    saved(page, "Reordered steps: 1, 5, 2, 3, 4")
+    saved(page, "Step 2 (was 5): moved up")
     assert summaries(page)[1].endswith("SMS · Quick SMS check-in")
     assert summaries(page) != before
     page.set_viewport_size({"width": 1280, "height": 800})
@@ -176,16 +176,16 @@ def test_build_reorder_reload_a_five_step_mixed_sequence(browser, live_server, s
     # Reorder by keyboard: focus follows the moved card.
     step(page, 1).get_by_role("button", name="Move down").focus()
     page.keyboard.press("Enter")
-    saved(page, "Moved step 1 down to step 2")
+    saved(page, "Step 2 (was 1): moved down")
     expect(step(page, 2).get_by_role("button", name="Move down")).to_be_focused()
     page.keyboard.press("Enter")
-    saved(page, "Moved step 2 down to step 3")
+    saved(page, "Step 3 (was 2): moved down")
     expect(step(page, 3).get_by_role("button", name="Move down")).to_be_focused()
     # The SMS is first now; the first email is step 3 and still starts the thread.
     expected = [
         "Day 2 · SMS · Quick SMS check-in",
         "Day 4 · Call · required",
-        "Day 4 · Email · Intro — quick question · new thread",
+        "Day 4 · Email · Intro — quick question · starts the thread",
         "Day 5 · Call · required",
         "Day 8 · Email · Follow-up — case study · new thread",
     ]
@@ -206,7 +206,7 @@ def test_build_reorder_reload_a_five_step_mixed_sequence(browser, live_server, s
     expect(step(page, 5).get_by_label("Days")).to_have_value("3")
     expect(step(page, 5).get_by_label("Reply in previous thread")).not_to_be_checked()
     expect(step(page, 3).get_by_label("Reply in previous thread")).to_be_disabled()
-    expect(page.get_by_role("heading", name="Ready to publish")).to_be_visible()
+    expect(page.get_by_role("heading", name="No problems")).to_be_visible()
     saved_steps = [
         (s.step_type, s.delay, s.email_template_id or s.sms_template_id, s.threading)
         for s in Sequence.objects.get(pk=sequence.pk).ordered_steps()
@@ -236,7 +236,7 @@ def _screenshots(browser, live_server, user, page, sequence):
     phone.screenshot(path=SHOTS / "editor-390x844.png")
     phone.screenshot(path=SHOTS / "editor-390x844-full.png", full_page=True)
     step(phone, 2).get_by_role("button", name="Move up").click()
-    saved(phone, "Moved step 2 up to step 1")
+    saved(phone, "Step 1 (was 2): moved up")
     phone.context.close()
 
 
@@ -354,13 +354,13 @@ def test_the_editor_works_without_javascript(browser, live_server, synced, user)
     step(page, 2).get_by_text("Insert step").click()
     step(page, 2).get_by_role("button", name="Insert SMS step").click()
     step(page, 3).get_by_role("button", name="Move up").click()
-    expect(message).to_have_text("Saved: Moved step 3 up to step 2.")
+    expect(message).to_have_text("Saved: Step 2 (was 3): moved up.")
     step(page, 1).get_by_role("button", name="Remove step").click()
     page.get_by_role("button", name="Undo").click()
     expect(message).to_have_text("Saved: Restored step 1 (email).")
 
     assert summaries(page) == [
-        "Day 1 · Email · Intro — quick question · new thread",
+        "Day 1 · Email · Intro — quick question · starts the thread",
         "Day 4 · Call · required",
         "Day 5 · SMS · no template yet",
     ]

@@ -54,7 +54,7 @@ def test_build_and_publish_closes_example(
     built = Sequence.objects.get(name="My Sequence").ordered_steps()
     assert [s.email_template_id for s in built] == ["", EXAMPLE_EMAIL_1, EXAMPLE_EMAIL_2]
 
-    assert page.get_by_role("heading", name="Ready to publish").is_visible()
+    assert page.get_by_role("heading", name="No problems").is_visible()  # a draft, not approved
 
     # --- publish: a reviewer approved this version (test_review_flow.py clicks through that);
     # the publisher confirms, the job runs in the background and the page follows it.

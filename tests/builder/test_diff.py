@@ -96,7 +96,7 @@ def test_removing_a_step_lists_it_where_it_was():
 
     result = diff_specs(example(), after, TEMPLATES)
 
-    assert [c.title for c in result.steps] == ["Step 2 removed", "Step 2 changed"]
+    assert [c.title for c in result.steps] == ["Step 2 removed", "Step 2 (was 3) changed"]
     removed = result.steps[0]
     assert removed.description == "Email · wait 1 day · “Intro” · starts a new thread"
     assert result.steps[1].before_number == 3 and result.steps[1].after_number == 2
@@ -108,10 +108,20 @@ def test_moving_a_step_is_a_move_not_a_removal():
 
     result = diff_specs(example(), after, TEMPLATES)
 
-    (change,) = result.steps
-    assert change.kind == "changed" and change.moved
-    assert change.title in ("Step 3 moved to position 2", "Step 2 moved to position 3")
-    assert change.fields == []
+    # The reply is now the first email: Close gets it starting the thread, a real change.
+    reply, moved = result.steps
+    assert (reply.kind, reply.moved, reply.before_number, reply.after_number) == (
+        "changed",
+        False,
+        3,
+        2,
+    )
+    assert reply.fields == [
+        diff.FieldChange("Threading", "Replies in the previous thread", "Starts a new thread")
+    ]
+    assert moved.kind == "changed" and moved.moved
+    assert moved.title == "Step 3 (was 2): moved down"
+    assert moved.fields == []
 
 
 def test_moved_and_changed_step_says_both():
@@ -123,9 +133,9 @@ def test_moved_and_changed_step_says_both():
     result = diff_specs(example(), after, TEMPLATES)
 
     (change,) = result.steps
-    assert change.title == "Step 1 moved to position 3"
+    assert change.title == "Step 3 (was 1): moved down"
     assert change.fields == [diff.FieldChange("Wait", "immediately", "1 hour")]
-    assert change.headline() == "Step 1 moved to position 3: wait immediately → 1 hour"
+    assert change.headline() == "Step 3 (was 1): moved down; wait immediately → 1 hour"
 
 
 def test_template_swap_shows_subject_and_body_lines():
@@ -160,7 +170,6 @@ def test_template_text_missing_from_the_cache_is_named_not_guessed():
 def test_threading_required_and_type_changes():
     after = example()
     after.steps[2].threading = "new_thread"
-    after.steps[0].required = False
     before = example()
     before.steps.append(Step("call", 60, key="4"))
     after.steps.append(Step("sms", 60, sms_template_id="s_hi", key="4"))
@@ -168,7 +177,7 @@ def test_threading_required_and_type_changes():
     result = diff_specs(before, after, TEMPLATES)
 
     fields = {c.after_number: c.fields for c in result.steps}
-    assert fields[1] == [diff.FieldChange("Required", "Yes", "No")]
+    assert 1 not in fields  # nothing changed in step 1
     assert fields[3] == [
         diff.FieldChange("Threading", "Replies in the previous thread", "Starts a new thread")
     ]
@@ -316,3 +325,13 @@ def test_long_sequences_diff_to_exactly_their_changes(count):
     assert len(result.steps) == 11
     assert all(change.kind == "changed" for change in result.steps)
     assert [change.before_number for change in result.steps if change.moved] == [count]
+
+
+def test_a_reply_stored_on_the_first_email_is_no_change():
+    """Close gets new_thread either way (spec.apply_threading_rule): nothing to review."""
+    after = example()
+    after.steps[1] = Step("email", 86400, "t_intro", threading="old_thread", key="2")
+
+    result = diff_specs(example(), after, TEMPLATES)
+
+    assert result.steps == [] and result.unchanged_steps == 3

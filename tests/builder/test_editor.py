@@ -41,10 +41,10 @@ def test_page_shows_numbered_step_cards_with_summaries(logged_in, example_sequen
     for number in (1, 2, 3):
         assert f'id="step-{steps_of(example_sequence)[number - 1].pk}-title">Step {number}<' in html
     assert "Day 1</span> · Call · required" in html
-    assert "Day 2</span> · Email · Intro — quick question · new thread" in html
+    assert "Day 2</span> · Email · Intro — quick question · starts the thread" in html
     assert "Day 5</span> · Email · Follow-up — case study · replies in thread" in html
     assert "starts on day 5" in html
-    assert "Ready to publish" in html
+    assert "No problems" in html  # "Ready to publish" waits for approval
 
 
 def test_page_shows_name_schedule_summary_and_version(logged_in, example_sequence):
@@ -331,18 +331,21 @@ def test_the_first_email_is_forced_to_a_new_thread_and_says_why(logged_in, examp
     assert version_of(example_sequence) == 1  # nothing changed, nothing saved
 
 
-def test_call_required_toggle(logged_in, example_sequence):
+def test_call_required_is_a_fact_not_a_choice(logged_in, example_sequence):
+    """Close's call steps are always required: no checkbox, and a post cannot untick it."""
     call = steps_of(example_sequence)[0]
 
     response = update_step(logged_in, call, required=None)
 
     call.refresh_from_db()
-    assert call.required is False
-    assert latest_summary(example_sequence) == "Step 1: not required"
-    # The spec's rule, shown next to the toggle: Close's call steps are always required.
+    assert call.required is True
+    assert version_of(example_sequence) == 1  # nothing changed, nothing saved
     html = response.content.decode()
-    toggle = html[html.index(f'<div id="step-{call.pk}-extra"') :]
-    assert toggle.index("Close&#x27;s call steps are always required") < toggle.index("</div>")
+    extra = html[html.index(f'<div id="step-{call.pk}-extra"') :]
+    extra = extra[: extra.index("</div>")]
+    assert 'type="checkbox"' not in extra
+    assert "<strong>Required</strong>" in extra
+    assert "Close's call steps are always required" in extra
 
 
 # --- Template picker -------------------------------------------------------------------------
@@ -423,7 +426,7 @@ def test_search_matches_every_word_and_escapes_the_query(logged_in, example_sequ
     assert "No shared email templates match “case FOLLOW &lt;script&gt;”." in html
     assert "<script>" not in html
     html = logged_in.get(search, {"q": "case follow"}, **HTMX).content.decode()
-    assert "1 template match “case follow”." in html
+    assert "1 template matches “case follow”." in html
 
 
 def test_search_stays_small_and_fast_with_thousands_of_templates(
@@ -472,7 +475,7 @@ def test_search_without_javascript_shows_the_page_with_results(logged_in, exampl
     assert response.status_code == 200
     assert '<ol id="step-list"' in html
     results = html[html.index(f'id="step-{step.pk}-results"') :]
-    assert "1 template match “bump”." in results
+    assert "1 template matches “bump”." in results
     # "Use" buttons submit the card's own form, so picking works as a plain post too.
     assert 'name="email_template_id" value="tmpl_kcFjIXorOE5mikCzhi4ed1dRStfrMUNGTdZu2U4wiHz"' in (
         results
@@ -504,8 +507,10 @@ def test_card_data_matches_what_the_page_posts(logged_in, example_sequence):
     assert names == set(card_data(step))  # + a template id, from the search results only
 
 
-def test_a_first_email_imported_as_a_reply_can_be_unticked(logged_in, example_sequence):
-    """Close accepts a reply as the first email; the editor flags it and lets the user fix it."""
+def test_a_first_email_imported_as_a_reply_starts_the_thread_and_keeps_the_choice(
+    logged_in, example_sequence
+):
+    """Close accepts a reply as the first email; it is sent as new_thread, no problem, kept."""
     first_email = steps_of(example_sequence)[1]
     Step.objects.filter(pk=first_email.pk).update(threading="old_thread")
 
@@ -513,10 +518,9 @@ def test_a_first_email_imported_as_a_reply_can_be_unticked(logged_in, example_se
     response = update_step(logged_in, first_email, reply_in_thread=None)
 
     checkbox = f'id="step-{first_email.pk}-thread" name="reply_in_thread"'
-    assert f"{checkbox} checked>" in page  # not disabled: unticking it is the fix
-    assert "there is no earlier thread to reply in" in page
+    assert f"{checkbox} disabled" in page
+    assert "there is no earlier thread to reply in" not in page
+    assert response.status_code == 200
     first_email.refresh_from_db()
-    assert first_email.threading == "new_thread"
-    html = response.content.decode()
-    assert f"{checkbox} disabled" in html
-    assert "there is no earlier thread to reply in" not in html
+    assert first_email.threading == "old_thread"
+    assert version_of(example_sequence) == 1  # nothing the person changed, nothing saved

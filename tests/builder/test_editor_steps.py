@@ -130,10 +130,11 @@ def test_remove_offers_undo_that_puts_the_step_back_as_it_was(logged_in, example
     html = response.content.decode()
     assert response.status_code == 200
     assert [s.pk for s in steps_of(example_sequence)] == [steps[0].pk, steps[2].pk]
-    # The reply that is now the first email must start the thread.
-    assert steps_of(example_sequence)[1].threading == "new_thread"
+    # The reply that is now the first email starts the thread (in what Close gets and on its
+    # card), and keeps its own choice for when the undo puts an email before it again.
+    assert steps_of(example_sequence)[1].threading == "old_thread"
     assert latest_summary(example_sequence) == (
-        "Removed step 2 (email); step 2 now starts a new thread (it is the first email)"
+        "Removed step 2 (email); step 2 (was 3) now starts a new thread (it is the first email)"
     )
     assert "Removed step 2 (email)." in html and 'id="undo-button"' in html
     assert focus_of(response) == "#undo-button"
@@ -151,10 +152,12 @@ def test_remove_offers_undo_that_puts_the_step_back_as_it_was(logged_in, example
         EXAMPLE_EMAIL_1,
         "seqstep_abc",
     )
-    assert [s.threading for s in restored] == ["", "new_thread", "new_thread"]
+    assert [s.threading for s in restored] == ["", "new_thread", "old_thread"]
     comment.refresh_from_db()
     assert comment.step_id == removed.pk
-    assert latest_summary(example_sequence) == "Restored step 2 (email)"
+    assert latest_summary(example_sequence) == (
+        "Restored step 2 (email); step 3 (was 2) replies in the previous thread again"
+    )
     assert focus_of(undone) == f"#step-{removed.pk}"
 
 
@@ -241,14 +244,14 @@ def test_move_up_reorders_and_reapplies_threading(logged_in, example_sequence):
 
     steps = steps_of(example_sequence)
     assert [s.pk for s in steps] == [call.pk, reply.pk, first_email.pk]
-    # The reply is now the first email: it starts the thread. The moved-down step keeps its own.
-    assert [s.threading for s in steps] == ["", "new_thread", "new_thread"]
+    # The reply is now the first email: it starts the thread in Close, and keeps its own choice.
+    assert [s.threading for s in steps] == ["", "old_thread", "new_thread"]
     assert latest_summary(example_sequence) == (
-        "Moved step 3 up to step 2; step 2 now starts a new thread (it is the first email)"
+        "Step 2 (was 3): moved up; step 2 (was 3) now starts a new thread (it is the first email)"
     )
     assert focus_of(response) == f"#step-{reply.pk}-up"
     html = response.content.decode()
-    assert "step 2 now starts a new thread" in html  # said in the status line
+    assert "step 2 (was 3) now starts a new thread" in html  # said in the status line
 
 
 def test_focus_moves_to_the_other_button_at_the_ends(logged_in, example_sequence):
@@ -303,9 +306,9 @@ def test_reorder_saves_the_new_order(logged_in, example_sequence):
     assert response.status_code == 200
     assert [s.pk for s in steps] == order
     assert [s.position for s in steps] == [0, 1, 2]
-    assert [s.threading for s in steps] == ["new_thread", "", "new_thread"]
+    assert [s.threading for s in steps] == ["old_thread", "", "new_thread"]
     assert latest_summary(example_sequence) == (
-        "Reordered steps: 3, 1, 2; step 1 now starts a new thread (it is the first email)"
+        "Step 1 (was 3): moved up; step 1 (was 3) now starts a new thread (it is the first email)"
     )
     html = response.content.decode()
     assert html.lstrip().startswith('<ol id="step-list"')
@@ -392,3 +395,186 @@ def test_a_sequence_is_capped_at_200_steps(logged_in, example_sequence, name):
     assert response.status_code == 400
     assert "A sequence can have at most 200 steps." in response.content.decode()
     assert state_of(example_sequence) == before
+
+
+# --- Delays imported with seconds ------------------------------------------------------------
+def test_editing_hours_of_an_imported_delay_keeps_its_seconds(logged_in, example_sequence):
+    """90061 s shows as 1/1/1 (+ 1 second); Hours 1 -> 2 saves 90061 + 3600, nothing else."""
+    from tests.builder.editor_support import update_step
+
+    reply = steps_of(example_sequence)[2]
+    Step.objects.filter(pk=reply.pk).update(delay=90061)
+    reply.refresh_from_db()
+    page = logged_in.get(edit_url(example_sequence)).content.decode()
+
+    untouched = update_step(logged_in, reply, reply_in_thread=None)  # another field changes
+    reply.refresh_from_db()
+    kept = reply.delay
+    update_step(logged_in, reply, hours="2")
+    reply.refresh_from_db()
+
+    assert (
+        f'id="step-{reply.pk}-hours" name="hours" type="text" inputmode="numeric" value="1"' in page
+    )
+    assert "+ 1 second (set in Close, kept)" in page
+    assert untouched.status_code == 200 and kept == 90061
+    assert reply.delay == 93661
+    assert (
+        latest_summary(example_sequence)
+        == "Step 3: delay 1 day 1 hour 1 minute 1 second → 1 day 2 hours 1 minute 1 second"
+    )
+
+
+# --- Reordering keeps "Reply in previous thread" -----------------------------------------------
+def test_a_reply_moved_to_the_top_and_back_replies_again(logged_in, example_sequence, synced):
+    from builder import spec
+
+    call, first_email, reply = steps_of(example_sequence)
+
+    post(logged_in, "step_move", example_sequence, reply.pk, data={"direction": "up"})
+    page = logged_in.get(edit_url(example_sequence)).content.decode()
+    payload = spec.to_close_payload(Sequence.objects.get(pk=example_sequence.pk).to_spec())
+    post(logged_in, "step_move", example_sequence, reply.pk, data={"direction": "down"})
+
+    # On top: locked, shown as starting the thread, no problem about it, sent as new_thread.
+    box = f'id="step-{reply.pk}-thread" name="reply_in_thread"'
+    assert f"{box} disabled" in page
+    assert "Email · Follow-up — case study · starts the thread" in page
+    assert "It replies in the previous thread again if an email comes before it." in page
+    assert "no earlier thread to reply in" not in page
+    assert [s.get("threading") for s in payload["steps"]] == [None, "new_thread", "new_thread"]
+    # Back below the other email: it replies, as the person chose.
+    assert [s.threading for s in steps_of(example_sequence)] == ["", "new_thread", "old_thread"]
+    assert latest_summary(example_sequence) == (
+        "Step 3 (was 2): moved down; step 3 (was 2) replies in the previous thread again"
+    )
+
+
+def test_saving_the_first_email_keeps_its_stored_reply_choice(logged_in, example_sequence):
+    from tests.builder.editor_support import update_step
+
+    call, first_email, reply = steps_of(example_sequence)
+    post(logged_in, "step_move", example_sequence, reply.pk, data={"direction": "up"})
+    reply.refresh_from_db()
+
+    # The locked box posts nothing; changing the wait must not turn the reply into new_thread.
+    update_step(logged_in, reply, days="5", reply_in_thread=None)
+
+    reply.refresh_from_db()
+    assert (reply.delay, reply.threading) == (5 * 86400, "old_thread")
+    assert latest_summary(example_sequence) == "Step 2: delay 3 days → 5 days"
+
+
+# --- One way to number steps in summaries, history and diffs ----------------------------------
+def test_history_names_steps_by_their_new_number_with_the_old_one_where_it_moved(
+    logged_in, example_sequence, user
+):
+    from django.urls import reverse
+
+    sequence = example_sequence
+    with sequence.editing(user=user, loaded_version=sequence.version, summary="Five steps"):
+        Step.objects.bulk_create(
+            Step(sequence=sequence, position=i, step_type="call", delay=60) for i in (3, 4)
+        )
+    steps = steps_of(example_sequence)
+    order = [steps[0].pk, steps[4].pk, *[s.pk for s in steps[1:4]]]  # drag step 5 to place 2
+
+    post(logged_in, "steps_reorder", example_sequence, data={"order": order})
+    history = logged_in.get(reverse("sequence_history", args=[example_sequence.pk]))
+
+    assert latest_summary(example_sequence) == "Step 2 (was 5): moved up"
+    html = history.content.decode()
+    assert "· Step 2 (was 5): moved up</p>" in html  # the revision's summary
+    assert "<li>Step 2 (was 5): moved up</li>" in html  # and its diff, in the same words
+    assert "Reordered steps" not in html and "moved to position" not in html
+
+
+def test_moving_down_with_the_buttons_reads_like_a_drag(logged_in, example_sequence):
+    call = steps_of(example_sequence)[0]
+
+    post(logged_in, "step_move", example_sequence, call.pk, data={"direction": "down"})
+
+    assert latest_summary(example_sequence) == "Step 2 (was 1): moved down"
+
+
+# --- Review state visible from Steps ------------------------------------------------------------
+def _comment(sequence, step, author, **fields):
+    return Comment.objects.create(
+        sequence=sequence, step=step, author=author, body="Shorter?", **fields
+    )
+
+
+def test_open_comments_on_a_step_show_on_its_card_with_a_link(logged_in, example_sequence, user):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    call, first_email, reply = steps_of(example_sequence)
+    first = _comment(example_sequence, first_email, user)
+    _comment(example_sequence, first_email, user)
+    _comment(example_sequence, first_email, user, parent=first)  # a reply is not a thread
+    _comment(example_sequence, reply, user, resolved_at=timezone.now(), resolved_by=user)
+    _comment(example_sequence, None, user)  # about the whole sequence
+
+    html = logged_in.get(edit_url(example_sequence)).content.decode()
+    review = logged_in.get(reverse("sequence_review", args=[example_sequence.pk]))
+
+    link = f'href="/sequences/{example_sequence.pk}/review/#comment-{first.pk}"'
+    assert reverse("sequence_review", args=[example_sequence.pk]) in link
+    assert (
+        f'<a class="step-comments" {link}>2 open comments'
+        '<span class="visually-hidden"> on step 2</span></a>'
+    ) in html
+    assert html.count('class="step-comments"') == 1  # resolved ones are not counted
+    assert f'id="comment-{first.pk}"' in review.content.decode()
+
+
+def test_a_draft_without_problems_says_no_problems_not_ready_to_publish(logged_in, valid, reviewer):
+    from builder import review
+    from tests.builder.reviewkit import fresh
+
+    draft = logged_in.get(edit_url(valid)).content.decode()
+    review.submit_for_review(sequence=valid, user=valid.created_by)
+    sequence = fresh(valid)
+    review.approve(sequence=sequence, user=reviewer, revision_number=sequence.version)
+    approved = logged_in.get(edit_url(valid)).content.decode()
+
+    assert '<h2 id="problems-title" class="problems-title ok">No problems</h2>' in draft
+    assert "Ready to publish" not in draft
+    assert '<h2 id="problems-title" class="problems-title ok">Ready to publish</h2>' in approved
+
+
+def test_editor_queries_stay_the_same_with_more_steps_and_comments(
+    logged_in, example_sequence, user, django_assert_num_queries
+):
+    def open_the_editor():
+        with CaptureQueriesContext(connection) as queries:
+            assert logged_in.get(edit_url(example_sequence)).status_code == 200
+        return len(queries.captured_queries)
+
+    for step in steps_of(example_sequence):
+        _comment(example_sequence, step, user)
+    small = open_the_editor()
+    Step.objects.bulk_create(
+        Step(sequence=example_sequence, position=i, step_type="call") for i in range(3, 40)
+    )
+    for step in steps_of(example_sequence)[3:]:
+        _comment(example_sequence, step, user)
+        _comment(example_sequence, step, user)
+
+    with django_assert_num_queries(small):
+        html = logged_in.get(edit_url(example_sequence)).content.decode()
+    assert html.count('class="step-comments"') == 40
+
+
+def test_the_publish_summary_says_what_close_gets_for_a_reply_on_top(example_sequence, user):
+    from builder import publishing
+
+    first_email = steps_of(example_sequence)[1]
+    Step.objects.filter(pk=first_email.pk).update(threading="old_thread")
+
+    result = publishing.confirmation(
+        sequence=Sequence.objects.get(pk=example_sequence.pk), user=user, live=False
+    )
+
+    assert result.payload["steps"][1]["threading"] == "new_thread"
+    assert result.steps[1].what.endswith(", starts a new thread")

@@ -297,3 +297,32 @@ def test_import_needs_csrf(user):
 
     assert response.status_code == 403
     assert not Sequence.objects.exists()
+
+
+# --- Call steps are always required: one rule for both ways in -------------------------------
+def test_a_call_marked_not_required_imports_the_same_from_close_and_from_a_file(logged_in, sandbox):
+    payload = {**EXPECTED_PAYLOAD, "name": "Optional call", "status": "paused"}
+    payload["steps"] = [{**EXPECTED_PAYLOAD["steps"][0], "required": False}, *payload["steps"][1:]]
+    close_id = close.client_from_settings().create_sequence(payload)["id"]
+    data = close.client_from_settings().fetch_sequence(close_id)
+    assert data["steps"][0]["required"] is False
+    note = (
+        "Step 1 is a call marked not required; Close's call steps are always required, "
+        "so it is required here."
+    )
+
+    from_close = logged_in.post(reverse("sequence_import_close"), {"close_id": close_id})
+    shown = text(logged_in.get(from_close["Location"]))
+    # The file carries the same data under a name of its own (a taken name is refused).
+    from_file = logged_in.post(
+        reverse("sequence_import_file"),
+        {"file": upload({**data, "name": "Optional call from a file"}, "optional.json")},
+    )
+
+    imported, filed = Sequence.objects.order_by("pk")
+    assert from_close.status_code == 302 and from_file.status_code == 302
+    assert note in shown
+    assert filed.revisions.get().summary == f"Imported from the file optional.json; {note}"
+    for sequence in (imported, filed):
+        assert sequence.ordered_steps()[0].required is True
+        assert [p for p in sequence.problems() if p.path.startswith("steps.0")] == []

@@ -21,10 +21,13 @@ from builder.spec import (
     blocking,
     describe_delay,
     describe_schedule,
+    edited_delay,
     first_email_index,
     from_close,
     from_snapshot,
     join_delay,
+    leftover_seconds,
+    require_calls,
     split_delay,
     to_close_payload,
     to_close_update_payload,
@@ -183,19 +186,21 @@ def test_close_example_request_round_trips_once_the_untyped_step_gets_a_type():
 
     spec.steps[2].step_type = "email"
     problems = validate(spec)
-    assert blocking(problems) == []
-    # Close's own example replies in a thread that does not exist yet: allowed, but flagged.
-    assert [(p.path, p.severity, p.code) for p in problems] == [
-        ("steps.1.threading", WARNING, "first_email_old_thread")
-    ]
+    # Close's own example replies in a thread that does not exist yet: the step keeps that
+    # choice, and the payload starts the thread there (the first-email rule), so no problem.
+    assert problems == []
+    assert spec.steps[1].threading == "old_thread"
 
     expected = copy.deepcopy(CLOSE_EXAMPLE_REQUEST)
     expected["steps"][2]["step_type"] = "email"
+    expected["steps"][1]["threading"] = "new_thread"
     assert to_close_payload(spec) == expected
 
 
 def test_untyped_step_is_sent_back_as_it_came():
-    assert to_close_payload(from_close(CLOSE_EXAMPLE_REQUEST)) == CLOSE_EXAMPLE_REQUEST
+    expected = copy.deepcopy(CLOSE_EXAMPLE_REQUEST)
+    expected["steps"][1]["threading"] = "new_thread"  # the first email starts the thread
+    assert to_close_payload(from_close(CLOSE_EXAMPLE_REQUEST)) == expected
 
 
 def test_close_example_response_parses_to_the_request_plus_ids():
@@ -296,7 +301,7 @@ def test_at_least_one_step():
 def test_problems_come_in_field_order():
     spec = spec_with(
         Step(None),
-        email(template=None, threading=None),
+        email(template=None, threading="reply"),  # the first email: an invalid choice still is
         name="",
         timezone="",
         schedule=[ScheduleRange(9, "9", "10:00")],
@@ -432,9 +437,10 @@ def test_without_templates_only_the_presence_of_a_template_is_checked():
     ("threading", "code"), [(None, "threading_required"), ("reply", "threading_invalid")]
 )
 def test_email_threading_must_be_new_or_old_thread(threading, code):
-    problem = only_problem_at(spec_with(email(threading=threading)), "steps.0.threading")
+    spec = spec_with(email(threading="new_thread"), email(threading=threading))
+    problem = only_problem_at(spec, "steps.1.threading")
     assert (problem.severity, problem.code) == (ERROR, code)
-    assert problem.message.startswith("Step 1 ")
+    assert problem.message.startswith("Step 2 ")
 
 
 def test_email_step_cannot_carry_an_sms_template():
@@ -444,13 +450,16 @@ def test_email_step_cannot_carry_an_sms_template():
     assert problem.message == "Step 1 is an email step, so it cannot have an SMS template."
 
 
-def test_old_thread_on_the_first_email_step_is_a_warning_even_after_a_call():
+def test_old_thread_on_the_first_email_is_kept_and_sent_as_a_new_thread():
+    """The person's choice stays stored (for when the step moves); Close gets new_thread."""
     spec = spec_with(call(), email(threading="old_thread"), email(threading="old_thread"))
-    problems = validate(spec, TEMPLATES)
-    assert [(p.path, p.severity, p.code) for p in problems] == [
-        ("steps.1.threading", WARNING, "first_email_old_thread")
-    ]
-    assert problems[0].message.startswith("Step 2 is the first email")
+
+    assert validate(spec, TEMPLATES) == []
+    sent = [step.get("threading") for step in to_close_payload(spec)["steps"]]
+    assert sent == [None, "new_thread", "old_thread"]
+    assert [step.threading for step in spec.steps] == [None, "old_thread", "old_thread"]
+    moved_back = spec_with(call(), email("tmpl_a", "new_thread"), spec.steps[1])
+    assert to_close_payload(moved_back)["steps"][2]["threading"] == "old_thread"
 
 
 # --- SMS and call steps ---------------------------------------------------------------------
@@ -497,10 +506,21 @@ def test_call_step_has_no_templates_and_no_threading():
     assert problems[0].message == "Step 1 is a call step, so it cannot have an email template."
 
 
-def test_call_step_must_be_required():
-    problem = only_problem_at(spec_with(call(required=False)), "steps.0.required")
-    assert (problem.severity, problem.code) == (ERROR, "call_not_required")
-    assert "always required" in problem.message
+def test_call_steps_are_always_required_one_rule_for_every_way_in():
+    """No choice Close does not allow: require_calls stores it, the payload sends it."""
+    spec = spec_with(call(required=False), email(threading="new_thread"), call())
+
+    sent = to_close_payload(spec)["steps"][0]["required"]
+    notes = require_calls(spec)
+
+    assert sent is True
+    assert validate(spec, TEMPLATES) == []
+    assert [step.required for step in spec.steps] == [True, True, True]
+    assert notes == [
+        "Step 1 is a call marked not required; Close's call steps are always required, "
+        "so it is required here."
+    ]
+    assert require_calls(spec) == []
 
 
 # --- Schedule -------------------------------------------------------------------------------
@@ -633,7 +653,7 @@ def test_update_payload_keeps_step_ids_and_sends_unknown_steps_back_by_id():
             "step_type": "email",
             "delay": 86400,
             "email_template_id": "tmpl_00jcushDRuoBBS5sSTUAbNt4dPpBUhlJqQafVfzzRJn",
-            "threading": "old_thread",
+            "threading": "new_thread",  # the first email starts the thread
         },
         {
             "id": "seqstep_3EhVVniW2ks6w740LMcivm",
@@ -819,7 +839,10 @@ valid_specs = st.builds(
 @given(valid_specs)
 def test_generated_specs_are_valid_and_survive_a_trip_through_close_json(spec):
     assert blocking(validate(spec)) == []
-    assert from_close(to_close_payload(spec)) == spec
+    # Close gets (and sends back) the first email starting the thread, whatever it stores.
+    assert from_close(to_close_payload(spec)) == dataclasses.replace(
+        spec, steps=apply_threading_rule(spec.steps)
+    )
 
 
 scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
@@ -885,3 +908,21 @@ def test_snapshot_round_trip_is_exact():
 
     assert json.loads(json.dumps(snapshot)) == snapshot
     assert from_snapshot(snapshot) == original
+
+
+def test_edited_delay_keeps_the_seconds_the_boxes_cannot_show():
+    imported = 90061  # 1 day 1 hour 1 minute 1 second
+    assert leftover_seconds(imported) == 1
+    assert edited_delay(*split_delay(imported), previous=imported) == imported
+    assert edited_delay(1, 2, 1, previous=imported) == 93661  # Hours 1 -> 2: +3600 s only
+    assert edited_delay(1, 2, 1, previous=86400) == 86400 + 7200 + 60
+
+
+def test_the_first_email_needs_no_threading_choice_of_its_own():
+    """Its box is locked in the editor, so a missing choice there must not block publishing."""
+    spec = spec_with(call(), email(threading=None), email(threading=None))
+
+    problems = validate(spec, TEMPLATES)
+
+    assert [(p.path, p.code) for p in problems] == [("steps.2.threading", "threading_required")]
+    assert to_close_payload(spec)["steps"][1]["threading"] == "new_thread"
