@@ -197,3 +197,28 @@ def test_the_admin_log_in_goes_through_the_throttled_form(client, user):
 
     assert response.status_code == 302
     assert response["Location"] == "/login/?next=/admin/"
+
+
+# Full-width and other compatibility forms that Django's username field folds (NFKC) into
+# "alice" before authenticating: each names the same account, so each must count against it.
+LOOK_ALIKES = ["ａlice", "alｉce", "ＡＬＩＣＥ", "ａｌｉｃｅ", "alic\uff45", "\u24d0lice"]
+
+
+def test_unicode_look_alikes_of_a_paused_username_are_paused_too(client, user):
+    fail(client, LIMIT)
+
+    statuses = [
+        client.post("/login/", {"username": name, "password": RIGHT["password"]}).status_code
+        for name in LOOK_ALIKES
+    ]
+
+    assert statuses == [429] * len(LOOK_ALIKES)
+    assert "_auth_user_id" not in client.session
+
+
+def test_failures_under_look_alike_usernames_add_up_to_one_count(client, user):
+    for name in LOOK_ALIKES[: LIMIT - 1]:
+        client.post("/login/", {"username": name, "password": "wrong"})
+    client.post("/login/", WRONG)
+
+    assert client.post("/login/", RIGHT).status_code == 429

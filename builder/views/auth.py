@@ -12,6 +12,7 @@ import hashlib
 import logging
 import math
 import time
+import unicodedata
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
@@ -40,11 +41,18 @@ def _key(*parts):
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
 
 
+def throttle_name(username):
+    """The name failures are counted under: `username` as authentication reads it (see
+    ThrottledLoginView.post), case-folded so "Alice" and "alice" share a count. NFKC again after
+    folding, since folding can produce characters that normalisation would fold further."""
+    return unicodedata.normalize("NFKC", username.casefold())
+
+
 class Throttle:
     def __init__(self, request, username):
         address = client_address(request)
         self.limits = {
-            _key("pair", username.strip().casefold(), address): settings.LOGIN_FAILURE_LIMIT,
+            _key("pair", throttle_name(username), address): settings.LOGIN_FAILURE_LIMIT,
             _key("address", address): settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS,
         }
         self.pair_key = next(iter(self.limits))
@@ -96,7 +104,10 @@ class Throttle:
 class ThrottledLoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")[:300]
-        throttle = Throttle(request, username)
+        # Counted under the name the log-in form will authenticate: its username field strips
+        # and NFKC-normalises, so "ａlice" (full-width a) logs in as alice and must count as her.
+        field = self.get_form_class()(request).fields["username"]
+        throttle = Throttle(request, field.to_python(username) or "")
         wait = throttle.begin()
         if wait:
             logger.warning("Log-in refused: too many failures from %s", client_address(request))
