@@ -31,3 +31,11 @@ def require_reviewer(request):
 def require_publisher(request):
     if not permissions.can_publish(request.user):
         raise PermissionDenied("Only Publishers can publish to Close.")
+
+
+def require_template_user(request):
+    """Syncing asks Close for every template: for the roles that pick or check templates."""
+    if not (permissions.can_edit(request.user) or permissions.can_publish(request.user)):
+        raise PermissionDenied(
+            "Only Editors and Publishers can sync templates. Ask an admin for a role."
+        )

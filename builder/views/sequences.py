@@ -15,7 +15,7 @@ from builder import close, template_sync
 from builder.forms import NewSequenceForm, timezone_names
 from builder.models import CloseTemplate, Sequence
 from builder.views import review as review_views
-from builder.views.access import require_editor
+from builder.views.access import require_editor, require_template_user
 
 SEQUENCES_PER_PAGE = 50
 
@@ -80,6 +80,7 @@ def _render_new(request, form, status=200):
 
 @require_POST
 def templates_sync(request):
+    require_template_user(request)
     try:
         client = close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
         result = template_sync.sync_templates(client=client)
