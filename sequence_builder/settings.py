@@ -79,6 +79,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "builder.middleware.SessionTimeoutMiddleware",  # before LoginRequired: it may log out
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -149,6 +150,12 @@ LOGOUT_REDIRECT_URL = "login"
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=50)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=15 * 60)
+# A session ends after SESSION_IDLE_TIMEOUT seconds without a request (sliding: activity renews
+# it) and SESSION_MAX_AGE seconds after log-in however busy (builder/middleware.py). The cookie
+# and the stored session expire with the idle timeout, so an unused one is gone from both.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=2 * 3600)
+SESSION_MAX_AGE = env.int("SESSION_MAX_AGE", default=12 * 3600)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
 # Behind N reverse proxies the client address is the Nth entry from the right of
 # X-Forwarded-For; 0 (direct connections) uses REMOTE_ADDR.
 NUM_PROXIES = env.int("NUM_PROXIES", default=0)

@@ -17,6 +17,7 @@ import unicodedata
 from django.conf import settings
 from django.contrib.auth import views as auth_views
 
+from builder.middleware import mark_logged_in
 from builder.models import LoginAttempt
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,7 @@ class ThrottledLoginView(auth_views.LoginView):
         response = super().post(request, *args, **kwargs)
         if request.user.is_authenticated:
             throttle.clear()
+            mark_logged_in(request)  # a new log-in restarts SESSION_MAX_AGE
         else:
             wait = throttle.retry_after()
             if wait:  # that failure reached the limit: say so now, not on the next try
