@@ -2,12 +2,17 @@
 
 SessionTimeoutMiddleware: a session ends after SESSION_IDLE_TIMEOUT seconds without a request,
 and SESSION_MAX_AGE seconds after log-in however busy (README, "Settings").
+RefuseNulCharacters: text with a NUL character is refused before any view sees it.
 """
 
+import re
 import time
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils.html import format_html
 
 LOGIN_AT = "builder_login_at"  # when this session logged in (epoch seconds)
 SEEN_AT = "builder_seen_at"  # the session's last request, to within TOUCH_EVERY
@@ -55,3 +60,75 @@ class SessionTimeoutMiddleware:
             session[LOGIN_AT] = now
         if now - session.get(SEEN_AT, 0) >= TOUCH_EVERY:
             session[SEEN_AT] = now
+
+
+# In a JSON file, NUL is written raw or as the escape \u0000; "\\u0000" (an escaped
+# backslash, then "u0000") is ordinary text, so only an odd run of backslashes counts.
+_JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+NUL_MESSAGE = (
+    "{what} contains a NUL character (\\0), which cannot be stored or searched for. "
+    "Remove it and try again. Nothing was saved."
+)
+
+
+class RefuseNulCharacters:
+    """No text with a NUL character reaches a view: PostgreSQL cannot store or compare it (a
+    comment, a search or an imported name answered 500), and no person types one.
+
+    One check for every view: the query string, form fields (names and values), uploaded file
+    names and contents. A plain request gets 400 with the page saying why; an htmx request
+    gets 422 (the app's "invalid input" refusal, see templates/base.html) with the message,
+    put at the top of the page. Checked in process_view, so a request for a page that does not
+    exist, or without a log-in or a CSRF token, is refused for that first. Anonymous requests
+    are not read: the only page they reach, log-in, validates its own fields.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not request.user.is_authenticated:
+            return None
+        what = self._nul_in(request)
+        if what is None:
+            return None
+        message = NUL_MESSAGE.format(what=what)
+        if getattr(request, "htmx", False):
+            fragment = format_html(
+                '<ul class="messages" role="alert"><li class="message error">{}</li></ul>',
+                message,
+            )
+            response = HttpResponse(fragment, status=422)
+            # The refused request's own target expects something else: show it on the page.
+            response["HX-Retarget"] = "main"
+            response["HX-Reswap"] = "afterbegin"
+            return response
+        return render(request, "400.html", {"exception": message}, status=400)
+
+    def _nul_in(self, request):
+        """What holds a NUL ("The search", "The field “body”", "The file …"), or None."""
+        for name, values in request.GET.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return "The search" if name == "q" else f"The address's “{name}”"
+        if request.method != "POST":
+            return None
+        for name, values in request.POST.lists():
+            if "\x00" in name or any("\x00" in value for value in values):
+                return f"The field “{name.replace(chr(0), '')}”"
+        for upload in request.FILES.values():
+            if "\x00" in (upload.name or "") or self._file_has_nul(upload):
+                return "The file"
+        return None
+
+    def _file_has_nul(self, upload):
+        # Files beyond the in-memory limit are not read here: the one upload, a sequence file,
+        # is refused unread above 256 KB (importing.MAX_FILE_BYTES) before it is parsed.
+        if upload.size > settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+            return False
+        upload.seek(0)
+        content = upload.read()
+        upload.seek(0)
+        return b"\x00" in content or _JSON_NUL.search(content) is not None

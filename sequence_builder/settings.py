@@ -81,6 +81,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "builder.middleware.SessionTimeoutMiddleware",  # before LoginRequired: it may log out
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "builder.middleware.RefuseNulCharacters",  # after the log-in and CSRF checks
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
