@@ -32,11 +32,13 @@ import math
 import secrets
 import time
 import unicodedata
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth import views as auth_views
 from django.core import signing
+from django.http import HttpResponse
 from django.urls import reverse
 
 from builder.middleware import mark_logged_in
@@ -194,6 +196,14 @@ class Throttle:
 
 
 class ThrottledLoginView(auth_views.LoginView):
+    def get(self, request, *args, **kwargs):
+        if request.htmx:
+            # An htmx request from a page whose session ended (idle timeout) was redirected
+            # here: the log-in form must replace the page, not a fragment of it, and bring the
+            # user back to that page afterwards.
+            return _to_login_page(request)
+        return super().get(request, *args, **kwargs)
+
     def post(self, request, *args, **kwargs):
         username = request.POST.get("username", "")[:300]
         # Counted under the name the log-in form will authenticate: its username field strips
@@ -227,3 +237,13 @@ class ThrottledLoginView(auth_views.LoginView):
         response = self.render_to_response(context, status=429)
         response["Retry-After"] = str(math.ceil(wait))
         return response
+
+
+def _to_login_page(request):
+    page = request.htmx.current_url_abs_path  # None unless it is a page of this site
+    target = reverse("login")
+    if page and not page.startswith(target):
+        target += "?" + urlencode({"next": page}, safe="/")
+    response = HttpResponse(status=204)  # nothing to swap: htmx navigates instead
+    response["HX-Redirect"] = target
+    return response

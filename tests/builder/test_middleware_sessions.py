@@ -116,3 +116,34 @@ def test_the_policy_is_read_from_the_environment():
     )
 
     assert result.stdout.split() == ["900", "900", "3600"], result.stderr
+
+
+def test_an_htmx_request_after_the_session_ended_takes_the_whole_page_to_log_in(
+    client, user, clock, example_sequence
+):
+    """An autosave after the idle timeout: htmx follows the redirect to the log-in page, which
+    must not be swapped into a step card (or dropped unseen): the page goes to log-in, and
+    back to the editor afterwards."""
+    log_in(client)
+    editor = f"http://testserver{reverse('sequence_edit', args=[example_sequence.pk])}"
+    clock.advance(IDLE + 1)
+
+    response = client.post(
+        reverse("sequence_rename", args=[example_sequence.pk]),
+        {"name": "Renamed", "version": example_sequence.version},
+        follow=True,
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_CURRENT_URL=editor,
+    )
+
+    assert response["HX-Redirect"] == f"/login/?next=/sequences/{example_sequence.pk}/"
+    example_sequence.refresh_from_db()
+    assert example_sequence.name == "My Sequence"
+
+
+def test_htmx_log_in_redirects_go_only_to_this_site(client, db):
+    response = client.get(
+        "/login/", HTTP_HX_REQUEST="true", HTTP_HX_CURRENT_URL="https://evil.example/x"
+    )
+
+    assert response["HX-Redirect"] == "/login/"
