@@ -6,12 +6,12 @@ RefuseNulCharacters: text with a NUL character is refused before any view sees i
 """
 
 import re
-import time
 
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.utils.html import format_html
 
 LOGIN_AT = "builder_login_at"  # when this session logged in (epoch seconds)
@@ -21,9 +21,15 @@ SEEN_AT = "builder_seen_at"  # the session's last request, to within TOUCH_EVERY
 TOUCH_EVERY = 60
 
 
+def _now():
+    """Epoch seconds, from Django's clock (tests that move time.time() for signed tokens or
+    log-in throttling must not end the session they are using)."""
+    return timezone.now().timestamp()
+
+
 def mark_logged_in(request):
     """Start the absolute maximum now (the log-in view calls this after a successful log-in)."""
-    now = time.time()
+    now = _now()
     request.session[LOGIN_AT] = now
     request.session[SEEN_AT] = now
 
@@ -41,11 +47,11 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.user.is_authenticated and self._expired(request.session, time.time()):
+        if request.user.is_authenticated and self._expired(request.session, _now()):
             logout(request)  # LoginRequiredMiddleware then sends the browser to log in
         response = self.get_response(request)
         if request.user.is_authenticated:
-            self._touch(request.session, time.time())
+            self._touch(request.session, _now())
         return response
 
     def _expired(self, session, now):
@@ -131,4 +137,8 @@ class RefuseNulCharacters:
         upload.seek(0)
         content = upload.read()
         upload.seek(0)
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:  # not text at all: its reader says so, better than we can
+            return False
         return b"\x00" in content or _JSON_NUL.search(content) is not None

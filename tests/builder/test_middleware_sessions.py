@@ -26,8 +26,8 @@ def policy(settings):
 
 class Clock:
     def __init__(self, monkeypatch):
-        self.now = middleware.time.time()
-        monkeypatch.setattr(middleware.time, "time", lambda: self.now)
+        self.now = middleware._now()
+        monkeypatch.setattr(middleware, "_now", lambda: self.now)
 
     def advance(self, seconds):
         self.now += seconds
