@@ -127,6 +127,8 @@ def trust_browser(response, name):
 
 
 def _is_account(username):
+    if "\x00" in username:  # no username holds one (forms refuse it; PostgreSQL cannot compare it)
+        return False
     model = get_user_model()
     lookup = {f"{model.USERNAME_FIELD}__iexact": username}
     return model._default_manager.filter(**lookup).exists()
