@@ -9,6 +9,8 @@ import re
 
 from django.conf import settings
 from django.contrib.auth import logout
+from django.contrib.auth.signals import user_logged_in
+from django.dispatch import receiver
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -27,8 +29,12 @@ def _now():
     return timezone.now().timestamp()
 
 
-def mark_logged_in(request):
-    """Start the absolute maximum now (the log-in view calls this after a successful log-in)."""
+@receiver(user_logged_in)
+def mark_logged_in(sender, request, user, **kwargs):
+    """Every log-in (the form, admin, a test's force_login) starts the absolute maximum now;
+    connected when the app is ready (builder/apps.py)."""
+    if request is None or not hasattr(request, "session"):
+        return
     now = _now()
     request.session[LOGIN_AT] = now
     request.session[SEEN_AT] = now

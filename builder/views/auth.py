@@ -41,7 +41,6 @@ from django.core import signing
 from django.http import HttpResponse
 from django.urls import reverse
 
-from builder.middleware import mark_logged_in
 from builder.models import LoginAttempt
 
 logger = logging.getLogger(__name__)
@@ -219,7 +218,6 @@ class ThrottledLoginView(auth_views.LoginView):
         response = super().post(request, *args, **kwargs)
         if request.user.is_authenticated:
             throttle.clear()
-            mark_logged_in(request)  # a new log-in restarts SESSION_MAX_AGE
             trust_browser(response, throttle.name)
         else:
             wait = throttle.retry_after()
