@@ -10,6 +10,7 @@ import re
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.signals import user_logged_in
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.dispatch import receiver
 from django.http import HttpResponse
 from django.shortcuts import render
@@ -83,6 +84,12 @@ NUL_MESSAGE = (
 )
 
 
+class NulRefused(BadRequest):
+    def __init__(self, what):
+        super().__init__(NUL_MESSAGE.format(what=what))
+        self.what = what
+
+
 class RefuseNulCharacters:
     """No text with a NUL character reaches a view: PostgreSQL cannot store or compare it (a
     comment, a search or an imported name answered 500), and no person types one.
@@ -90,23 +97,54 @@ class RefuseNulCharacters:
     One check for every view: the query string, form fields (names and values), uploaded file
     names and contents. A plain request gets 400 with the page saying why; an htmx request
     gets 422 (the app's "invalid input" refusal, see templates/base.html) with the message,
-    put at the top of the page. Checked in process_view, so a request for a page that does not
-    exist, or without a log-in or a CSRF token, is refused for that first. Anonymous requests
-    are not read: the only page they reach, log-in, validates its own fields.
+    put at the top of the page. Anonymous requests are left alone: the only page they reach,
+    log-in, validates its own fields.
+
+    The form is checked when it is parsed, not parsed here: parsing it first would take from
+    a view the errors it answers in its own words (too many fields: the schedule), since
+    Django does not parse a multipart form twice. So: a form parsed before the view (the CSRF
+    check does) is refused in process_view, before the view runs; one the view parses itself
+    raises NulRefused from request.POST, before the view can use a value, and
+    process_exception answers it. A request for a page that does not exist, or without a
+    log-in or a CSRF token, is refused for that first.
     """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        parse = request._load_post_and_files
+
+        def parse_and_check():
+            parse()  # Django's own errors (too much data, too many fields) come out unchanged
+            what = self._nul_in_form(request)
+            if what is not None:
+                request._builder_nul_in_form = what
+                if getattr(request, "_builder_view_started", False):
+                    raise NulRefused(what)
+
+        request._load_post_and_files = parse_and_check
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         if not request.user.is_authenticated:
             return None
-        what = self._nul_in(request)
-        if what is None:
-            return None
+        try:
+            what = self._nul_in_query(request)
+        except (SuspiciousOperation, BadRequest):
+            return None  # too many fields: the view meets the same error when it reads them
+        what = what or getattr(request, "_builder_nul_in_form", None)
+        if what is not None:
+            return self._refuse(request, what)
+        request._builder_view_started = True
+        return None
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, NulRefused):
+            return self._refuse(request, exception.what)
+        return None
+
+    def _refuse(self, request, what):
         message = NUL_MESSAGE.format(what=what)
         if getattr(request, "htmx", False):
             fragment = format_html(
@@ -120,17 +158,18 @@ class RefuseNulCharacters:
             return response
         return render(request, "400.html", {"exception": message}, status=400)
 
-    def _nul_in(self, request):
-        """What holds a NUL ("The search", "The field “body”", "The file …"), or None."""
+    def _nul_in_query(self, request):
         for name, values in request.GET.lists():
             if "\x00" in name or any("\x00" in value for value in values):
                 return "The search" if name == "q" else f"The address's “{name}”"
-        if request.method != "POST":
-            return None
-        for name, values in request.POST.lists():
+        return None
+
+    def _nul_in_form(self, request):
+        """What in the parsed form holds a NUL ("The field “body”", "The file"), or None."""
+        for name, values in request._post.lists():
             if "\x00" in name or any("\x00" in value for value in values):
                 return f"The field “{name.replace(chr(0), '')}”"
-        for upload in request.FILES.values():
+        for upload in request._files.values():
             if "\x00" in (upload.name or "") or self._file_has_nul(upload):
                 return "The file"
         return None

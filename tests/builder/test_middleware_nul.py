@@ -136,3 +136,25 @@ def test_nul_in_a_field_name_is_refused_too(logged_in):
 
     assert response.status_code == 400
     assert not Sequence.objects.exists()
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_form_the_csrf_check_already_read_is_refused_before_the_view(root, in_review, htmx):
+    """As in production: the CSRF check parses the form before any view runs."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(root)
+    client.get(reverse("sequence_review", args=[in_review.pk]))  # sets the CSRF cookie
+    token = client.cookies["csrftoken"].value
+    extra = HTMX if htmx else {}
+
+    response = client.post(
+        reverse("sequence_comment_add", args=[in_review.pk]),
+        {"body": "a\x00", "csrfmiddlewaretoken": token},
+        **extra,
+    )
+
+    assert response.status_code == (422 if htmx else 400)
+    assert MESSAGE in text(response)
+    assert not Comment.objects.exists()
