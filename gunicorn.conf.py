@@ -23,7 +23,9 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "90"))
 keepalive = 5
 
-# X-Forwarded-Proto is trusted from these addresses only (the proxy in front of us).
+# X-Forwarded-Proto is trusted from these addresses only (the proxy in front of us). The app
+# reads the same variable, with the same default, to believe X-Forwarded-For for log-in
+# throttling (sequence_builder/settings.py): one list of proxies for both.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # Logs go to stderr for the process manager (systemd, Docker) to collect. The access log never

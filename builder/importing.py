@@ -107,6 +107,11 @@ def import_from_close(*, close_id, user, client):
             "Close's sequence has data Sequence Builder cannot store: " + " ".join(problems)
         )
     sequence_spec = spec.from_close(data)
+    # A file meets the limit through spec.validate; a sequence from Close is stored even with
+    # problems (it is what runs there), but never beyond the limit every draft obeys.
+    too_many = spec.step_count_problems(sequence_spec.steps)
+    if too_many:
+        raise ImportRefused(f"Nothing was imported: {too_many[0].message}")
     storable = _storable_problems(sequence_spec)
     if storable:
         raise ImportRefused(

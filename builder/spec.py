@@ -23,6 +23,9 @@ THREADING = ("new_thread", "old_thread")
 STATUSES = ("active", "paused")
 MAX_DELAY_SECONDS = 365 * 86400  # product rule: more than a year between steps is a mistake
 MAX_NAME_LENGTH = 200
+# Far beyond any real cadence; keeps one editor page, one revision and one payload bounded.
+# Every way steps arrive (the editor, files, imports from Close) and publishing obey this one.
+MAX_STEPS = 200
 ERROR, WARNING = "error", "warning"
 
 # Fields Close sets on stored steps; they must never be sent back on create.
@@ -103,12 +106,24 @@ def validate(
         problems.append(_error("status", "status_invalid", "The status must be active or paused."))
     if not spec.steps:
         problems.append(_error("steps", "steps_required", "Add at least one step."))
+    if len(spec.steps) > MAX_STEPS:
+        # Checking each of thousands of steps would bury the one message that matters under
+        # thousands of others (and take the time the limit exists to bound).
+        return [*problems, *step_count_problems(spec.steps)]
     first_email = first_email_index(spec.steps)
     for index, step in enumerate(spec.steps):
         problems += _check_step(index, step, templates, is_first_email=index == first_email)
     if spec.schedule is not None:
         problems += _check_schedule(spec.schedule)
     return problems
+
+
+def step_count_problems(steps) -> list[Problem]:
+    """The step limit on its own, for callers that store steps without a full validation."""
+    if len(steps) <= MAX_STEPS:
+        return []
+    message = f"A sequence can have at most {MAX_STEPS} steps; this one has {len(steps)}."
+    return [_error("steps", "steps_too_many", message)]
 
 
 def blocking(problems: Iterable[Problem]) -> list[Problem]:

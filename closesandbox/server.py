@@ -362,6 +362,10 @@ class _Handler(BaseHTTPRequestHandler):
             # Unauthenticated control must never be reachable from another machine.
             self._send(403, {"error": "Sandbox control is only available from loopback"})
             return
+        refusal = self._control_refusal(body_bytes)
+        if refusal is not None:
+            self._send(*refusal)
+            return
         parts = [p for p in path.split("/") if p][1:]  # drop "_sandbox"
         route = (self.command, parts[0] if parts else "")
         if route == ("POST", "reset"):
@@ -431,6 +435,42 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, raw=html.encode(), content_type=_HTML)
         else:
             self._send(404, {"error": "Not found"})
+
+    def _control_refusal(self, body_bytes):
+        """(status, error) when a control request may come from a web page, else None.
+
+        Loopback-only is not enough: any page in the demo user's browser can post to
+        127.0.0.1 (a text/plain form post needs no CORS preflight), and DNS rebinding makes a
+        foreign page same-origin with us. Scripts and tests send none of what is refused here.
+        """
+        host = self.headers.get("Host", "")
+        if not _is_loopback_host(host):  # a rebound name: its page could also read answers
+            return 403, {"error": "Sandbox control answers only to a loopback host name"}
+        origin = self.headers.get("Origin")
+        if origin is not None and origin.rstrip("/") != f"http://{host}":
+            return 403, {"error": f"Sandbox control refuses requests from Origin {origin}"}
+        # A GET only shows pages and state (no CORS: another site cannot read them), and the
+        # app's "View in Close" links open those pages from another port, "same-site".
+        fetched_from = self.headers.get("Sec-Fetch-Site", "same-origin")
+        if self.command != "GET" and fetched_from not in ("same-origin", "none"):
+            return 403, {"error": "Sandbox control refuses cross-site requests"}
+        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if body_bytes and content_type != "application/json":
+            return 415, {"error": "Sandbox control reads only application/json bodies"}
+        return None
+
+
+def _is_loopback_host(host):
+    """Is the Host header's name `localhost` or a loopback address (with or without a port)?"""
+    name = urlsplit(f"//{host}").hostname if host else None
+    if name is None:
+        return False
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _auth_echo(header):

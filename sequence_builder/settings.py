@@ -5,6 +5,7 @@ django-environ; the README lists them. Production (DEBUG off) refuses to start w
 settings it cannot guess safely.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -84,7 +85,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "builder.middleware.SessionTimeoutMiddleware",  # before LoginRequired: it may log out
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "builder.middleware.RefuseNulCharacters",  # after the log-in and CSRF checks
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -152,16 +155,37 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "sequence_list"
 LOGOUT_REDIRECT_URL = "login"
-# After LOGIN_FAILURE_LIMIT failed log-ins for one username from one address within the last
-# LOGIN_FAILURE_WINDOW seconds, that pair gets 429 until the oldest of them is older than that
-# (builder/views/auth.py counts in the database, atomically). One address may fail
-# LOGIN_FAILURE_LIMIT_PER_ADDRESS times (any usernames) before it is refused too.
+# Log-in throttling (builder/views/auth.py; README, "Deploying"), over a sliding window of
+# LOGIN_FAILURE_WINDOW seconds: LOGIN_FAILURE_LIMIT failures for one username from one client
+# pause that pair; LOGIN_FAILURE_LIMIT_PER_USER failures for one username from anywhere, and
+# LOGIN_FAILURE_LIMIT_PER_ADDRESS failures for names of no account from one address, pause the
+# browsers that have not logged in as that user before. A browser that has is never paused by
+# what others do, so neither a shared proxy address nor an attacker can lock its user out.
 LOGIN_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+LOGIN_FAILURE_LIMIT_PER_USER = env.int("LOGIN_FAILURE_LIMIT_PER_USER", default=20)
 LOGIN_FAILURE_LIMIT_PER_ADDRESS = env.int("LOGIN_FAILURE_LIMIT_PER_ADDRESS", default=50)
 LOGIN_FAILURE_WINDOW = env.int("LOGIN_FAILURE_WINDOW", default=15 * 60)
-# Behind N reverse proxies the client address is the Nth entry from the right of
-# X-Forwarded-For; 0 (direct connections) uses REMOTE_ADDR.
-NUM_PROXIES = env.int("NUM_PROXIES", default=0)
+# The README's deployment has one TLS proxy in front, on this machine. The client address is
+# then X-Forwarded-For's NUM_PROXIES-th entry from the right, believed only when the request
+# comes from FORWARDED_ALLOW_IPS (addresses or networks, or *), which gunicorn.conf.py reads
+# for X-Forwarded-Proto too; 0 proxies, or a request from elsewhere, uses REMOTE_ADDR.
+NUM_PROXIES = env.int("NUM_PROXIES", default=1)
+FORWARDED_ALLOW_IPS = env.list("FORWARDED_ALLOW_IPS", default=["127.0.0.1", "::1"])
+for _entry in FORWARDED_ALLOW_IPS:
+    try:
+        if _entry != "*":
+            ipaddress.ip_network(_entry, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"FORWARDED_ALLOW_IPS has {_entry!r}, which is not an IP address or network. "
+            "List your proxies' addresses, comma separated (e.g. 127.0.0.1,::1 or 10.0.0.0/8)."
+        ) from None
+# A session ends after SESSION_IDLE_TIMEOUT seconds without a request (sliding: activity renews
+# it) and SESSION_MAX_AGE seconds after log-in however busy (builder/middleware.py). The cookie
+# and the stored session expire with the idle timeout, so an unused one is gone from both.
+SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=2 * 3600)
+SESSION_MAX_AGE = env.int("SESSION_MAX_AGE", default=12 * 3600)
+SESSION_COOKIE_AGE = SESSION_IDLE_TIMEOUT
 
 # --- Email (review notifications) --------------------------------------------------------------
 # EMAIL_URL is django-environ's email URL: the console backend (prints mails) by default, SMTP in

@@ -197,3 +197,183 @@ def test_the_admin_log_in_goes_through_the_throttled_form(client, user):
 
     assert response.status_code == 302
     assert response["Location"] == "/login/?next=/admin/"
+
+
+# Full-width and other compatibility forms that Django's username field folds (NFKC) into
+# "alice" before authenticating: each names the same account, so each must count against it.
+LOOK_ALIKES = ["ａlice", "alｉce", "ＡＬＩＣＥ", "ａｌｉｃｅ", "alic\uff45", "\u24d0lice"]
+
+
+def test_unicode_look_alikes_of_a_paused_username_are_paused_too(client, user):
+    fail(client, LIMIT)
+
+    statuses = [
+        client.post("/login/", {"username": name, "password": RIGHT["password"]}).status_code
+        for name in LOOK_ALIKES
+    ]
+
+    assert statuses == [429] * len(LOOK_ALIKES)
+    assert "_auth_user_id" not in client.session
+
+
+def test_failures_under_look_alike_usernames_add_up_to_one_count(client, user):
+    for name in LOOK_ALIKES[: LIMIT - 1]:
+        client.post("/login/", {"username": name, "password": "wrong"})
+    client.post("/login/", WRONG)
+
+    assert client.post("/login/", RIGHT).status_code == 429
+
+
+# --- Who can be locked out: the per-user count, the per-address cap, trusted browsers ---------
+def trusted_client(username="alice"):
+    """A browser that logged in as `username` before (it keeps the trust cookie when it logs
+    out; the test client's logout() would drop every cookie, a browser does not)."""
+    browser = Client()
+    response = browser.post("/login/", {"username": username, "password": f"{username}-password-1"})
+    assert response.status_code == 302
+    assert browser.post("/logout/").status_code == 302
+    return browser
+
+
+def test_unknown_usernames_from_one_address_do_not_lock_out_a_trusted_browser(client, user):
+    alice = trusted_client()
+    for number in range(50):  # a password spray from the office's (or the proxy's) address
+        client.post("/login/", {"username": f"nobody{number}", "password": "x"})
+
+    assert client.post("/login/", RIGHT).status_code == 429  # a browser never seen: paused
+    assert alice.post("/login/", RIGHT).status_code == 302
+
+
+def test_people_mistyping_behind_one_address_do_not_lock_the_address(client, django_user_model):
+    from tests.conftest import make_user
+
+    for number in range(15):  # 60 failures from one address, none for an unknown name
+        make_user(django_user_model, f"user{number}", "Editor")
+        fail_as = {"username": f"user{number}", "password": "typo"}
+        assert [client.post("/login/", fail_as).status_code for _ in range(4)] == [200] * 4
+    make_user(django_user_model, "newcomer", "Editor")
+
+    response = Client().post("/login/", {"username": "newcomer", "password": "newcomer-password-1"})
+
+    assert response.status_code == 302
+
+
+def test_someone_guessing_a_password_does_not_lock_out_its_owners_trusted_browser(client, user):
+    alice = trusted_client()
+    fail(client, LIMIT)  # from the same address (one proxy in front of everyone)
+
+    assert client.post("/login/", RIGHT).status_code == 429
+    assert alice.post("/login/", RIGHT).status_code == 302
+
+
+def test_a_trusted_browser_has_its_own_failure_limit(client, user):
+    alice = trusted_client()
+
+    assert fail(alice, LIMIT) == [200] * (LIMIT - 1) + [429]
+    assert alice.post("/login/", RIGHT).status_code == 429
+
+
+def test_guessing_one_account_from_many_addresses_is_paused_for_browsers_it_does_not_know(
+    client, user, settings
+):
+    settings.LOGIN_FAILURE_LIMIT_PER_USER = 20
+    alice = trusted_client()
+    statuses = []
+    for number in range(5):  # 4 each: no address reaches the per-address-and-user limit
+        statuses += fail(client, LIMIT - 1, REMOTE_ADDR=f"198.51.100.{number + 1}")
+
+    assert statuses == [200] * 19 + [429]  # the 20th failure for alice reached the limit
+
+    assert client.post("/login/", RIGHT, REMOTE_ADDR="198.51.100.99").status_code == 429
+    assert alice.post("/login/", RIGHT).status_code == 302
+
+
+@pytest.mark.parametrize("cookie", ["forged", "bob"])
+def test_a_forged_or_another_users_trust_cookie_trusts_nothing(client, user, other_user, cookie):
+    browser = trusted_client("bob") if cookie == "bob" else Client()
+    if cookie == "forged":
+        browser.cookies[auth.TRUST_COOKIE] = "eyJuIjoiYWxpY2UifQ:forged:signature"
+    fail(client, LIMIT)
+
+    assert browser.post("/login/", RIGHT).status_code == 429
+
+
+def test_forwarded_for_is_believed_only_from_forwarded_allow_ips(client, user, settings):
+    settings.NUM_PROXIES = 1
+    settings.FORWARDED_ALLOW_IPS = ["10.0.0.5"]
+    direct = {"REMOTE_ADDR": "203.0.113.50"}  # a client that reached the app directly
+
+    statuses = [
+        client.post("/login/", WRONG, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}", **direct).status_code
+        for n in range(LIMIT + 1)
+    ]
+    via_proxy = client.post(
+        "/login/", RIGHT, HTTP_X_FORWARDED_FOR="192.0.2.200", REMOTE_ADDR="10.0.0.5"
+    )
+
+    assert statuses == [200] * (LIMIT - 1) + [429, 429]
+    assert via_proxy.status_code == 302  # the proxy's word is taken: another client
+
+
+def test_forwarded_allow_ips_takes_networks_and_a_star(rf, settings):
+    settings.NUM_PROXIES = 1
+    request = rf.post("/login/", HTTP_X_FORWARDED_FOR="192.0.2.7", REMOTE_ADDR="10.1.2.3")
+
+    settings.FORWARDED_ALLOW_IPS = ["10.0.0.0/8"]
+    assert auth.client_address(request) == "192.0.2.7"
+    settings.FORWARDED_ALLOW_IPS = ["*"]
+    assert auth.client_address(request) == "192.0.2.7"
+    settings.FORWARDED_ALLOW_IPS = ["127.0.0.1", "::1"]
+    assert auth.client_address(request) == "10.1.2.3"
+
+
+def test_the_defaults_fit_the_deployment_the_readme_describes():
+    """One TLS proxy in front, on the same machine: NUM_PROXIES=1, and gunicorn and the app
+    believe forwarded headers from the same addresses (FORWARDED_ALLOW_IPS)."""
+    import os
+    import runpy
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    names = ("NUM_PROXIES", "FORWARDED_ALLOW_IPS", "LOGIN_FAILURE_LIMIT_PER_USER")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env |= {"DJANGO_SETTINGS_MODULE": "sequence_builder.settings", "DEBUG": "true"}
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.NUM_PROXIES, ','.join(s.FORWARDED_ALLOW_IPS), s.LOGIN_FAILURE_LIMIT_PER_USER)"
+    )
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=60
+    )
+    gunicorn = runpy.run_path(str(root / "gunicorn.conf.py"))
+
+    proxies, allowed, per_user = result.stdout.split()
+    assert (proxies, allowed, per_user) == ("1", "127.0.0.1,::1", "20"), result.stderr
+    if "FORWARDED_ALLOW_IPS" not in os.environ:
+        assert gunicorn["forwarded_allow_ips"] == allowed
+
+
+def test_a_forwarded_allow_ips_that_is_not_an_address_stops_the_start_with_a_message():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "sequence_builder.settings",
+        "DEBUG": "true",
+        "FORWARDED_ALLOW_IPS": "127.0.0.1,proxy.internal",
+    }
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", "from django.conf import settings; settings.NUM_PROXIES"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert result.returncode != 0
+    assert "FORWARDED_ALLOW_IPS has 'proxy.internal'" in result.stderr

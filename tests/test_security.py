@@ -667,3 +667,49 @@ def test_the_log_filter_hides_every_encoding_of_the_key(settings):
         assert HideCloseKey().filter(record)
 
         assert not leaks(record.getMessage(), "the log"), name
+
+
+# --- Roles on every change, Close included ---------------------------------------------------
+def test_a_member_without_roles_cannot_make_the_app_call_close(client, world, viewer, sandbox):
+    """Walks every app URL with a POST (plain and htmx) as a member with no role: none may
+    change anything here (see above) nor make the app talk to Close on their behalf."""
+    from builder.models import CloseTemplate
+
+    client.force_login(viewer)
+    cached = sorted(CloseTemplate.objects.values_list("close_id", "synced_at"))
+    sandbox.reset()
+
+    for route in app_routes():
+        if route.name == "logout":
+            continue
+        url = url_for(route, world)
+        for extra in ({}, HTMX):
+            response = client.post(url, plausible_data(world.a), **extra)
+            assert response.status_code < 500, f"POST {url}"
+            assert sandbox.requests == [], f"POST {url} made the app call Close"
+
+    assert sorted(CloseTemplate.objects.values_list("close_id", "synced_at")) == cached
+
+
+def test_syncing_templates_needs_a_role_that_uses_them(client, world, viewer, sandbox):
+    client.force_login(viewer)
+    sandbox.reset()  # forget the world's own sync
+
+    response = client.post(reverse("templates_sync"))
+
+    assert response.status_code == 403
+    assert "Only team members with a role (Editor, Reviewer or Publisher) can sync" in response.text
+    assert sandbox.requests == []
+
+
+@pytest.mark.parametrize("role", ["Editor", "Reviewer", "Publisher"])
+def test_every_role_syncs_templates(client, django_user_model, sandbox, role):
+    from builder.models import CloseTemplate
+    from tests.conftest import make_user
+
+    client.force_login(make_user(django_user_model, "sam", role))
+
+    response = client.post(reverse("templates_sync"))
+
+    assert response.status_code == 302
+    assert CloseTemplate.objects.exists()

@@ -31,3 +31,13 @@ def require_reviewer(request):
 def require_publisher(request):
     if not permissions.can_publish(request.user):
         raise PermissionDenied("Only Publishers can publish to Close.")
+
+
+def require_template_user(request):
+    """Syncing asks Close for every template: for every role, since Editors pick templates,
+    Reviewers read them in diffs and Publishers check them; not for a member who only looks."""
+    if not permissions.roles_of(request.user):
+        raise PermissionDenied(
+            "Only team members with a role (Editor, Reviewer or Publisher) can sync templates. "
+            "Ask an admin for a role."
+        )

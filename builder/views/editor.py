@@ -39,7 +39,7 @@ UNDO_MAX_AGE = 60 * 60  # seconds an "Undo" of a removal stays valid
 # A new email step replies in the thread unless it is the first email (the rule forces that).
 NEW_STEP_FIELDS = {"email": {"threading": "old_thread"}, "call": {"required": True}, "sms": {}}
 FOLLOW_UP_DELAY = 86400  # a step added after others waits a day; the first one starts at once
-MAX_STEPS = 200  # far beyond any real cadence; keeps one page (and one payload) bounded
+MAX_STEPS = spec.MAX_STEPS  # the one limit, enforced by spec.validate on every path
 TYPE_LABELS = {"email": "Email", "call": "Call", "sms": "SMS"}
 TEMPLATE_FIELDS = {"email": "email_template_id", "sms": "sms_template_id"}
 # Which part of a card a problem path's field belongs to (see Card.problems).

@@ -5,7 +5,6 @@ The sequence list, new sequence and template sync; the step editor is in editor.
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Count
 from django.shortcuts import redirect, render
@@ -13,11 +12,11 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from builder import close, permissions, template_sync
+from builder import close, template_sync
 from builder.forms import NewSequenceForm, timezone_names
 from builder.models import CloseTemplate, Sequence
 from builder.views import review as review_views
-from builder.views.access import require_editor
+from builder.views.access import require_editor, require_template_user
 
 SEQUENCES_PER_PAGE = 50
 
@@ -135,12 +134,7 @@ def _render_new(request, form, status=200):
 
 @require_POST
 def templates_sync(request):
-    # Refreshing the cache is harmless for anyone who works on sequences, but it is a change
-    # (and calls Close): not for a member without a role, who may only look.
-    if not permissions.roles_of(request.user):
-        raise PermissionDenied(
-            "Only team members with a role (Editor, Reviewer or Publisher) can sync templates."
-        )
+    require_template_user(request)
     try:
         client = close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
         result = template_sync.sync_templates(client=client)

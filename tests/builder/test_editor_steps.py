@@ -476,6 +476,7 @@ def test_history_names_steps_by_their_new_number_with_the_old_one_where_it_moved
         Step.objects.bulk_create(
             Step(sequence=sequence, position=i, step_type="call", delay=60) for i in (3, 4)
         )
+    sequence.close_revisions()  # the drag is a sitting of its own: its revision, its summary
     steps = steps_of(example_sequence)
     order = [steps[0].pk, steps[4].pk, *[s.pk for s in steps[1:4]]]  # drag step 5 to place 2
 
