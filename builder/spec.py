@@ -351,11 +351,14 @@ def _check_threading(label: str, path: str, threading, is_first_email: bool) -> 
 
 def _check_schedule(ranges: Sequence[ScheduleRange]) -> list[Problem]:
     if not ranges:
+        # Blocking, not a note: Close would hold every step forever. A team that wants no hours
+        # says so with "Send at any time" (schedule None), which is valid.
         return [
-            _warning(
+            _error(
                 "schedule",
                 "schedule_empty",
-                "No sending hours: Close would never send these steps.",
+                "No sending hours: Close would never send these steps. Paint some sending "
+                "hours, or choose “Send at any time”.",
             )
         ]
     problems = []

@@ -28,6 +28,9 @@ BLANK_ROWS = 2  # empty time-input rows offered without JavaScript
 VIEWER_TZ_COOKIE = "viewer_tz"  # set by schedule-grid.js from the browser's zone
 SENDING = {"hours": True, "any_time": False}
 STEP_WORDS = {"email": "Email", "call": "Call", "sms": "SMS"}
+# Problems a draft may be saved with: an empty grid is a moment in editing (clear, then paint),
+# so it is kept and shown; spec.validate() still blocks submitting and publishing it.
+SAVABLE_PROBLEMS = {"schedule_empty"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def _save(request, sequence):
         return _refuse(request, sequence, saved, f"Nothing was saved: {error}", loaded_version)
 
     problems = _draft_problems(sequence, draft)
-    if spec.blocking(problems):
+    if _refusing(problems):
         return _refuse(
             request,
             sequence,
@@ -183,6 +186,11 @@ def _draft_problems(sequence, draft):
         # "Any time" ignores the kept hours: an empty grid is no longer worth a warning.
         problems = [p for p in problems if p.code != "schedule_empty"]
     return problems
+
+
+def _refusing(problems):
+    """The problems that stop a save (not only a publish)."""
+    return [p for p in spec.blocking(problems) if p.code not in SAVABLE_PROBLEMS]
 
 
 def _change_summary(saved, draft):
@@ -395,7 +403,7 @@ def _previewed_draft(request, sequence, saved, preview):
         return saved
     preview.live_summary = schedule.describe(draft.ranges)
     preview.live_problems = _draft_problems(sequence, draft)
-    if spec.blocking(preview.live_problems):
+    if _refusing(preview.live_problems):
         preview.note = (
             "Your unsaved changes have problems (see Sending hours); "
             "the timeline uses the saved schedule."

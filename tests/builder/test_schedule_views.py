@@ -570,3 +570,31 @@ def test_a_reviewer_without_the_editor_role_cannot_save(django_user_model):
 
     assert response.status_code == 403
     assert Revision.objects.filter(sequence=sequence).count() == 1
+
+
+# --- issue 11: what a new user hits in the first ten minutes ----------------------------------
+def test_cleared_hours_are_saved_but_block_submit_until_any_time_is_chosen(
+    logged_in, example_sequence, user, synced
+):
+    from builder import review
+
+    response = logged_in.post(url(example_sequence), post_data(example_sequence, []), follow=True)
+
+    # A draft may be empty for a while (the next drag paints it again); it is saved, and says
+    # at once that it cannot go out like this.
+    assert saved_ranges(example_sequence) == []
+    assert "No sending hours: Close would never send these steps." in text(response)
+    example_sequence.refresh_from_db()
+    with pytest.raises(review.HasProblems, match="Close would never send these steps"):
+        review.check_submit(example_sequence, user)
+
+    logged_in.post(
+        url(example_sequence),
+        post_data(
+            example_sequence, [], has_schedule="any_time", version=str(example_sequence.version)
+        ),
+    )
+
+    example_sequence.refresh_from_db()
+    assert example_sequence.has_schedule is False
+    review.check_submit(example_sequence, user)  # "Send at any time" is a valid choice

@@ -514,10 +514,13 @@ def test_no_schedule_means_any_time_without_problems():
     assert validate(valid_spec(schedule=None), TEMPLATES) == []
 
 
-def test_empty_schedule_is_a_warning():
+def test_empty_schedule_is_an_error():
     problem = only_problem_at(valid_spec(schedule=[]), "schedule")
-    assert (problem.severity, problem.code) == (WARNING, "schedule_empty")
-    assert problem.message == "No sending hours: Close would never send these steps."
+    assert (problem.severity, problem.code) == (ERROR, "schedule_empty")
+    assert problem.message == (
+        "No sending hours: Close would never send these steps. Paint some sending hours, "
+        "or choose “Send at any time”."
+    )
 
 
 @pytest.mark.parametrize("weekday", [0, 8, "1", True, None])
@@ -796,7 +799,8 @@ hours = st.integers(0, 24 * 60 - 2).flatmap(  # minutes after midnight, start < 
 
 @st.composite
 def valid_schedules(draw):
-    days = draw(st.lists(st.integers(1, 7), unique=True, max_size=7))
+    # At least one day: no hours at all is only valid as "any time" (schedule None).
+    days = draw(st.lists(st.integers(1, 7), unique=True, min_size=1, max_size=7))
     ranges = []
     for day in days:
         start, end = draw(hours)
@@ -885,3 +889,21 @@ def test_snapshot_round_trip_is_exact():
 
     assert json.loads(json.dumps(snapshot)) == snapshot
     assert from_snapshot(snapshot) == original
+
+
+# --- Issue 11: no sending hours ----------------------------------------------------------------
+
+
+def test_an_empty_schedule_blocks_publishing_and_says_how_to_send_at_any_time():
+    problems = validate(valid_spec(schedule=[]), TEMPLATES)
+
+    assert [(p.path, p.severity, p.code) for p in problems] == [
+        ("schedule", ERROR, "schedule_empty")
+    ]
+    assert blocking(problems) == problems
+    assert "Close would never send these steps" in problems[0].message
+    assert "Send at any time" in problems[0].message
+
+
+def test_send_at_any_time_is_the_way_to_have_no_hours():
+    assert validate(valid_spec(schedule=None), TEMPLATES) == []
