@@ -68,6 +68,10 @@ FULL, PARTIAL = "full", "partial"
 # cheap bound that keeps validation and the page fast whatever is posted.
 MAX_RANGES = 200
 LONG_SEQUENCE = timedelta(days=90)
+# The enrollment moments the timeline accepts. datetime stops at years 1 and 9999; a step may
+# wait a year and a sequence may have a couple of hundred steps, so the last one of a late
+# enrollment must still fit. Nobody plans an enrollment outside these years.
+ENROLL_YEARS = (1970, 2999)
 # Any valid range recurs weekly; two weeks covers a window lost to a DST gap.
 _SEARCH_DAYS = 15
 

@@ -55,11 +55,13 @@ def sequence_schedule(request, sequence_id):
 
     saved = _saved_draft(sequence)
     preview = _preview(request, sequence, saved)
+    # A bad query is invalid input (422, the app's refusal convention, which htmx swaps): the
+    # timeline shows what it could, with the message saying what was corrected.
+    status = 422 if preview.error else 200
     if request.htmx:
-        # htmx 2 does not swap 4xx: a bad query shows its message in the fragment, with 200.
         context = {"sequence": sequence, "preview": preview}
-        return render(request, "builder/sequence_schedule.html#timeline", context)
-    return _render(request, sequence, saved, preview=preview, status=400 if preview.error else 200)
+        return render(request, "builder/sequence_schedule.html#timeline", context, status=status)
+    return _render(request, sequence, saved, preview=preview, status=status)
 
 
 def _save(request, sequence):
@@ -346,10 +348,19 @@ def _preview(request, sequence, saved):
         try:
             typed = datetime.fromisoformat(enroll_text)
         except ValueError:
+            typed = None
             errors.append(
                 f"“{enroll_text[:40]}” is not a date and time; showing an enrollment now."
             )
         else:
+            first, last = schedule.ENROLL_YEARS
+            if not first <= typed.year <= last:
+                errors.append(
+                    f"“{enroll_text[:40]}” is too far from today: pick a date between "
+                    f"{first} and {last}; showing an enrollment now."
+                )
+                typed = None
+        if typed is not None:
             # Typed in the viewer's zone; a time skipped by a DST change reads as after it.
             enrolled_at = (typed if typed.tzinfo else typed.replace(tzinfo=viewer_tz)).astimezone(
                 UTC

@@ -475,9 +475,9 @@ def test_bad_timeline_queries_get_a_message(logged_in, example_sequence, params,
     fragment = timeline(logged_in, example_sequence, **params)
     page = timeline(logged_in, example_sequence, htmx=False, **params)
 
-    assert fragment.status_code == 200  # htmx swaps only 2xx: the message must show
+    assert fragment.status_code == 422  # the refusal convention: htmx swaps 422, message shows
     assert message in text(fragment)
-    assert page.status_code == 400
+    assert page.status_code == 422
     assert message in text(page)
 
 
@@ -598,3 +598,17 @@ def test_cleared_hours_are_saved_but_block_submit_until_any_time_is_chosen(
     example_sequence.refresh_from_db()
     assert example_sequence.has_schedule is False
     review.check_submit(example_sequence, user)  # "Send at any time" is a valid choice
+
+
+@pytest.mark.parametrize("enroll", ["9999-12-31T23:59:59", "0001-01-01T00:00"])
+@pytest.mark.parametrize("htmx", [True, False])
+def test_an_enrollment_at_the_ends_of_time_gets_a_message_not_a_500(
+    logged_in, example_sequence, enroll, htmx
+):
+    response = timeline(
+        logged_in, example_sequence, htmx=htmx, enroll=enroll, viewer_tz="Asia/Tokyo"
+    )
+
+    assert response.status_code == 422
+    assert f"“{enroll}” is too far from today" in text(response)
+    assert "showing an enrollment now" in text(response)
