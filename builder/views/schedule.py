@@ -15,9 +15,12 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone as django_timezone
 from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from builder import permissions, schedule, spec
 from builder.models import CloseTemplate, EditConflict, ScheduleRange
@@ -65,6 +68,9 @@ def sequence_schedule(request, sequence_id):
 
 
 def _save(request, sequence):
+    """Save the posted schedule. The page's script posts through htmx as the person paints or
+    types (an autosave, answered with fragments); without JavaScript the form posts and the
+    answer is a redirect, or the page again with the refusal."""
     saved = _saved_draft(sequence)
     loaded_version = None
     try:
@@ -88,15 +94,20 @@ def _save(request, sequence):
             request,
             sequence,
             draft,
-            "Nothing was saved: fix the sending hours marked below.",
+            "Nothing was saved: fix the sending hours marked below."
+            if not request.htmx
+            else "Nothing was saved: " + " ".join(p.message for p in _refusing(problems)),
             loaded_version,
             problems=problems,
         )
     draft = replace(draft, ranges=schedule.normalize(draft.ranges))
     summary = _change_summary(saved, draft)
     if not summary:
+        if request.htmx:
+            return _saved(request, sequence, draft, "No changes", problems)
         messages.info(request, "Nothing to save: the schedule is unchanged.")
         return redirect("sequence_schedule", sequence_id=sequence.pk)
+    status_before = sequence.status
     try:
         with sequence.editing(user=request.user, loaded_version=loaded_version, summary=summary):
             sequence.timezone = draft.timezone
@@ -108,14 +119,53 @@ def _save(request, sequence):
                 for r in draft.ranges
             )
     except EditConflict as conflict:
-        now_saved = _saved_draft(sequence)
-        message = (
-            f"{conflict} Saved now: {schedule.describe(now_saved.effective())} "
-            f"in {now_saved.timezone}."
-        )
-        return _refuse(request, sequence, draft, message, loaded_version, status=409)
-    messages.success(request, f"Saved. {summary}.")
-    return redirect("sequence_schedule", sequence_id=sequence.pk)
+        return _refuse_stale(request, sequence, draft, conflict, loaded_version)
+    if not request.htmx:
+        messages.success(request, f"Saved. {summary}.")
+        return redirect("sequence_schedule", sequence_id=sequence.pk)
+    sequence.refresh_from_db()
+    if sequence.status != status_before:
+        # The edit sent a reviewed or published sequence back to Draft: reload so the header
+        # and the review controls say so (what was painted is saved, nothing is lost).
+        messages.info(request, f"Saved. {summary}. The sequence is back in Draft.")
+        return HttpResponseClientRefresh()
+    return _saved(request, sequence, draft, summary, problems)
+
+
+def _saved(request, sequence, draft, detail, problems):
+    """An autosave's answer: the status line (with the new version the next save sends), the
+    hours described with their problems, and an event telling the script what is saved now."""
+    context = {
+        "sequence": sequence,
+        "form_version": sequence.version,
+        "save_detail": detail,
+        "summary": schedule.describe(draft.ranges),
+        "problems": problems,
+        "oob": True,
+    }
+    response = _fragments(request, context, ["save-status", "schedule-summary"])
+    return trigger_client_event(response, "schedule-saved", {"saved": _as_json(draft)})
+
+
+def _fragments(request, context, names, *, status=200):
+    html = "".join(
+        render_to_string(f"builder/sequence_schedule.html#{name}", context, request)
+        for name in names
+    )
+    return HttpResponse(html, status=status)
+
+
+def _refuse_stale(request, sequence, draft, conflict, loaded_version):
+    """Someone saved after this page loaded: refuse, say who, what they changed and what is
+    saved now, and offer a reload. The page keeps its own (stale) version, so every later save
+    is refused too: nothing of theirs is overwritten."""
+    now_saved = _saved_draft(sequence)
+    message = str(conflict)
+    latest = sequence.revisions.order_by("-number").values_list("summary", flat=True).first()
+    if latest:
+        message += f" Their last change: {latest}."
+    message += f" Saved now: {schedule.describe(now_saved.effective())} in {now_saved.timezone}."
+    return _refuse(request, sequence, draft, message, loaded_version, status=409)
 
 
 def _read_version(post):
@@ -218,12 +268,27 @@ def _saved_draft(sequence):
     )
 
 
-def _refuse(request, sequence, draft, message, loaded_version=None, *, problems=None, status=400):
-    """The page again, with the message and the posted hours; nothing saved.
+def _refuse(request, sequence, draft, message, loaded_version=None, *, problems=None, status=422):
+    """Nothing saved: 422 for invalid input, 409 when someone else saved first (the app's
+    refusal convention, base.html). An autosave gets the status line saying why, and the posted
+    hours' problems; without JavaScript, the page again with the message and the posted hours.
 
-    The form keeps the version the editor loaded, so saving again cannot silently overwrite
-    what someone else saved meanwhile.
+    Either way the form keeps the version the editor loaded, so saving again cannot silently
+    overwrite what someone else saved meanwhile.
     """
+    if problems is None:
+        problems = _draft_problems(sequence, draft)
+    if request.htmx:
+        context = {
+            "sequence": sequence,
+            "form_version": loaded_version or "",
+            "save_error": f"Not saved: {message.removeprefix('Nothing was saved: ')}",
+            "conflict": status == 409,
+            "summary": schedule.describe(draft.ranges),
+            "problems": problems,
+            "oob": True,
+        }
+        return _fragments(request, context, ["save-status", "schedule-summary"], status=status)
     preview = _preview(request, sequence, _saved_draft(sequence))
     return _render(
         request,

@@ -57,10 +57,20 @@ def summary(page):
     return page.locator("#schedule-summary .summary")
 
 
-def save_and_reload(page, sequence):
+def status(page):
+    return page.locator("#save-status")
+
+
+def autosaved(page, text):
+    """Wait until the status line says the last change is saved, and says what it was."""
+    expect(status(page)).to_contain_text("Saved")
+    expect(status(page)).to_contain_text(text)
+
+
+def save_and_reload(page, sequence, change):
+    """The page saves by itself: wait for the status line, then check a reload shows the same."""
     before = painted(page)
-    page.get_by_role("button", name="Save schedule").click()
-    expect(page.get_by_role("status").get_by_text("Saved. Schedule:")).to_be_visible()
+    autosaved(page, change)
     page.reload()
     assert painted(page) == before
     return before
@@ -87,14 +97,21 @@ def test_paint_by_dragging_apply_preset_erase_friday_and_reload(page, live_serve
     expect(cell(page, "Friday 09:00")).to_have_attribute("aria-selected", "false")
     expect(summary(page)).to_have_text("Mon–Thu 09:00–16:59")
 
-    shown = save_and_reload(page, no_hours)
+    shown = save_and_reload(page, no_hours, "→ Mon–Thu 09:00–16:59")
 
     assert len(shown) == 4 * 16
     assert saved(no_hours) == MON_TO_THU_9_TO_5
     expect(summary(page)).to_have_text("Mon–Thu 09:00–16:59")
-    assert Sequence.objects.get(pk=no_hours.pk).revisions.first().summary == (
-        "Schedule: No sending hours → Mon–Thu 09:00–16:59"
+    # Saved as it went, like the Steps page: one revision per pause, the first from no hours,
+    # the last to what the page shows.
+    summaries = list(
+        Sequence.objects.get(pk=no_hours.pk)
+        .revisions.filter(number__gt=1)
+        .order_by("number")
+        .values_list("summary", flat=True)
     )
+    assert summaries[0].startswith("Schedule: No sending hours → ")
+    assert summaries[-1].endswith("→ Mon–Thu 09:00–16:59")
 
 
 def tab_to(page, target, *, back=False, limit=80):
@@ -124,10 +141,8 @@ def test_the_same_with_the_keyboard_only(page, live_server, no_hours):
     tab_to(page, page.get_by_role("button", name="Friday", exact=True))
     page.keyboard.press("Enter")
     expect(summary(page)).to_have_text("Mon–Thu 09:00–16:59")
-    tab_to(page, page.get_by_role("button", name="Save schedule"))
     before = painted(page)
-    page.keyboard.press("Enter")
-    expect(page.get_by_role("status").get_by_text("Saved. Schedule:")).to_be_visible()
+    autosaved(page, "Mon–Thu 09:00–16:59")
     page.reload()
 
     assert painted(page) == before
@@ -165,7 +180,7 @@ def test_exact_minutes_and_the_browser_timezone(tokyo_page, live_server, example
     expect(page.get_by_role("columnheader", name="For you, in Asia/Tokyo")).to_be_visible()
     page.get_by_role("button", name="Use my timezone: Asia/Tokyo (UTC+09:00)").click()
     expect(page.locator("#timezone-now")).to_contain_text("there (UTC+09:00).")
-    save_and_reload(page, example_sequence)
+    save_and_reload(page, example_sequence, "Timezone: America/Los_Angeles → Asia/Tokyo")
 
     assert saved(example_sequence)[:2] == [(1, "09:15", "11:59"), (1, "12:30", "16:59")]
     assert Sequence.objects.get(pk=example_sequence.pk).timezone == "Asia/Tokyo"
