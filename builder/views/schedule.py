@@ -143,7 +143,7 @@ def _saved(request, sequence, draft, detail, problems):
         "problems": problems,
         "oob": True,
     }
-    response = _fragments(request, context, ["save-status", "schedule-summary"])
+    response = _fragments(request, context, ["save-status", "schedule-summary", "head"])
     return trigger_client_event(response, "schedule-saved", {"saved": _as_json(draft)})
 
 

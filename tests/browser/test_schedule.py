@@ -187,3 +187,129 @@ def test_exact_minutes_and_the_browser_timezone(tokyo_page, live_server, example
     expect(cell(page, "Monday 09:00")).to_have_attribute(
         "aria-description", "Partly open: 09:15–09:29"
     )
+
+
+# --- issue 11: what a new user hits in the first ten minutes ----------------------------------
+def test_no_hours_block_submit_until_send_at_any_time_is_chosen(
+    page, live_server, example_sequence, synced
+):
+    open_schedule(page, live_server, example_sequence)
+    submit = page.get_by_role("button", name="Submit for review")
+    expect(submit).to_be_enabled()
+
+    page.get_by_role("button", name="Clear").click()
+    autosaved(page, "Schedule: Mon–Fri 09:00–16:59 → No sending hours")
+
+    # Saved as a draft, but it cannot go out: the page says why and Submit is off.
+    expect(page.locator("#schedule-summary")).to_contain_text(
+        "No sending hours: Close would never send these steps."
+    )
+    expect(submit).to_be_disabled()
+    page.get_by_role("link", name="Steps", exact=True).click()
+    expect(page.get_by_role("heading", name="1 problem blocks publishing")).to_be_visible()
+
+    page.get_by_role("link", name="Schedule", exact=True).click()
+    page.get_by_label("Send at any time").check()
+    autosaved(page, "Schedule: No sending hours → Any time")
+    expect(page.get_by_role("button", name="Submit for review")).to_be_enabled()
+
+
+def test_a_preset_or_clear_replaces_an_invalid_exact_time_row(page, live_server, example_sequence):
+    open_schedule(page, live_server, example_sequence)
+    page.get_by_role("button", name="Add hours").click()
+    page.get_by_label("Row 6 day").select_option("Saturday")
+    page.get_by_label("Row 6 from").fill("12:00")
+    page.get_by_label("Row 6 until").fill("10:00")
+    expect(status(page)).to_contain_text(
+        "Not saved: Sending hours on Saturday: the end must be after the start."
+    )
+
+    page.get_by_role("button", name="Every day 8–8").click()
+
+    autosaved(page, "Schedule: Mon–Fri 09:00–16:59 → Mon–Sun 08:00–19:59")
+    expect(page.get_by_label("Row 8 day")).to_have_count(0)
+    expect(page.get_by_label("Row 7 until")).to_have_value("19:59")
+    page.get_by_label("Row 1 until").fill("07:00")  # before its start: invalid again
+    expect(status(page)).to_contain_text("Not saved:")
+
+    page.get_by_role("button", name="Clear").click()
+
+    autosaved(page, "→ No sending hours")
+    expect(page.get_by_label("Row 1 day")).to_have_count(0)
+    assert saved(example_sequence) == []
+
+
+def test_exact_times_are_24_hour_whatever_the_locale(browser, live_server, example_sequence):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    open_schedule(page, live_server, example_sequence)
+
+    until = page.get_by_label("Row 1 until")
+    expect(until).to_have_value("16:59")
+    assert until.evaluate("input => input.type") == "text"  # type=time shows 04:59 PM in en-US
+    expect(until).to_have_attribute("placeholder", "HH:MM")
+    context.close()
+
+
+def test_a_stale_autosave_names_who_saved_first_and_offers_reload(
+    page, live_server, example_sequence, other_user
+):
+    open_schedule(page, live_server, example_sequence)
+    with example_sequence.editing(user=other_user, loaded_version=1, summary="Timezone: A → B"):
+        pass
+
+    cell(page, "Saturday 10:00").click()
+
+    expect(status(page)).to_contain_text("Not saved: bob saved this sequence at")
+    expect(status(page)).to_contain_text("Their last change: Timezone: A → B.")
+    cell(page, "Sunday 10:00").click()  # still refused: nothing of bob's is overwritten
+    assert saved(example_sequence) == [(day, "09:00", "16:59") for day in range(1, 6)]
+    status(page).get_by_role("link", name="Reload").click()  # no leave-page prompt
+    expect(status(page)).to_contain_text("Saved")
+    expect(cell(page, "Saturday 10:00")).to_have_attribute("aria-selected", "false")
+
+
+@pytest.fixture
+def laptop_page(browser):
+    """The window from the issue: 1366×900."""
+    context = browser.new_context(viewport={"width": 1366, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    yield page
+    context.close()
+
+
+def test_painting_a_working_day_scrolls_at_the_window_edge(laptop_page, live_server, no_hours):
+    page = laptop_page
+    open_schedule(page, live_server, no_hours)
+    start = cell(page, "Monday 09:00")
+    start.scroll_into_view_if_needed()
+    box = start.bounding_box()
+
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    # Held at the bottom edge of the window, the page scrolls and the stroke keeps painting.
+    page.mouse.move(box["x"] + box["width"] / 2, 898, steps=5)
+    expect(cell(page, "Monday 21:00")).to_have_attribute("aria-selected", "true")
+    page.mouse.up()
+
+    assert painted(page)[0] == "Monday 09:00"
+    autosaved(page, "→ Mon 09:00–")
+
+
+def test_nothing_covers_the_grid(laptop_page, live_server, example_sequence):
+    page = laptop_page
+    open_schedule(page, live_server, example_sequence)
+
+    for name in ("Friday 16:30", "Sunday 23:30"):
+        target = cell(page, name)
+        target.scroll_into_view_if_needed()
+        covered_by = target.evaluate(
+            """td => {
+                const r = td.getBoundingClientRect();
+                const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                return top === td ? "" : top.outerHTML.slice(0, 80);
+            }"""
+        )
+        assert covered_by == "", f"{name} is covered by {covered_by}"
