@@ -366,13 +366,14 @@ def _timezone_lookup() -> dict[str, str]:
 
 
 def resolve_timezone(text: str) -> str:
-    """The IANA name a person meant: case and spaces forgiven ("america/new york").
+    """The canonical IANA name a person meant: case and spaces forgiven ("america/new york"),
+    common names and abbreviations understood ("PST", "eastern", "US/Pacific", "CET", "utc");
+    see spec.canonical_timezone.
 
-    Returns the input stripped when nothing matches; spec.validate() then says why.
+    Returns the input stripped when nothing matches; spec.validate() then says why, with
+    suggestions.
     """
-    text = (text or "").strip()
-    lookup = _timezone_lookup()
-    return lookup.get(text.lower()) or lookup.get(text.lower().replace(" ", "_")) or text
+    return spec.canonical_timezone(text) or (text or "").strip()
 
 
 def is_timezone(name: str) -> bool:

@@ -347,6 +347,7 @@ def _render(
             },
             "editable": permissions.can_edit(request.user),
             "viewerTimezone": preview.viewer_timezone,
+            "timezoneAliases": spec.TIMEZONE_ALIASES,
             "viewerGiven": "viewer_tz" in request.GET,
             "enrollGiven": "enroll" in request.GET,
         },

@@ -274,11 +274,21 @@
     saveTimer = setTimeout(saveNow, delay);
   }
 
+  // What the last save posted: the same thing twice (Enter, then the change event it causes)
+  // is one save, so a "No changes" answer never hides the line that said what changed.
+  let lastPosted = null;
+
+  function postedState() {
+    return JSON.stringify([postedRanges(), tzInput ? tzInput.value : "", sendingValue()]);
+  }
+
   function saveNow() {
     clearTimeout(saveTimer);
     saveTimer = null;
     if (!editable || conflicted || !window.htmx || drag) return;
     rangesInput.value = JSON.stringify(postedRanges());
+    if (postedState() === lastPosted) return;
+    lastPosted = postedState();
     window.htmx.trigger(form, "autosave");
   }
 
@@ -311,6 +321,7 @@
   });
 
   function showFailure(text) {
+    lastPosted = null; // not saved: the same state may be posted again
     const status = document.getElementById("save-status");
     if (!status) return;
     status.classList.remove("is-error");
@@ -320,8 +331,18 @@
 
   // The server says what is saved now: the page is clean again unless more changed meanwhile
   // (then another save is already on its way).
+  let tzSent = null;
+  form.addEventListener("htmx:configRequest", (event) => {
+    if (event.detail.elt === form && tzInput) tzSent = tzInput.value;
+  });
+
   document.body.addEventListener("schedule-saved", (event) => {
     data.saved = event.detail.saved;
+    // "pst" was saved as America/Los_Angeles: show the stored name, unless typing went on.
+    if (tzInput && tzInput.value === tzSent && tzInput.value !== data.saved.timezone) {
+      tzInput.value = data.saved.timezone;
+      timezoneChanged();
+    }
     dirty = isDirty();
     clearTimeout(previewTimer);
     previewTimer = setTimeout(refreshPreview, 0);
@@ -558,10 +579,25 @@
 
   const useBrowserZone = document.getElementById("use-browser-zone");
 
+  // What the server will store for a typed name (spec.canonical_timezone, in short): an alias
+  // ("PST", "eastern", "US/Pacific"), or a zone from the list in any case. Only for the hint;
+  // the server decides.
+  const zoneNames = new Map(
+    Array.from(document.querySelectorAll("#timezone-options option")).map((o) => [o.value.toLowerCase(), o.value])
+  );
+  function canonicalZone(text) {
+    const key = text.trim().toLowerCase().replace(/_/g, " ").replace(/\s+/g, " ");
+    return (data.timezoneAliases || {})[key] || zoneNames.get(key.replace(/ /g, "_")) || "";
+  }
+
   function timezoneChanged() {
-    const zone = tzInput.value.trim();
+    const typed = tzInput.value.trim();
+    const zone = canonicalZone(typed) || typed;
     const now = zone ? zoneNow(zone) : null;
-    tzNow.textContent = now ? `Now ${now.time} there (${now.offset}).` : "Not a timezone name yet: pick one from the list.";
+    const means = zone !== typed ? `${typed} is ${zone}. ` : "";
+    tzNow.textContent = now
+      ? `${means}Now ${now.time} there (${now.offset}).`
+      : "Not a timezone name yet: pick one from the list, or type one like PST, Eastern or Europe/Paris.";
     grid.setAttribute("aria-label", `Sending hours in ${zone}`);
     const gridZone = document.getElementById("grid-zone");
     if (gridZone) gridZone.textContent = zone;

@@ -313,3 +313,24 @@ def test_nothing_covers_the_grid(laptop_page, live_server, example_sequence):
             }"""
         )
         assert covered_by == "", f"{name} is covered by {covered_by}"
+
+
+def test_a_timezone_typed_as_people_say_it_is_saved_as_its_iana_name(
+    page, live_server, example_sequence
+):
+    open_schedule(page, live_server, example_sequence)
+    timezone = page.get_by_role("combobox", name="Timezone", exact=True)
+
+    timezone.fill("Europe/Pari")
+    timezone.press("Tab")
+    expect(status(page)).to_contain_text(
+        'Not saved: "Europe/Pari" is not a time zone name. Did you mean "Europe/Paris"?'
+    )
+
+    timezone.fill("eastern")
+    expect(page.locator("#timezone-now")).to_contain_text("eastern is America/New_York. Now")
+    timezone.press("Enter")
+
+    autosaved(page, "Timezone: America/Los_Angeles → America/New_York")
+    expect(timezone).to_have_value("America/New_York")
+    assert Sequence.objects.get(pk=example_sequence.pk).timezone == "America/New_York"

@@ -690,3 +690,59 @@ def test_without_javascript_the_save_button_is_in_noscript(logged_in, example_se
 
     assert '<noscript><p class="noscript-save"><button type="submit" class="primary">' in html
     assert 'class="savebar"' not in html  # nothing sticks over the grid
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("PST", "America/Los_Angeles"), ("eastern", "America/New_York"), ("cet", "Europe/Berlin")],
+)
+def test_a_timezone_alias_is_stored_as_its_iana_name(logged_in, example_sequence, typed, stored):
+    ranges = [{"weekday": d, "start": "09:00", "end": "16:59"} for d in range(1, 6)]
+    example_sequence.timezone = "Asia/Tokyo"
+    example_sequence.save()
+
+    response = logged_in.post(
+        url(example_sequence),
+        post_data(example_sequence, ranges, timezone=typed),
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 200
+    example_sequence.refresh_from_db()
+    assert example_sequence.timezone == stored
+    assert f"Timezone: Asia/Tokyo → {stored}" in unescape(text(response))
+    assert json.loads(response["HX-Trigger"])["schedule-saved"]["saved"]["timezone"] == stored
+
+
+def test_an_unknown_timezone_is_refused_with_suggestions(logged_in, example_sequence):
+    before = state(example_sequence)
+
+    response = logged_in.post(
+        url(example_sequence),
+        post_data(example_sequence, json.loads(one_range()), timezone="Europe/Pari"),
+        headers={"HX-Request": "true"},
+    )
+
+    html = unescape(text(response))
+    assert response.status_code == 422
+    assert 'Not saved: "Europe/Pari" is not a time zone name. Did you mean "Europe/Paris"' in html
+    assert state(example_sequence) == before
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("pacific", "America/Los_Angeles"), ("UTC", "UTC")])
+def test_a_new_sequence_takes_a_timezone_alias_as_its_iana_name(typed, stored):
+    from builder.forms import NewSequenceForm
+
+    form = NewSequenceForm({"name": "Q3", "timezone": typed})
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["timezone"] == stored
+
+
+def test_a_new_sequence_with_no_timezone_name_gets_a_suggestion():
+    from builder.forms import NewSequenceForm
+
+    form = NewSequenceForm({"name": "Q3", "timezone": "Europe/Pari"})
+
+    assert not form.is_valid()
+    assert "Did you mean “Europe/Paris”?" in form.errors["timezone"][0]

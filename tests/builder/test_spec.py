@@ -907,3 +907,59 @@ def test_an_empty_schedule_blocks_publishing_and_says_how_to_send_at_any_time():
 
 def test_send_at_any_time_is_the_way_to_have_no_hours():
     assert validate(valid_spec(schedule=None), TEMPLATES) == []
+
+
+# --- Issue 11: timezone names people type -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [
+        ("PST", "America/Los_Angeles"),
+        ("pacific", "America/Los_Angeles"),
+        ("US/Pacific", "America/Los_Angeles"),
+        ("us/pacific", "America/Los_Angeles"),
+        ("Pacific Time", "America/Los_Angeles"),
+        ("eastern", "America/New_York"),
+        ("EST", "America/New_York"),
+        ("EDT", "America/New_York"),
+        ("US/Eastern", "America/New_York"),
+        ("central", "America/Chicago"),
+        ("MST", "America/Denver"),
+        ("CET", "Europe/Berlin"),
+        ("utc", "UTC"),
+        ("GMT", "UTC"),
+        ("Etc/UTC", "UTC"),
+        ("Asia/Calcutta", "Asia/Kolkata"),
+        ("europe/paris", "Europe/Paris"),
+        (" america/new york ", "America/New_York"),
+        ("Tokyo", "Asia/Tokyo"),
+        ("new york", "America/New_York"),
+    ],
+)
+def test_common_timezone_names_and_aliases_map_to_canonical_iana_names(typed, canonical):
+    from builder.spec import canonical_timezone
+
+    assert canonical_timezone(typed) == canonical
+
+
+@pytest.mark.parametrize("typed", ["", "Mars/Olympus", "Pacific/", "America"])
+def test_what_is_no_timezone_has_no_canonical_name(typed):
+    from builder.spec import canonical_timezone
+
+    assert canonical_timezone(typed) is None
+
+
+def test_an_alias_left_in_a_spec_is_named_with_its_iana_name():
+    problem = only_problem_at(valid_spec(timezone="PST"), "timezone")
+
+    assert problem.code == "timezone_invalid"
+    assert 'Did you mean "America/Los_Angeles"?' in problem.message
+
+
+def test_a_misspelt_timezone_gets_several_suggestions():
+    from builder.spec import suggest_timezones
+
+    assert suggest_timezones("Europe/Pari")[0] == "Europe/Paris"
+    assert "America/New_York" in suggest_timezones("America/New_Yrok")
+    assert len(suggest_timezones("a")) <= 3
