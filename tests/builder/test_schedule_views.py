@@ -746,3 +746,9 @@ def test_a_new_sequence_with_no_timezone_name_gets_a_suggestion():
 
     assert not form.is_valid()
     assert "Did you mean “Europe/Paris”?" in form.errors["timezone"][0]
+
+
+def test_no_template_comment_leaks_into_the_page(logged_in, example_sequence):
+    html = text(logged_in.get(url(example_sequence)))
+
+    assert "{#" not in html and "#}" not in html  # Django's {# #} is one line only
