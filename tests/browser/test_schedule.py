@@ -334,3 +334,16 @@ def test_a_timezone_typed_as_people_say_it_is_saved_as_its_iana_name(
     autosaved(page, "Timezone: America/Los_Angeles → America/New_York")
     expect(timezone).to_have_value("America/New_York")
     assert Sequence.objects.get(pk=example_sequence.pk).timezone == "America/New_York"
+
+
+def test_once_saved_leaving_the_page_asks_nothing(page, live_server, example_sequence):
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.type), dialog.dismiss()))
+    open_schedule(page, live_server, example_sequence)
+
+    cell(page, "Saturday 10:00").click()
+    autosaved(page, "→ Mon–Fri 09:00–16:59; Sat 10:00–10:29")
+    page.get_by_role("link", name="Steps", exact=True).click()
+
+    page.wait_for_url(f"{live_server.url}/sequences/{example_sequence.pk}/")
+    assert dialogs == []
