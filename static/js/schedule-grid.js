@@ -272,6 +272,7 @@
     if (!editable || conflicted || !window.htmx) return;
     clearTimeout(saveTimer);
     saveTimer = setTimeout(saveNow, delay);
+    setStatus("Saving…"); // not "Saved" while a change waits for the pause that sends it
   }
 
   // What the last save posted: the same thing twice (Enter, then the change event it causes)
