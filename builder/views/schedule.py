@@ -2,7 +2,10 @@
 
 GET shows the page; an htmx GET gets only the timeline fragment (the preview the page refreshes
 while someone paints). POST saves the sending hours, the "only during these hours" switch and the
-timezone together, as one revision.
+timezone together, as one revision. The page's script posts through htmx after each pause in
+painting or typing (an autosave, answered with the status line and the described hours, like the
+Steps page); without JavaScript the form posts and gets a redirect. Refusals follow base.html's
+convention: 422 for invalid input, 409 when someone else saved first.
 
 The schedule arrives in one of two shapes, both read by schedule.parse_ranges() and checked by
 spec.validate(): the grid script posts `ranges` as one JSON list; without JavaScript the page's
