@@ -354,3 +354,25 @@ def test_once_saved_leaving_the_page_asks_nothing(page, live_server, example_seq
 
     page.wait_for_url(f"{live_server.url}/sequences/{example_sequence.pk}/")
     assert dialogs == []
+
+
+def test_without_javascript_the_form_still_saves(browser, live_server, example_sequence):
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800}, java_script_enabled=False
+    )
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    open_schedule(page, live_server, example_sequence)
+
+    page.get_by_label("Row 1 until").fill("15:59")
+    page.get_by_role("button", name="Save schedule").click()
+
+    expect(
+        page.get_by_text("Saved. Schedule: Mon–Fri 09:00–16:59 → Mon 09:00–15:59")
+    ).to_be_visible()
+    assert saved(example_sequence)[0] == (1, "09:00", "15:59")
+    page.get_by_label("Row 1 until").fill("08:00")
+    page.get_by_role("button", name="Save schedule").click()
+    expect(page.get_by_role("alert")).to_contain_text("Nothing was saved")
+    assert saved(example_sequence)[0] == (1, "09:00", "15:59")
+    context.close()
