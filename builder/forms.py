@@ -16,9 +16,13 @@ def timezone_names():
 
 
 def validate_timezone(value):
-    if value not in timezone_names():
+    """Any name spec.canonical_timezone understands ("PST", "pacific", "europe/paris")."""
+    if spec.canonical_timezone(value) is None:
+        suggestions = spec.suggest_timezones(value)
+        hint = f"Did you mean “{suggestions[0]}”?" if suggestions else "Use a name like"
         raise ValidationError(
-            f"“{value}” is not a timezone Close knows. Use a name like America/New_York."
+            f"“{value}” is not a timezone Close knows. "
+            + (hint if suggestions else f"{hint} America/New_York.")
         )
 
 
@@ -31,6 +35,10 @@ class NewSequenceForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["timezone"].validators.append(validate_timezone)
+
+    def clean_timezone(self):
+        # Stored as the canonical IANA name, whatever alias was typed.
+        return spec.canonical_timezone(self.cleaned_data["timezone"])
 
 
 def _delay_part(label, max_value):

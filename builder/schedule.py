@@ -68,6 +68,10 @@ FULL, PARTIAL = "full", "partial"
 # cheap bound that keeps validation and the page fast whatever is posted.
 MAX_RANGES = 200
 LONG_SEQUENCE = timedelta(days=90)
+# The enrollment moments the timeline accepts. datetime stops at years 1 and 9999; a step may
+# wait a year and a sequence may have a couple of hundred steps, so the last one of a late
+# enrollment must still fit. Nobody plans an enrollment outside these years.
+ENROLL_YEARS = (1970, 2999)
 # Any valid range recurs weekly; two weeks covers a window lost to a DST gap.
 _SEARCH_DAYS = 15
 
@@ -362,13 +366,14 @@ def _timezone_lookup() -> dict[str, str]:
 
 
 def resolve_timezone(text: str) -> str:
-    """The IANA name a person meant: case and spaces forgiven ("america/new york").
+    """The canonical IANA name a person meant: case and spaces forgiven ("america/new york"),
+    common names and abbreviations understood ("PST", "eastern", "US/Pacific", "CET", "utc");
+    see spec.canonical_timezone.
 
-    Returns the input stripped when nothing matches; spec.validate() then says why.
+    Returns the input stripped when nothing matches; spec.validate() then says why, with
+    suggestions.
     """
-    text = (text or "").strip()
-    lookup = _timezone_lookup()
-    return lookup.get(text.lower()) or lookup.get(text.lower().replace(" ", "_")) or text
+    return spec.canonical_timezone(text) or (text or "").strip()
 
 
 def is_timezone(name: str) -> bool:

@@ -179,11 +179,94 @@ def _check_timezone(timezone) -> list[Problem]:
 
 
 def _suggest_timezone(wrong: str) -> str:
-    by_lowercase = {name.lower(): name for name in _known_timezones()}
-    close = difflib.get_close_matches(wrong.strip().lower(), by_lowercase, n=1)
-    if close:
-        return f'Did you mean "{by_lowercase[close[0]]}"?'
-    return 'Use a name like "America/New_York".'
+    exact = canonical_timezone(str(wrong))
+    if exact:  # an alias: there is no doubt what was meant
+        return f'Did you mean "{exact}"?'
+    suggestions = suggest_timezones(str(wrong))
+    if not suggestions:
+        return 'Use a name like "America/New_York".'
+    best, *others = (f'"{name}"' for name in suggestions)
+    return f"Did you mean {best}?" + (f" Or {' or '.join(others)}?" if others else "")
+
+
+# Names people type for a timezone that are not the IANA name Close should get: abbreviations,
+# regions, and IANA's own old names (US/Pacific is an IANA link; Close accepts it, but one
+# stored spelling per zone keeps diffs and comparisons honest). Keys are lower case.
+# Abbreviations name the zone people mean, not tzdata's fixed-offset zone of that name ("EST"
+# in tzdata never observes DST; someone typing EST means New York). CET, a link to
+# Europe/Brussels in tzdata, maps to Europe/Berlin, the largest city on Central European Time.
+_ZONE_ALIASES = {
+    "America/Los_Angeles": "pst pdt pt pacific, pacific time, pacific standard time, us/pacific",
+    "America/Denver": "mst mdt mt mountain, mountain time, mountain standard time, us/mountain",
+    "America/Phoenix": "arizona, us/arizona",
+    "America/Chicago": "cst cdt ct central, central time, central standard time, us/central",
+    "America/New_York": "est edt et eastern, eastern time, eastern standard time, us/eastern",
+    "America/Anchorage": "akst akdt alaska, us/alaska",
+    "Pacific/Honolulu": "hst hawaii, us/hawaii",
+    "America/Halifax": "ast adt atlantic, canada/atlantic",
+    "America/Toronto": "canada/eastern",
+    "America/Winnipeg": "canada/central",
+    "America/Edmonton": "canada/mountain",
+    "America/Vancouver": "canada/pacific",
+    "UTC": "utc gmt z zulu universal, etc/utc, etc/gmt, etc/universal, etc/zulu, gmt0",
+    "Europe/London": "bst uk gb, gb-eire, british time",
+    "Europe/Berlin": "cet cest, central european time",
+    "Europe/Athens": "eet eest, eastern european time",
+    "Europe/Lisbon": "wet west, western european time",
+    "Europe/Kyiv": "europe/kiev",
+    "Asia/Kolkata": "ist india, asia/calcutta",
+    "Asia/Tokyo": "jst japan",
+    "Asia/Singapore": "sgt singapore",
+    "Asia/Shanghai": "prc, china, asia/chongqing, asia/harbin",
+    "Australia/Sydney": "aest aedt, australia/nsw, australia/act",
+    "Pacific/Auckland": "nzst nzdt nz",
+}
+TIMEZONE_ALIASES = {
+    alias: zone
+    for zone, text in _ZONE_ALIASES.items()
+    for group in text.split(", ")
+    for alias in (group.split() if "/" not in group and " time" not in group else [group])
+}
+
+
+def _typed_key(text: str) -> str:
+    return " ".join(str(text or "").lower().replace("_", " ").split())
+
+
+@functools.cache
+def _zones_by_key() -> dict[str, str]:
+    """Lower-case, space-for-underscore IANA names, and each zone's unique city part."""
+    names = _known_timezones()
+    by_key = {_typed_key(name): name for name in names}
+    cities: dict[str, list[str]] = {}
+    for name in names:
+        if "/" in name and not name.startswith(("Etc/", "SystemV/")):
+            cities.setdefault(_typed_key(name.rsplit("/", 1)[1]), []).append(name)
+    for city, zones in cities.items():
+        if len(zones) == 1:
+            by_key.setdefault(city, zones[0])
+    return by_key
+
+
+def canonical_timezone(text: str) -> str | None:
+    """The IANA name someone meant, or None: "PST", "pacific", "US/Pacific" ->
+    "America/Los_Angeles"; "europe/paris", "Paris" -> "Europe/Paris"; "utc", "GMT" -> "UTC"."""
+    key = _typed_key(text)
+    if not key:
+        return None
+    alias = TIMEZONE_ALIASES.get(key) or TIMEZONE_ALIASES.get(key.replace(" ", "_"))
+    return alias or _zones_by_key().get(key)
+
+
+def suggest_timezones(wrong: str, n: int = 3) -> list[str]:
+    """Up to `n` IANA names close to what was typed, best first."""
+    key = _typed_key(wrong)
+    exact = canonical_timezone(wrong)
+    keys = {**_zones_by_key(), **TIMEZONE_ALIASES}
+    close = difflib.get_close_matches(key, keys, n=n * 2)
+    names = [exact] if exact else []
+    names += [keys[k] for k in close]
+    return list(dict.fromkeys(names))[:n]
 
 
 def _check_step(
@@ -353,11 +436,14 @@ def _check_threading(label: str, path: str, threading, is_first_email: bool) -> 
 
 def _check_schedule(ranges: Sequence[ScheduleRange]) -> list[Problem]:
     if not ranges:
+        # Blocking, not a note: Close would hold every step forever. A team that wants no hours
+        # says so with "Send at any time" (schedule None), which is valid.
         return [
-            _warning(
+            _error(
                 "schedule",
                 "schedule_empty",
-                "No sending hours: Close would never send these steps.",
+                "No sending hours: Close would never send these steps. Paint some sending "
+                "hours, or choose “Send at any time”.",
             )
         ]
     problems = []

@@ -2,7 +2,10 @@
 
 GET shows the page; an htmx GET gets only the timeline fragment (the preview the page refreshes
 while someone paints). POST saves the sending hours, the "only during these hours" switch and the
-timezone together, as one revision.
+timezone together, as one revision. The page's script posts through htmx after each pause in
+painting or typing (an autosave, answered with the status line and the described hours, like the
+Steps page); without JavaScript the form posts and gets a redirect. Refusals follow base.html's
+convention: 422 for invalid input, 409 when someone else saved first.
 
 The schedule arrives in one of two shapes, both read by schedule.parse_ranges() and checked by
 spec.validate(): the grid script posts `ranges` as one JSON list; without JavaScript the page's
@@ -15,9 +18,12 @@ from zoneinfo import ZoneInfo
 
 from django.contrib import messages
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone as django_timezone
 from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from builder import permissions, schedule, spec
 from builder.models import CloseTemplate, EditConflict, ScheduleRange
@@ -28,6 +34,9 @@ BLANK_ROWS = 2  # empty time-input rows offered without JavaScript
 VIEWER_TZ_COOKIE = "viewer_tz"  # set by schedule-grid.js from the browser's zone
 SENDING = {"hours": True, "any_time": False}
 STEP_WORDS = {"email": "Email", "call": "Call", "sms": "SMS"}
+# Problems a draft may be saved with: an empty grid is a moment in editing (clear, then paint),
+# so it is kept and shown; spec.validate() still blocks submitting and publishing it.
+SAVABLE_PROBLEMS = {"schedule_empty"}
 
 
 @dataclass(frozen=True)
@@ -52,14 +61,19 @@ def sequence_schedule(request, sequence_id):
 
     saved = _saved_draft(sequence)
     preview = _preview(request, sequence, saved)
+    # A bad query is invalid input (422, the app's refusal convention, which htmx swaps): the
+    # timeline shows what it could, with the message saying what was corrected.
+    status = 422 if preview.error else 200
     if request.htmx:
-        # htmx 2 does not swap 4xx: a bad query shows its message in the fragment, with 200.
         context = {"sequence": sequence, "preview": preview}
-        return render(request, "builder/sequence_schedule.html#timeline", context)
-    return _render(request, sequence, saved, preview=preview, status=400 if preview.error else 200)
+        return render(request, "builder/sequence_schedule.html#timeline", context, status=status)
+    return _render(request, sequence, saved, preview=preview, status=status)
 
 
 def _save(request, sequence):
+    """Save the posted schedule. The page's script posts through htmx as the person paints or
+    types (an autosave, answered with fragments); without JavaScript the form posts and the
+    answer is a redirect, or the page again with the refusal."""
     saved = _saved_draft(sequence)
     loaded_version = None
     try:
@@ -78,20 +92,25 @@ def _save(request, sequence):
         return _refuse(request, sequence, saved, f"Nothing was saved: {error}", loaded_version)
 
     problems = _draft_problems(sequence, draft)
-    if spec.blocking(problems):
+    if _refusing(problems):
         return _refuse(
             request,
             sequence,
             draft,
-            "Nothing was saved: fix the sending hours marked below.",
+            "Nothing was saved: fix the sending hours marked below."
+            if not request.htmx
+            else "Nothing was saved: " + " ".join(p.message for p in _refusing(problems)),
             loaded_version,
             problems=problems,
         )
     draft = replace(draft, ranges=schedule.normalize(draft.ranges))
     summary = _change_summary(saved, draft)
     if not summary:
+        if request.htmx:
+            return _saved(request, sequence, draft, "No changes", problems)
         messages.info(request, "Nothing to save: the schedule is unchanged.")
         return redirect("sequence_schedule", sequence_id=sequence.pk)
+    status_before = sequence.status
     try:
         with sequence.editing(user=request.user, loaded_version=loaded_version, summary=summary):
             sequence.timezone = draft.timezone
@@ -103,14 +122,53 @@ def _save(request, sequence):
                 for r in draft.ranges
             )
     except EditConflict as conflict:
-        now_saved = _saved_draft(sequence)
-        message = (
-            f"{conflict} Saved now: {schedule.describe(now_saved.effective())} "
-            f"in {now_saved.timezone}."
-        )
-        return _refuse(request, sequence, draft, message, loaded_version, status=409)
-    messages.success(request, f"Saved. {summary}.")
-    return redirect("sequence_schedule", sequence_id=sequence.pk)
+        return _refuse_stale(request, sequence, draft, conflict, loaded_version)
+    if not request.htmx:
+        messages.success(request, f"Saved. {summary}.")
+        return redirect("sequence_schedule", sequence_id=sequence.pk)
+    sequence.refresh_from_db()
+    if sequence.status != status_before:
+        # The edit sent a reviewed or published sequence back to Draft: reload so the header
+        # and the review controls say so (what was painted is saved, nothing is lost).
+        messages.info(request, f"Saved. {summary}. The sequence is back in Draft.")
+        return HttpResponseClientRefresh()
+    return _saved(request, sequence, draft, summary, problems)
+
+
+def _saved(request, sequence, draft, detail, problems):
+    """An autosave's answer: the status line (with the new version the next save sends), the
+    hours described with their problems, and an event telling the script what is saved now."""
+    context = {
+        "sequence": sequence,
+        "form_version": sequence.version,
+        "save_detail": detail,
+        "summary": schedule.describe(draft.ranges),
+        "problems": problems,
+        "oob": True,
+    }
+    response = _fragments(request, context, ["save-status", "schedule-summary", "head"])
+    return trigger_client_event(response, "schedule-saved", {"saved": _as_json(draft)})
+
+
+def _fragments(request, context, names, *, status=200):
+    html = "".join(
+        render_to_string(f"builder/sequence_schedule.html#{name}", context, request)
+        for name in names
+    )
+    return HttpResponse(html, status=status)
+
+
+def _refuse_stale(request, sequence, draft, conflict, loaded_version):
+    """Someone saved after this page loaded: refuse, say who, what they changed and what is
+    saved now, and offer a reload. The page keeps its own (stale) version, so every later save
+    is refused too: nothing of theirs is overwritten."""
+    now_saved = _saved_draft(sequence)
+    message = str(conflict)
+    latest = sequence.revisions.order_by("-number").values_list("summary", flat=True).first()
+    if latest:
+        message += f" Their last change: {latest}."
+    message += f" Saved now: {schedule.describe(now_saved.effective())} in {now_saved.timezone}."
+    return _refuse(request, sequence, draft, message, loaded_version, status=409)
 
 
 def _read_version(post):
@@ -185,6 +243,11 @@ def _draft_problems(sequence, draft):
     return problems
 
 
+def _refusing(problems):
+    """The problems that stop a save (not only a publish)."""
+    return [p for p in spec.blocking(problems) if p.code not in SAVABLE_PROBLEMS]
+
+
 def _change_summary(saved, draft):
     """ "Schedule: Mon–Fri 09:00–16:59 → Mon–Thu 09:00–16:59; Timezone: A → B", or ""."""
     changes = []
@@ -208,12 +271,27 @@ def _saved_draft(sequence):
     )
 
 
-def _refuse(request, sequence, draft, message, loaded_version=None, *, problems=None, status=400):
-    """The page again, with the message and the posted hours; nothing saved.
+def _refuse(request, sequence, draft, message, loaded_version=None, *, problems=None, status=422):
+    """Nothing saved: 422 for invalid input, 409 when someone else saved first (the app's
+    refusal convention, base.html). An autosave gets the status line saying why, and the posted
+    hours' problems; without JavaScript, the page again with the message and the posted hours.
 
-    The form keeps the version the editor loaded, so saving again cannot silently overwrite
-    what someone else saved meanwhile.
+    Either way the form keeps the version the editor loaded, so saving again cannot silently
+    overwrite what someone else saved meanwhile.
     """
+    if problems is None:
+        problems = _draft_problems(sequence, draft)
+    if request.htmx:
+        context = {
+            "sequence": sequence,
+            "form_version": loaded_version or "",
+            "save_error": f"Not saved: {message.removeprefix('Nothing was saved: ')}",
+            "conflict": status == 409,
+            "summary": schedule.describe(draft.ranges),
+            "problems": problems,
+            "oob": True,
+        }
+        return _fragments(request, context, ["save-status", "schedule-summary"], status=status)
     preview = _preview(request, sequence, _saved_draft(sequence))
     return _render(
         request,
@@ -272,6 +350,7 @@ def _render(
             },
             "editable": permissions.can_edit(request.user),
             "viewerTimezone": preview.viewer_timezone,
+            "timezoneAliases": spec.TIMEZONE_ALIASES,
             "viewerGiven": "viewer_tz" in request.GET,
             "enrollGiven": "enroll" in request.GET,
         },
@@ -338,10 +417,19 @@ def _preview(request, sequence, saved):
         try:
             typed = datetime.fromisoformat(enroll_text)
         except ValueError:
+            typed = None
             errors.append(
                 f"“{enroll_text[:40]}” is not a date and time; showing an enrollment now."
             )
         else:
+            first, last = schedule.ENROLL_YEARS
+            if not first <= typed.year <= last:
+                errors.append(
+                    f"“{enroll_text[:40]}” is too far from today: pick a date between "
+                    f"{first} and {last}; showing an enrollment now."
+                )
+                typed = None
+        if typed is not None:
             # Typed in the viewer's zone; a time skipped by a DST change reads as after it.
             enrolled_at = (typed if typed.tzinfo else typed.replace(tzinfo=viewer_tz)).astimezone(
                 UTC
@@ -395,7 +483,7 @@ def _previewed_draft(request, sequence, saved, preview):
         return saved
     preview.live_summary = schedule.describe(draft.ranges)
     preview.live_problems = _draft_problems(sequence, draft)
-    if spec.blocking(preview.live_problems):
+    if _refusing(preview.live_problems):
         preview.note = (
             "Your unsaved changes have problems (see Sending hours); "
             "the timeline uses the saved schedule."

@@ -1,5 +1,6 @@
 // The Schedule page: paint the weekly grid, keep the exact-time rows in step with it, pick a
-// timezone, and refresh the timeline preview while someone edits.
+// timezone, refresh the timeline preview while someone edits, and save as they go (like the
+// Steps page: a short pause after painting or typing, then one htmx post of the whole form).
 //
 // builder/schedule.py is the reference for every rule here (the schedule is a set of open
 // minutes per day; painting a cell changes only its 30 minutes; a day header clears a day or
@@ -27,7 +28,7 @@
   const rowTemplate = document.getElementById("range-row-template");
   const tzInput = document.getElementById("id_timezone");
   const tzNow = document.getElementById("timezone-now");
-  const saveState = document.getElementById("save-state");
+  const SAVE_DELAY = 600; // ms after the last stroke or keypress: one save per gesture, not per cell
   const timelineForm = document.getElementById("timeline-form");
   const cells = new Map(); // "day:slot" -> td
   grid.querySelectorAll("td.cell").forEach((td) => cells.set(`${td.dataset.day}:${td.dataset.slot}`, td));
@@ -231,22 +232,122 @@
   let dirty = false;
   let previewTimer = null;
 
-  function changed({ redrawRows = false, preview = true } = {}) {
+  function changed({ redrawRows = false, preview = true, save = true } = {}) {
     renderGrid(minutes);
     if (redrawRows) renderRows();
     rangesInput.value = JSON.stringify(postedRanges());
     dirty = isDirty();
-    if (saveState) saveState.textContent = dirty ? "Unsaved changes" : "";
     clearTimeout(previewTimer);
     if (preview) previewTimer = setTimeout(refreshPreview, 250);
+    if (save && dirty) scheduleSave();
   }
 
-  function commit(week) {
-    const keep = rows.filter((row) => !isBlank(row) && !isValid(row)); // for validation to name
+  // `replaceRows`: a preset or Clear stands for the whole schedule, so it replaces every row,
+  // a half-typed invalid one too. A stroke on the grid keeps such a row for validation to name.
+  function commit(week, { replaceRows = false } = {}) {
+    const keep = replaceRows ? [] : rows.filter((row) => !isBlank(row) && !isValid(row));
     minutes = week;
     rows = rangesFromMinutes(week).concat(keep);
     changed({ redrawRows: true });
   }
+
+  // --- Saving as you go ------------------------------------------------------------------------
+  // The form posts through htmx (hx-trigger="autosave", hx-sync queues the last one). The answer
+  // swaps in the status line (and the version the next save must send) and the described hours;
+  // a 422 or 409 answers with the same fragments saying why (base.html's refusal convention).
+  let saveTimer = null;
+  let saving = 0;
+  let conflicted = false; // someone else saved first: the status line offers Reload; stop here
+
+  function setStatus(text) {
+    const status = document.getElementById("save-status");
+    if (!status || status.classList.contains("is-error")) return; // keep a refusal readable
+    const label = status.querySelector(".save-text");
+    const detail = status.querySelector(".save-detail");
+    if (label) label.textContent = text;
+    if (detail) detail.textContent = "";
+  }
+
+  function scheduleSave(delay = SAVE_DELAY) {
+    if (!editable || conflicted || !window.htmx) return;
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(saveNow, delay);
+    setStatus("Saving…"); // not "Saved" while a change waits for the pause that sends it
+  }
+
+  // What the last save posted: the same thing twice (Enter, then the change event it causes)
+  // is one save, so a "No changes" answer never hides the line that said what changed.
+  let lastPosted = null;
+
+  function postedState() {
+    return JSON.stringify([postedRanges(), tzInput ? tzInput.value : "", sendingValue()]);
+  }
+
+  function saveNow() {
+    clearTimeout(saveTimer);
+    saveTimer = null;
+    if (!editable || conflicted || !window.htmx || drag) return;
+    rangesInput.value = JSON.stringify(postedRanges());
+    if (postedState() === lastPosted) return;
+    lastPosted = postedState();
+    window.htmx.trigger(form, "autosave");
+  }
+
+  // htmx adds the last clicked submit button to a form's values. Those buttons (a preset, a
+  // day's name, a row's Remove) are for the page without JavaScript; here the script has already
+  // applied them to the ranges it posts, and the server must not apply them a second time.
+  form.addEventListener("htmx:configRequest", (event) => {
+    if (event.detail.elt !== form) return;
+    ["preset", "toggle_day", "remove"].forEach((name) => delete event.detail.parameters[name]);
+  });
+
+  form.addEventListener("htmx:beforeRequest", (event) => {
+    if (event.detail.elt !== form) return;
+    saving += 1;
+    const status = document.getElementById("save-status");
+    if (status) status.classList.remove("is-error"); // a new attempt: the old refusal is history
+    setStatus("Saving…");
+  });
+  form.addEventListener("htmx:afterRequest", (event) => {
+    if (event.detail.elt !== form) return;
+    saving = Math.max(0, saving - 1);
+    if (event.detail.xhr && event.detail.xhr.status === 409) conflicted = true;
+  });
+  // Anything the app did not answer on purpose (a lost connection, a stale CSRF token, a
+  // server error) still gets a visible line; the changes stay on the page, unsaved.
+  form.addEventListener("htmx:sendError", () => showFailure("Not saved: the server could not be reached. Your changes are still here; they are saved with your next change."));
+  form.addEventListener("htmx:responseError", (event) => {
+    if (event.detail.elt !== form) return;
+    showFailure(`Not saved: the server answered ${event.detail.xhr.status}. Reload the page to try again.`);
+  });
+
+  function showFailure(text) {
+    lastPosted = null; // not saved: the same state may be posted again
+    const status = document.getElementById("save-status");
+    if (!status) return;
+    status.classList.remove("is-error");
+    setStatus(text);
+    status.classList.add("is-error");
+  }
+
+  // The server says what is saved now: the page is clean again unless more changed meanwhile
+  // (then another save is already on its way).
+  let tzSent = null;
+  form.addEventListener("htmx:configRequest", (event) => {
+    if (event.detail.elt === form && tzInput) tzSent = tzInput.value;
+  });
+
+  document.body.addEventListener("schedule-saved", (event) => {
+    data.saved = event.detail.saved;
+    // "pst" was saved as America/Los_Angeles: show the stored name, unless typing went on.
+    if (tzInput && tzInput.value === tzSent && tzInput.value !== data.saved.timezone) {
+      tzInput.value = data.saved.timezone;
+      timezoneChanged();
+    }
+    dirty = isDirty();
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(refreshPreview, 0);
+  });
 
   function refreshPreview() {
     if (!timelineForm || !window.htmx) return;
@@ -276,6 +377,49 @@
     return cells.get(`${cell.day}:${cell.slot}`);
   }
 
+  // The cell under a point, read from the grid's geometry rather than elementFromPoint: under
+  // the sticky day headers, or past the grid's edge while the page scrolls, the nearest cell.
+  function cellFromPoint({ x, y }) {
+    const body = grid.tBodies[0].getBoundingClientRect();
+    const slot = Math.min(SLOTS - 1, Math.max(0, Math.floor(((y - body.top) * SLOTS) / body.height)));
+    let day = 1;
+    DAYS.forEach((d) => {
+      if (x >= tdOf({ day: d, slot: 0 }).getBoundingClientRect().left) day = d;
+    });
+    return { day, slot };
+  }
+
+  function paintTo(point) {
+    const cell = cellFromPoint(point);
+    if (cell.day === drag.last.day && cell.slot === drag.last.slot) return;
+    drag.last = cell;
+    drag.preview = paintRect(drag.snapshot, drag.anchor, cell, drag.open);
+    focusCell(cell);
+    renderGrid(drag.preview);
+  }
+
+  // Painting near the top or bottom of the window scrolls the page, faster the closer the
+  // pointer is to the edge, and keeps painting to the cell now under it: a working day fits in
+  // one stroke whatever the window's height.
+  const EDGE = 56; // px
+  let pointer = null;
+  let scrollFrame = 0;
+
+  function autoScroll() {
+    scrollFrame = 0;
+    if (!drag || !pointer) return;
+    const bottom = window.innerHeight - EDGE;
+    let step = 0;
+    if (pointer.y < EDGE) step = -Math.ceil((EDGE - pointer.y) / 4);
+    else if (pointer.y > bottom) step = Math.ceil((pointer.y - bottom) / 4);
+    if (!step) return;
+    const before = window.scrollY;
+    window.scrollBy(0, step);
+    if (window.scrollY === before) return; // at the end of the page: nothing more to reach
+    paintTo(pointer);
+    scrollFrame = requestAnimationFrame(autoScroll);
+  }
+
   if (editable) {
     grid.addEventListener("pointerdown", (event) => {
       const td = event.target.closest("td.cell");
@@ -293,19 +437,18 @@
 
     grid.addEventListener("pointermove", (event) => {
       if (!drag) return;
-      const element = document.elementFromPoint(event.clientX, event.clientY);
-      const cell = cellAt(element && element.closest("#schedule-grid td.cell"));
-      if (!cell || (cell.day === drag.last.day && cell.slot === drag.last.slot)) return;
-      drag.last = cell;
-      drag.preview = paintRect(drag.snapshot, drag.anchor, cell, drag.open);
-      focusCell(cell);
-      renderGrid(drag.preview);
+      pointer = { x: event.clientX, y: event.clientY };
+      paintTo(pointer);
+      if (!scrollFrame) scrollFrame = requestAnimationFrame(autoScroll);
     });
 
     const endDrag = (event) => {
       if (!drag) return;
       const week = event.type === "pointercancel" ? drag.snapshot : drag.preview;
       drag = null;
+      pointer = null;
+      cancelAnimationFrame(scrollFrame);
+      scrollFrame = 0;
       commit(week);
     };
     grid.addEventListener("pointerup", endDrag);
@@ -365,7 +508,8 @@
     if (!button || !editable) return;
     if (button.name === "preset") {
       event.preventDefault();
-      commit(minutesFromRows((data.presets[button.value] || []).map((r) => ({ ...r, weekday: String(r.weekday) }))));
+      const preset = (data.presets[button.value] || []).map((r) => ({ ...r, weekday: String(r.weekday) }));
+      commit(minutesFromRows(preset), { replaceRows: true });
       keyAnchor = null;
     } else if (button.name === "toggle_day") {
       event.preventDefault();
@@ -390,6 +534,14 @@
 
   if (rowsBody) {
     rowsBody.addEventListener("change", () => {
+      readRows();
+      minutes = minutesFromRows(rows);
+      changed();
+    });
+    // Typing a time saves once it reads as HH:MM (or is emptied); "16:5" is still being typed.
+    rowsBody.addEventListener("input", (event) => {
+      const value = event.target.value;
+      if (event.target.tagName !== "INPUT" || (value && !TIME.test(value))) return;
       readRows();
       minutes = minutesFromRows(rows);
       changed();
@@ -428,10 +580,25 @@
 
   const useBrowserZone = document.getElementById("use-browser-zone");
 
+  // What the server will store for a typed name (spec.canonical_timezone, in short): an alias
+  // ("PST", "eastern", "US/Pacific"), or a zone from the list in any case. Only for the hint;
+  // the server decides.
+  const zoneNames = new Map(
+    Array.from(document.querySelectorAll("#timezone-options option")).map((o) => [o.value.toLowerCase(), o.value])
+  );
+  function canonicalZone(text) {
+    const key = text.trim().toLowerCase().replace(/_/g, " ").replace(/\s+/g, " ");
+    return (data.timezoneAliases || {})[key] || zoneNames.get(key.replace(/ /g, "_")) || "";
+  }
+
   function timezoneChanged() {
-    const zone = tzInput.value.trim();
+    const typed = tzInput.value.trim();
+    const zone = canonicalZone(typed) || typed;
     const now = zone ? zoneNow(zone) : null;
-    tzNow.textContent = now ? `Now ${now.time} there (${now.offset}).` : "Not a timezone name yet: pick one from the list.";
+    const means = zone !== typed ? `${typed} is ${zone}. ` : "";
+    tzNow.textContent = now
+      ? `${means}Now ${now.time} there (${now.offset}).`
+      : "Not a timezone name yet: pick one from the list, or type one like PST, Eastern or Europe/Paris.";
     grid.setAttribute("aria-label", `Sending hours in ${zone}`);
     const gridZone = document.getElementById("grid-zone");
     if (gridZone) gridZone.textContent = zone;
@@ -443,9 +610,15 @@
   }
 
   if (tzInput) {
+    // Each keystroke redraws the hints and the preview; the save waits for the name to be
+    // finished (Enter, leaving the field, or picking from the list, which fires change too).
     tzInput.addEventListener("input", () => {
       timezoneChanged();
+      changed({ save: false });
+    });
+    tzInput.addEventListener("change", () => {
       changed();
+      if (dirty) saveNow();
     });
     timezoneChanged();
   }
@@ -453,20 +626,26 @@
     useBrowserZone.addEventListener("click", () => {
       tzInput.value = browserZone;
       tzInput.dispatchEvent(new Event("input", { bubbles: true }));
+      tzInput.dispatchEvent(new Event("change", { bubbles: true }));
     });
   }
 
   // --- Save, leave, first preview ------------------------------------------------------------------
-  form.addEventListener("submit", () => {
-    rangesInput.value = JSON.stringify(postedRanges());
-    dirty = false; // leaving through Save is not losing work
+  // Enter in a field submits the form: with JavaScript that is "save now", not a page load.
+  form.addEventListener("submit", (event) => {
+    if (!window.htmx) return;
+    event.preventDefault();
+    if (tzInput && document.activeElement === tzInput) tzInput.dispatchEvent(new Event("change"));
+    changed({ save: false });
+    saveNow();
   });
+  // Only unsaved work keeps someone on the page: once a save has answered, leaving is safe.
   window.addEventListener("beforeunload", (event) => {
-    if (dirty) event.preventDefault();
+    if (editable && !conflicted && (dirty || saving > 0)) event.preventDefault();
   });
 
   renderRows();
-  changed({ preview: false });
+  changed({ preview: false, save: false });
   if (dirty) whenReady(refreshPreview); // a refused save: preview what is on the page
 
   // The server only knows the browser's zone from the cookie set above: on a first visit the

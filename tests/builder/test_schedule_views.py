@@ -283,16 +283,16 @@ TEN_THOUSAND = json.dumps([{"weekday": 1, "start": "09:00", "end": "09:29"}] * 1
     [
         (
             {"ranges": one_range(weekday=0)},
-            400,
+            422,
             "Sending hours row 1: pick a day, Monday to Sunday.",
         ),
-        ({"ranges": one_range(weekday=8)}, 400, "pick a day, Monday to Sunday"),
-        ({"ranges": one_range(weekday="Tuesday")}, 400, "pick a day, Monday to Sunday"),
-        ({"ranges": one_range(start="25:00")}, 400, 'the start time "25:00" is not valid'),
-        ({"ranges": one_range(start="9am")}, 400, "use 24-hour HH:MM"),
-        ({"ranges": one_range(end="")}, 400, "the end time is missing"),
-        ({"ranges": one_range(start="12:00", end="10:00")}, 400, "the end must be after the start"),
-        ({"ranges": one_range(start="10:00", end="10:00")}, 400, "the end must be after the start"),
+        ({"ranges": one_range(weekday=8)}, 422, "pick a day, Monday to Sunday"),
+        ({"ranges": one_range(weekday="Tuesday")}, 422, "pick a day, Monday to Sunday"),
+        ({"ranges": one_range(start="25:00")}, 422, 'the start time "25:00" is not valid'),
+        ({"ranges": one_range(start="9am")}, 422, "use 24-hour HH:MM"),
+        ({"ranges": one_range(end="")}, 422, "the end time is missing"),
+        ({"ranges": one_range(start="12:00", end="10:00")}, 422, "the end must be after the start"),
+        ({"ranges": one_range(start="10:00", end="10:00")}, 422, "the end must be after the start"),
         (
             {
                 "ranges": json.dumps(
@@ -302,20 +302,20 @@ TEN_THOUSAND = json.dumps([{"weekday": 1, "start": "09:00", "end": "09:29"}] * 1
                     ]
                 )
             },
-            400,
+            422,
             "09:00–12:00 and 12:00–16:59 overlap",
         ),
-        ({"ranges": TEN_THOUSAND}, 400, "10000 blocks of sending hours is far too many"),
-        ({"ranges": "[{'weekday': 1"}, 400, "not valid JSON"),
-        ({"ranges": '{"weekday": 1}'}, 400, "must be a list"),
-        ({"ranges": "[[1, 2]]"}, 400, "needs a weekday, a start and an end"),
-        ({"version": ""}, 400, "the form is missing its version"),
-        ({"version": "abc"}, 400, "the form is missing its version"),
-        ({"has_schedule": ""}, 400, "choose whether Close sends only during the sending hours"),
-        ({"timezone": "America/New_Yrok"}, 400, 'Did you mean "America/New_York"?'),
-        ({"timezone": ""}, 400, "Choose a time zone"),
-        ({"preset": "weekends"}, 400, "there is no preset called"),
-        ({"toggle_day": "9"}, 400, "there is no such day"),
+        ({"ranges": TEN_THOUSAND}, 422, "10000 blocks of sending hours is far too many"),
+        ({"ranges": "[{'weekday': 1"}, 422, "not valid JSON"),
+        ({"ranges": '{"weekday": 1}'}, 422, "must be a list"),
+        ({"ranges": "[[1, 2]]"}, 422, "needs a weekday, a start and an end"),
+        ({"version": ""}, 422, "the form is missing its version"),
+        ({"version": "abc"}, 422, "the form is missing its version"),
+        ({"has_schedule": ""}, 422, "choose whether Close sends only during the sending hours"),
+        ({"timezone": "America/New_Yrok"}, 422, 'Did you mean "America/New_York"?'),
+        ({"timezone": ""}, 422, "Choose a time zone"),
+        ({"preset": "weekends"}, 422, "there is no preset called"),
+        ({"toggle_day": "9"}, 422, "there is no such day"),
     ],
 )
 def test_bad_posts_are_refused_and_nothing_changes(
@@ -360,7 +360,7 @@ def test_a_refused_save_keeps_the_loaded_version(logged_in, example_sequence, ot
 
     response = logged_in.post(url(example_sequence), data)
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert '<input type="hidden" name="version" value="1">' in text(response)
 
 
@@ -370,7 +370,7 @@ def test_ten_thousand_rows_without_javascript_are_refused(logged_in, example_seq
 
     response = logged_in.post(url(example_sequence), rows_data(example_sequence, rows))
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "far too much data for a schedule" in text(response)
     assert state(example_sequence) == before
 
@@ -382,7 +382,7 @@ def test_rows_of_different_lengths_are_refused(logged_in, example_sequence):
 
     response = logged_in.post(url(example_sequence), data)
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "the sending-hours rows are incomplete" in text(response)
     assert state(example_sequence) == before
 
@@ -396,7 +396,7 @@ def test_a_json_body_is_refused_with_a_message(logged_in, example_sequence):
         content_type="application/json",
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "the form is missing its version" in text(response)
     assert state(example_sequence) == before
 
@@ -408,7 +408,7 @@ def test_posted_text_is_escaped(logged_in, example_sequence):
     )
 
     html = text(response)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "<script>x" not in html
     assert "&lt;script&gt;x" in html
 
@@ -475,9 +475,9 @@ def test_bad_timeline_queries_get_a_message(logged_in, example_sequence, params,
     fragment = timeline(logged_in, example_sequence, **params)
     page = timeline(logged_in, example_sequence, htmx=False, **params)
 
-    assert fragment.status_code == 200  # htmx swaps only 2xx: the message must show
+    assert fragment.status_code == 422  # the refusal convention: htmx swaps 422, message shows
     assert message in text(fragment)
-    assert page.status_code == 400
+    assert page.status_code == 422
     assert message in text(page)
 
 
@@ -570,3 +570,185 @@ def test_a_reviewer_without_the_editor_role_cannot_save(django_user_model):
 
     assert response.status_code == 403
     assert Revision.objects.filter(sequence=sequence).count() == 1
+
+
+# --- issue 11: what a new user hits in the first ten minutes ----------------------------------
+def test_cleared_hours_are_saved_but_block_submit_until_any_time_is_chosen(
+    logged_in, example_sequence, user, synced
+):
+    from builder import review
+
+    response = logged_in.post(url(example_sequence), post_data(example_sequence, []), follow=True)
+
+    # A draft may be empty for a while (the next drag paints it again); it is saved, and says
+    # at once that it cannot go out like this.
+    assert saved_ranges(example_sequence) == []
+    assert "No sending hours: Close would never send these steps." in text(response)
+    example_sequence.refresh_from_db()
+    with pytest.raises(review.HasProblems, match="Close would never send these steps"):
+        review.check_submit(example_sequence, user)
+
+    logged_in.post(
+        url(example_sequence),
+        post_data(
+            example_sequence, [], has_schedule="any_time", version=str(example_sequence.version)
+        ),
+    )
+
+    example_sequence.refresh_from_db()
+    assert example_sequence.has_schedule is False
+    review.check_submit(example_sequence, user)  # "Send at any time" is a valid choice
+
+
+@pytest.mark.parametrize("enroll", ["9999-12-31T23:59:59", "0001-01-01T00:00"])
+@pytest.mark.parametrize("htmx", [True, False])
+def test_an_enrollment_at_the_ends_of_time_gets_a_message_not_a_500(
+    logged_in, example_sequence, enroll, htmx
+):
+    response = timeline(
+        logged_in, example_sequence, htmx=htmx, enroll=enroll, viewer_tz="Asia/Tokyo"
+    )
+
+    assert response.status_code == 422
+    assert f"“{enroll}” is too far from today" in text(response)
+    assert "showing an enrollment now" in text(response)
+
+
+def test_an_autosave_answers_with_the_status_line_and_the_saved_state(logged_in, example_sequence):
+    ranges = [{"weekday": 2, "start": "10:00", "end": "11:59"}]
+
+    response = logged_in.post(
+        url(example_sequence), post_data(example_sequence, ranges), headers={"HX-Request": "true"}
+    )
+
+    html = text(response)
+    assert response.status_code == 200
+    assert '<span class="save-text">Saved</span>' in html
+    assert f"Schedule: {WEEKDAYS_9_5} → Tue 10:00–11:59" in html
+    assert '<input type="hidden" name="version" value="2">' in html  # the next save sends it
+    assert "<strong>Tue 10:00–11:59</strong>" in html
+    event = json.loads(response["HX-Trigger"])["schedule-saved"]
+    assert event["saved"]["ranges"] == [{"weekday": 2, "start": "10:00", "end": "11:59"}]
+    assert saved_ranges(example_sequence) == [(2, "10:00", "11:59")]
+
+
+def test_an_invalid_autosave_is_refused_with_422_and_says_why(logged_in, example_sequence):
+    before = state(example_sequence)
+
+    response = logged_in.post(
+        url(example_sequence),
+        post_data(example_sequence, json.loads(one_range(start="12:00", end="10:00"))),
+        headers={"HX-Request": "true"},
+    )
+
+    html = unescape(text(response))
+    assert response.status_code == 422
+    assert "Not saved: Sending hours on Tuesday: the end must be after the start." in html
+    assert 'class="save-status is-error"' in html
+    assert state(example_sequence) == before
+
+
+def test_a_stale_autosave_names_who_saved_first_and_offers_reload(
+    logged_in, example_sequence, other_user
+):
+    with example_sequence.editing(user=other_user, loaded_version=1, summary="Timezone: A → B"):
+        pass
+
+    response = logged_in.post(
+        url(example_sequence),
+        post_data(example_sequence, json.loads(one_range()), version="1"),
+        headers={"HX-Request": "true"},
+    )
+
+    html = unescape(text(response))
+    assert response.status_code == 409
+    assert "Not saved: bob saved this sequence at" in html
+    assert "Their last change: Timezone: A → B." in html
+    assert f'<a class="button small" href="{url(example_sequence)}">Reload</a>' in html
+    # The page keeps the version it loaded: every later save is refused too, until a reload.
+    assert '<input type="hidden" name="version" value="1">' in html
+    assert saved_ranges(example_sequence)[0] == (1, "09:00", "16:59")
+
+
+def test_an_autosave_that_returns_an_approved_sequence_to_draft_reloads_the_page(
+    logged_in, example_sequence, user
+):
+    example_sequence.change_status(Sequence.Status.APPROVED, user=user)
+
+    response = logged_in.post(
+        url(example_sequence), post_data(example_sequence, []), headers={"HX-Request": "true"}
+    )
+
+    assert response.status_code == 200
+    assert response["HX-Refresh"] == "true"
+    example_sequence.refresh_from_db()
+    assert example_sequence.status == Sequence.Status.DRAFT
+
+
+def test_without_javascript_the_save_button_is_in_noscript(logged_in, example_sequence):
+    html = text(logged_in.get(url(example_sequence)))
+
+    assert '<noscript><p class="noscript-save"><button type="submit" class="primary">' in html
+    assert 'class="savebar"' not in html  # nothing sticks over the grid
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("PST", "America/Los_Angeles"), ("eastern", "America/New_York"), ("cet", "Europe/Berlin")],
+)
+def test_a_timezone_alias_is_stored_as_its_iana_name(logged_in, example_sequence, typed, stored):
+    ranges = [{"weekday": d, "start": "09:00", "end": "16:59"} for d in range(1, 6)]
+    example_sequence.timezone = "Asia/Tokyo"
+    example_sequence.save()
+
+    response = logged_in.post(
+        url(example_sequence),
+        post_data(example_sequence, ranges, timezone=typed),
+        headers={"HX-Request": "true"},
+    )
+
+    assert response.status_code == 200
+    example_sequence.refresh_from_db()
+    assert example_sequence.timezone == stored
+    assert f"Timezone: Asia/Tokyo → {stored}" in unescape(text(response))
+    assert json.loads(response["HX-Trigger"])["schedule-saved"]["saved"]["timezone"] == stored
+
+
+def test_an_unknown_timezone_is_refused_with_suggestions(logged_in, example_sequence):
+    before = state(example_sequence)
+
+    response = logged_in.post(
+        url(example_sequence),
+        post_data(example_sequence, json.loads(one_range()), timezone="Europe/Pari"),
+        headers={"HX-Request": "true"},
+    )
+
+    html = unescape(text(response))
+    assert response.status_code == 422
+    assert 'Not saved: "Europe/Pari" is not a time zone name. Did you mean "Europe/Paris"' in html
+    assert state(example_sequence) == before
+
+
+@pytest.mark.parametrize(("typed", "stored"), [("pacific", "America/Los_Angeles"), ("UTC", "UTC")])
+def test_a_new_sequence_takes_a_timezone_alias_as_its_iana_name(typed, stored):
+    from builder.forms import NewSequenceForm
+
+    form = NewSequenceForm({"name": "Q3", "timezone": typed})
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["timezone"] == stored
+
+
+def test_a_new_sequence_with_no_timezone_name_gets_a_suggestion():
+    from builder.forms import NewSequenceForm
+
+    form = NewSequenceForm({"name": "Q3", "timezone": "Europe/Pari"})
+
+    assert not form.is_valid()
+    assert "Did you mean “Europe/Paris”?" in form.errors["timezone"][0]
+
+
+def test_no_template_comment_leaks_into_the_page(logged_in, example_sequence):
+    html = text(logged_in.get(url(example_sequence)))
+
+    assert "{#" not in html and "#}" not in html  # Django's {# #} is one line only

@@ -534,10 +534,13 @@ def test_no_schedule_means_any_time_without_problems():
     assert validate(valid_spec(schedule=None), TEMPLATES) == []
 
 
-def test_empty_schedule_is_a_warning():
+def test_empty_schedule_is_an_error():
     problem = only_problem_at(valid_spec(schedule=[]), "schedule")
-    assert (problem.severity, problem.code) == (WARNING, "schedule_empty")
-    assert problem.message == "No sending hours: Close would never send these steps."
+    assert (problem.severity, problem.code) == (ERROR, "schedule_empty")
+    assert problem.message == (
+        "No sending hours: Close would never send these steps. Paint some sending hours, "
+        "or choose “Send at any time”."
+    )
 
 
 @pytest.mark.parametrize("weekday", [0, 8, "1", True, None])
@@ -816,7 +819,8 @@ hours = st.integers(0, 24 * 60 - 2).flatmap(  # minutes after midnight, start < 
 
 @st.composite
 def valid_schedules(draw):
-    days = draw(st.lists(st.integers(1, 7), unique=True, max_size=7))
+    # At least one day: no hours at all is only valid as "any time" (schedule None).
+    days = draw(st.lists(st.integers(1, 7), unique=True, min_size=1, max_size=7))
     ranges = []
     for day in days:
         start, end = draw(hours)
@@ -926,3 +930,77 @@ def test_the_first_email_needs_no_threading_choice_of_its_own():
 
     assert [(p.path, p.code) for p in problems] == [("steps.2.threading", "threading_required")]
     assert to_close_payload(spec)["steps"][1]["threading"] == "new_thread"
+
+
+# --- Issue 11: no sending hours ----------------------------------------------------------------
+
+
+def test_an_empty_schedule_blocks_publishing_and_says_how_to_send_at_any_time():
+    problems = validate(valid_spec(schedule=[]), TEMPLATES)
+
+    assert [(p.path, p.severity, p.code) for p in problems] == [
+        ("schedule", ERROR, "schedule_empty")
+    ]
+    assert blocking(problems) == problems
+    assert "Close would never send these steps" in problems[0].message
+    assert "Send at any time" in problems[0].message
+
+
+def test_send_at_any_time_is_the_way_to_have_no_hours():
+    assert validate(valid_spec(schedule=None), TEMPLATES) == []
+
+
+# --- Issue 11: timezone names people type -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "canonical"),
+    [
+        ("PST", "America/Los_Angeles"),
+        ("pacific", "America/Los_Angeles"),
+        ("US/Pacific", "America/Los_Angeles"),
+        ("us/pacific", "America/Los_Angeles"),
+        ("Pacific Time", "America/Los_Angeles"),
+        ("eastern", "America/New_York"),
+        ("EST", "America/New_York"),
+        ("EDT", "America/New_York"),
+        ("US/Eastern", "America/New_York"),
+        ("central", "America/Chicago"),
+        ("MST", "America/Denver"),
+        ("CET", "Europe/Berlin"),
+        ("utc", "UTC"),
+        ("GMT", "UTC"),
+        ("Etc/UTC", "UTC"),
+        ("Asia/Calcutta", "Asia/Kolkata"),
+        ("europe/paris", "Europe/Paris"),
+        (" america/new york ", "America/New_York"),
+        ("Tokyo", "Asia/Tokyo"),
+        ("new york", "America/New_York"),
+    ],
+)
+def test_common_timezone_names_and_aliases_map_to_canonical_iana_names(typed, canonical):
+    from builder.spec import canonical_timezone
+
+    assert canonical_timezone(typed) == canonical
+
+
+@pytest.mark.parametrize("typed", ["", "Mars/Olympus", "Pacific/", "America"])
+def test_what_is_no_timezone_has_no_canonical_name(typed):
+    from builder.spec import canonical_timezone
+
+    assert canonical_timezone(typed) is None
+
+
+def test_an_alias_left_in_a_spec_is_named_with_its_iana_name():
+    problem = only_problem_at(valid_spec(timezone="PST"), "timezone")
+
+    assert problem.code == "timezone_invalid"
+    assert 'Did you mean "America/Los_Angeles"?' in problem.message
+
+
+def test_a_misspelt_timezone_gets_several_suggestions():
+    from builder.spec import suggest_timezones
+
+    assert suggest_timezones("Europe/Pari")[0] == "Europe/Paris"
+    assert "America/New_York" in suggest_timezones("America/New_Yrok")
+    assert len(suggest_timezones("a")) <= 3
