@@ -64,16 +64,9 @@
     if (saving > 0) event.preventDefault();
   });
 
-  // The editor's refusals (400, 403, 404, 409) carry fragments that say why: swap them.
-  document.body.addEventListener("htmx:beforeSwap", function (event) {
-    const xhr = event.detail.xhr;
-    if (xhr.status >= 400 && xhr.getResponseHeader("X-Editor-Fragments")) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
-
-  // Anything else that failed (a stale CSRF token, a server error) still gets a visible line.
+  // Refusals (422 invalid input, 409 changed meanwhile) carry fragments that say why; htmx swaps
+  // them like a 200 (base.html's htmx-config). Anything else that failed (a stale CSRF token, a
+  // lost role, a server error) is not swapped, but still gets a visible line.
   document.body.addEventListener("htmx:responseError", function (event) {
     if (!inEditor(event.detail.elt)) return;
     const status = event.detail.xhr.status;

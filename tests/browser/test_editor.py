@@ -301,7 +301,7 @@ def test_a_save_that_ends_late_does_not_pull_focus_out_of_a_field(
 
 
 def test_a_stale_editor_is_refused_told_who_saved_and_offered_a_reload(
-    browser, live_server, user, other_user, example_sequence
+    browser, live_server, user, other_user, example_sequence, console_errors
 ):
     alice = signed_in(browser, live_server, user)
     bob = signed_in(browser, live_server, other_user)
@@ -330,6 +330,11 @@ def test_a_stale_editor_is_refused_told_who_saved_and_offered_a_reload(
     alice.route("**/name/", lambda route: route.abort())
     alice.get_by_label("Name").fill("Offline name")
     expect(status).to_contain_text("Not saved: the server cannot be reached.")
+    # The aborted request is logged by Chromium and by htmx: provoked here, so expected.
+    provoked = [e for e in console_errors if "ERR_FAILED" in e or "htmx:sendError" in e]
+    provoked += [e for e in console_errors if "htmx:afterRequest" in e]
+    assert provoked and all("/name/" in e or "htmx" in e for e in provoked)
+    console_errors[:] = [e for e in console_errors if e not in provoked]
     alice.context.close()
     bob.context.close()
 
@@ -364,4 +369,92 @@ def test_the_editor_works_without_javascript(browser, live_server, synced, user)
         "Day 4 · Call · required",
         "Day 5 · SMS · no template yet",
     ]
+    page.context.close()
+
+
+# --- Refusals keep the page (issue 11) ---------------------------------------------------------
+def intact(page, sequence):
+    """The editor is still the whole page, styled: not replaced by an error response's body."""
+    expect(page.get_by_role("heading", name="Steps", exact=True)).to_be_visible()
+    expect(page.get_by_label("Name")).to_be_visible()
+    assert page.evaluate("getComputedStyle(document.querySelector('.topbar')).display") != "inline"
+    assert page.title().startswith(Sequence.objects.get(pk=sequence.pk).name)
+
+
+@pytest.mark.parametrize("typed", ["-3", "366", "abc", "1.5", " ", "1 5"])
+def test_a_bad_wait_is_refused_in_place_and_nothing_is_lost(
+    browser, live_server, user, example_sequence, typed
+):
+    """Each bad Days value: an inline message under the card, "Not saved", the page as it was
+    (with DEBUG on too, where a 400 answer used to replace the whole document), what was typed
+    still in the box, and nothing saved."""
+    page = signed_in(browser, live_server, user)
+    page.goto(f"{live_server.url}/sequences/{example_sequence.pk}/")
+    card = step(page, 2)
+    card.get_by_label("Days").fill(typed)
+    card.get_by_label("Days").press("Tab")
+
+    message = (
+        "Days cannot be negative."
+        if typed.startswith("-")
+        else "A wait can be at most 365 days."
+        if typed == "366"
+        else "Days: enter a whole number, such as 3."
+    )
+    expect(card.locator(".field-error")).to_have_text(message)
+    expect(page.locator("#save-status")).to_contain_text(f"Not saved: {message}")
+    intact(page, example_sequence)
+    expect(card.get_by_label("Days")).to_have_value(typed)
+    expect(card.get_by_label("Hours")).to_have_value("0")
+    expect(step(page, 3).get_by_label("Days")).to_have_value("3")
+    assert [s.delay for s in Sequence.objects.get(pk=example_sequence.pk).ordered_steps()] == [
+        0,
+        86400,
+        3 * 86400,
+    ]
+    # Corrected, it saves as usual.
+    card.get_by_label("Days").fill("2")
+    card.get_by_label("Days").press("Tab")
+    saved(page, "Step 2: delay 1 day → 2 days")
+    expect(card.locator(".field-error")).to_have_count(0)
+    page.context.close()
+
+
+def test_an_empty_name_is_refused_in_place(browser, live_server, user, example_sequence):
+    page = signed_in(browser, live_server, user)
+    page.goto(f"{live_server.url}/sequences/{example_sequence.pk}/")
+
+    page.get_by_label("Name").fill("")
+    page.get_by_label("Name").press("Tab")
+
+    expect(page.locator("#name-errors .field-error")).to_have_text("Give the sequence a name.")
+    expect(page.locator("#save-status")).to_contain_text("Not saved: Give the sequence a name.")
+    intact(page, example_sequence)
+    assert Sequence.objects.get(pk=example_sequence.pk).name == "My Sequence"
+    page.get_by_label("Name").fill("Back again")
+    saved(page, "Renamed “My Sequence” → “Back again”")
+    expect(page.locator("#name-errors .field-error")).to_have_count(0)
+    page.context.close()
+
+
+def test_adding_to_a_full_sequence_is_refused_in_place(browser, live_server, user):
+    from builder.models import Step
+    from builder.views.editor import MAX_STEPS
+
+    sequence = Sequence.create_draft(name="Full", timezone_name="UTC", user=user)
+    Step.objects.bulk_create(
+        Step(sequence=sequence, position=i, step_type="call", delay=3600 if i else 0)
+        for i in range(MAX_STEPS)
+    )
+    page = signed_in(browser, live_server, user)
+    page.goto(f"{live_server.url}/sequences/{sequence.pk}/")
+
+    page.get_by_role("button", name="Add call step").click()
+
+    expect(page.locator("#save-status")).to_contain_text(
+        f"Not saved: A sequence can have at most {MAX_STEPS} steps."
+    )
+    intact(page, sequence)
+    expect(steps(page).get_by_role("listitem")).to_have_count(MAX_STEPS)
+    assert Step.objects.filter(sequence=sequence).count() == MAX_STEPS
     page.context.close()

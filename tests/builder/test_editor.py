@@ -185,7 +185,7 @@ def test_a_bad_name_is_refused_next_to_the_field(logged_in, example_sequence, na
     response = post(logged_in, "sequence_rename", example_sequence, data={"name": name})
 
     html = response.content.decode()
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert f'<p class="field-error">{message}</p>' in html
     assert f"Not saved: {message}" in html
     assert state_of(example_sequence) == before
@@ -262,7 +262,7 @@ def test_a_bad_delay_is_refused_inline_and_nothing_is_saved(
     response = update_step(logged_in, step, **overrides)
 
     html = response.content.decode()
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response["HX-Reswap"] == "none"
     assert "Not saved:" in html and message in html
     notes = html[html.index(f'<div id="step-{step.pk}-delay-notes"') :]
@@ -278,7 +278,7 @@ def test_a_bad_delay_without_javascript_shows_the_page_with_the_error(logged_in,
     response = update_step(logged_in, step, htmx=False, days="x7")
 
     html = response.content.decode()
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Days: enter a whole number, such as 3." in html
     # The card keeps what was typed, so the user can correct it.
     assert (
@@ -377,7 +377,7 @@ def test_an_unusable_template_is_refused(logged_in, example_sequence, synced, te
 
     response = update_step(logged_in, step, email_template_id=template_id)
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.content.decode()
     assert state_of(example_sequence) == before
 
@@ -387,7 +387,7 @@ def test_a_call_step_cannot_get_a_template(logged_in, example_sequence, synced):
 
     response = update_step(logged_in, steps_of(example_sequence)[0], email_template_id=BUMP)
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "This is a call step: it cannot use an email template." in response.content.decode()
     assert state_of(example_sequence) == before
 
@@ -486,9 +486,9 @@ def test_search_for_a_call_step_or_unknown_step_is_refused(logged_in, example_se
     call_response = logged_in.get(url("step_templates", example_sequence, call.pk), **HTMX)
     unknown = logged_in.get(url("step_templates", example_sequence, 999999), **HTMX)
 
-    assert call_response.status_code == 400
+    assert call_response.status_code == 422
     assert "Step 1 is a call: it has no template to pick." in call_response.content.decode()
-    assert unknown.status_code == 404
+    assert unknown.status_code == 409  # the step is gone: the sequence changed under the page
     assert "That step is not in this sequence" in unknown.content.decode()
 
 
