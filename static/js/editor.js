@@ -48,6 +48,44 @@
     status.classList.toggle("is-error", Boolean(isError));
   }
 
+  // --- One save per edit ------------------------------------------------------------------
+  // The name box and a card's wait boxes save after a pause in typing ("input changed delay")
+  // and when the person leaves the box ("change"). After a pause, leaving fires `change` for the
+  // value just saved: a second save would only answer "No changes" and hide the real one from
+  // the status line. So an autosave whose fields are exactly those last sent is not sent.
+  // (Compared when htmx is about to issue it, recorded when it really goes out: a save queued
+  // behind another one is compared again when its turn comes.)
+  const AUTOSAVES = "#sequence-name, fieldset.delay";
+  const lastSent = new WeakMap();
+
+  function autosaveFields(element) {
+    const form = element.closest("form");
+    if (!form) return null;
+    const fields = new URLSearchParams(new FormData(form));
+    fields.delete("version"); // the page's version changes with every save, the edit does not
+    return fields.toString();
+  }
+
+  document.body.addEventListener("htmx:confirm", function (event) {
+    const element = event.detail.elt;
+    if (!inEditor(element) || !element.matches(AUTOSAVES)) return;
+    const form = element.closest("form");
+    if (form && lastSent.get(form) === autosaveFields(element)) event.preventDefault();
+  });
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    // Any save of the card or the name (a ticked box, a picked template) sends its fields too.
+    const element = event.detail.elt;
+    const form = inEditor(element) && element.closest("form.step-fields, #name-form");
+    if (form && event.detail.requestConfig.verb === "post") lastSent.set(form, autosaveFields(form));
+  });
+  // A save that did not arrive may be sent again as it is.
+  ["htmx:sendError", "htmx:responseError"].forEach(function (name) {
+    document.body.addEventListener(name, function (event) {
+      const form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form");
+      if (form) lastSent.delete(form);
+    });
+  });
+
   let saving = 0;
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     if (event.detail.requestConfig.verb !== "get" && inEditor(event.detail.elt)) {

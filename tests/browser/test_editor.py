@@ -458,3 +458,33 @@ def test_adding_to_a_full_sequence_is_refused_in_place(browser, live_server, use
     expect(steps(page).get_by_role("listitem")).to_have_count(MAX_STEPS)
     assert Step.objects.filter(sequence=sequence).count() == MAX_STEPS
     page.context.close()
+
+
+# --- Autosave ---------------------------------------------------------------------------------
+def test_one_save_per_edit_and_the_status_keeps_the_change(
+    browser, live_server, user, example_sequence
+):
+    """Typing saves after a pause; leaving the box afterwards does not save the same values
+    again (the answer would be "No changes", hiding the change just saved)."""
+    page = signed_in(browser, live_server, user)
+    page.goto(f"{live_server.url}/sequences/{example_sequence.pk}/")
+    card = step(page, 2)
+    update_url = card.locator("form.step-fields").get_attribute("action")
+    posts = []
+    page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+
+    card.get_by_label("Minutes").fill("20")
+    saved(page, "Step 2: delay 1 day → 1 day 20 minutes")
+    card.get_by_label("Minutes").press("Tab")
+    # htmx issues a save (and editor.js says "Saving…") within the change event itself.
+    status = page.locator("#save-status")
+    assert " ".join(status.inner_text().split()) == "Saved Step 2: delay 1 day → 1 day 20 minutes"
+
+    page.get_by_label("Name").fill("Renamed")  # a later save: any second step save came first
+    page.get_by_label("Name").press("Tab")
+    saved(page, "Renamed “My Sequence” → “Renamed”")
+    assert " ".join(status.inner_text().split()) == "Saved Renamed “My Sequence” → “Renamed”"
+    assert [url for url in posts if url.endswith(update_url)] == [live_server.url + update_url]
+    name_url = f"{live_server.url}/sequences/{example_sequence.pk}/name/"
+    assert [url for url in posts if url.endswith("/name/")] == [name_url]
+    page.context.close()
