@@ -488,3 +488,24 @@ def test_one_save_per_edit_and_the_status_keeps_the_change(
     name_url = f"{live_server.url}/sequences/{example_sequence.pk}/name/"
     assert [url for url in posts if url.endswith("/name/")] == [name_url]
     page.context.close()
+
+
+# --- CSP --------------------------------------------------------------------------------------
+def test_dragging_with_the_cards_sliding_aside_breaks_no_csp_rule(
+    browser, live_server, synced, user, example_sequence, tmp_path
+):
+    """SortableJS animates the cards through the CSSOM, which leaves (empty) style attributes
+    on them; the swap of the reordered list must not copy those as inline styles (the
+    console_errors fixture fails the test on any CSP violation). Also after a preview is opened
+    and a screenshot taken (Playwright hides the caret through the inputs' style)."""
+    page = signed_in(browser, live_server, user, viewport={"width": 1280, "height": 1800})
+    page.goto(f"{live_server.url}/sequences/{example_sequence.pk}/")
+    preview = step(page, 2).locator(".preview-toggle")
+    preview.locator("summary").click()
+    expect(preview.locator(".preview-body")).to_be_visible()
+    page.screenshot(path=tmp_path / "editor.png")
+    drag_card(page, 3, onto=1)
+    saved(page, "Reordered steps: 3, 1, 2")
+    step(page, 1).get_by_role("button", name="Move down").click()
+    saved(page, "Moved step 1 down to step 2")
+    page.context.close()
