@@ -154,7 +154,7 @@ def step_update(request, sequence, step_id):
     summary = f"Step {steps.index(step) + 1}: {changes}" if changes else ""
     if summary:
         with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-            step.save()
+            step.save(update_fields=_changed_fields(step, before, _step_values(step)))
     picked = bool(request.POST.get(TEMPLATE_FIELDS.get(step.step_type, ""), ""))
     focus = f"#step-{step.pk}-chosen" if picked else None
     return _saved(request, sequence, summary, changed=step, picked=picked, focus=focus)
@@ -428,6 +428,22 @@ def _save_steps(changed, new=None):
     Step.objects.bulk_update(
         [step for step in changed if step is not new], ["position", "threading"]
     )
+
+
+def _changed_fields(step, before, after):
+    """The columns an edit of one card changed (`_step_values` before and after).
+
+    Only these are written: the row was read before the edit's transaction, and a publish
+    finishing meanwhile stores Close's step id in it; saving the whole row would put back the
+    id read earlier. Close's ids are never an edit's to write.
+    """
+    columns = {
+        "delay": "delay",
+        "template": TEMPLATE_FIELDS.get(step.step_type),
+        "threading": "threading",
+        "required": "required",
+    }
+    return [columns[name] for name in after if after[name] != before[name] and columns[name]]
 
 
 def _with_notes(summary, notes):

@@ -520,3 +520,43 @@ def test_a_first_email_imported_as_a_reply_can_be_unticked(logged_in, example_se
     html = response.content.decode()
     assert f"{checkbox} disabled" in html
     assert "there is no earlier thread to reply in" not in html
+
+
+# --- Close's ids -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"days": "4"},
+        {"email_template_id": BUMP},
+        {"reply_in_thread": None},
+    ],
+    ids=["delay", "template", "threading"],
+)
+def test_an_edit_never_overwrites_the_close_id_a_publish_stored_meanwhile(
+    logged_in, example_sequence, synced, monkeypatch, edit
+):
+    """Issue 12, finding 2: the publish job stores Close's step ids while an edit is on its way.
+    The edit read the step row before that write; it saves only the fields it changed."""
+    from builder.views import editor
+
+    step = steps_of(example_sequence)[2]
+    loaded_version = editor._loaded_version
+
+    def publish_writes_meanwhile(request, sequence):
+        # The editor has already read the sequence's steps (editor._load): the job writes now.
+        Step.objects.filter(pk=step.pk).update(close_id="seqstep_stored_by_publish")
+        return loaded_version(request, sequence)
+
+    monkeypatch.setattr(editor, "_loaded_version", publish_writes_meanwhile)
+
+    response = update_step(logged_in, step, **edit)
+
+    assert response.status_code == 200
+    step.refresh_from_db()
+    assert step.close_id == "seqstep_stored_by_publish"
+    assert version_of(example_sequence) == 2  # the edit itself was saved
+    assert (step.delay, step.email_template_id, step.threading) == (
+        4 * 86400 if "days" in edit else 3 * 86400,
+        edit.get("email_template_id", EXAMPLE_EMAIL_2),
+        "new_thread" if "reply_in_thread" in edit else "old_thread",
+    )
