@@ -509,3 +509,19 @@ def test_dragging_with_the_cards_sliding_aside_breaks_no_csp_rule(
     step(page, 1).get_by_role("button", name="Move down").click()
     saved(page, "Moved step 1 down to step 2")
     page.context.close()
+
+
+def test_a_refused_comment_is_shown_in_place_on_the_review_page(
+    browser, live_server, user, example_sequence
+):
+    """The review page's htmx refusals follow the same convention (422, swapped like a 200)."""
+    page = signed_in(browser, live_server, user)
+    page.goto(f"{live_server.url}/sequences/{example_sequence.pk}/review/")
+
+    page.get_by_label("Comment", exact=True).fill("   ")
+    page.get_by_role("button", name="Add comment").click()
+
+    expect(page.get_by_role("alert")).to_have_text("Write a comment first.")
+    expect(page.get_by_role("button", name="Add comment")).to_be_visible()
+    expect(page.locator(".topbar")).to_be_visible()
+    page.context.close()
