@@ -122,6 +122,29 @@
     setStatus("Not saved: the server cannot be reached. Check your connection, then try again.", true);
   });
 
+  // --- The status line covers nothing ---------------------------------------------------
+  // It is fixed at the bottom of the screen. Its height goes to --save-status-height, which
+  // editor.css keeps free below whatever is focused or scrolled to; when it grows over the field
+  // being edited (a refusal on a phone runs to several lines), that field scrolls back above it.
+  function overlaps(a, b) {
+    return a.bottom > b.top && a.top < b.bottom && a.right > b.left && a.left < b.right;
+  }
+
+  function fitStatus() {
+    const status = document.getElementById("save-status");
+    if (!status) return;
+    const box = status.getBoundingClientRect();
+    document.documentElement.style.setProperty("--save-status-height", Math.ceil(box.height) + "px");
+    const active = document.activeElement;
+    if (inEditor(active) && !status.contains(active) && overlaps(active.getBoundingClientRect(), box)) {
+      active.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  document.body.addEventListener("htmx:afterSettle", fitStatus);
+  window.addEventListener("resize", fitStatus);
+  fitStatus();
+
   // --- Focus ------------------------------------------------------------------------------
   // The server names what should have focus after a change (HX-Trigger-After-Settle): the
   // moved card's button, a new card, or "Undo" after a removal. Not when the person has

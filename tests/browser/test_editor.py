@@ -525,3 +525,62 @@ def test_a_refused_comment_is_shown_in_place_on_the_review_page(
     expect(page.get_by_role("button", name="Add comment")).to_be_visible()
     expect(page.locator(".topbar")).to_be_visible()
     page.context.close()
+
+
+# --- Nothing covers a control (issue 11) -----------------------------------------------------
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+COVERED = """([selector, target]) => {
+  const a = document.querySelector(selector).getBoundingClientRect();
+  const b = (typeof target === "string" ? document.querySelector(target) : target)
+    .getBoundingClientRect();
+  return a.bottom > b.top && a.top < b.bottom && a.right > b.left && a.left < b.right;
+}"""
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_the_saved_pill_covers_no_remove_button(
+    browser, live_server, user, example_sequence, viewport
+):
+    """Each card's Remove step button, scrolled as low as the page lets it go (to the bottom
+    edge of what scrolling into view shows), is clear of the status line."""
+    page = signed_in(browser, live_server, user, viewport=viewport)
+    page.goto(f"{live_server.url}/sequences/{example_sequence.pk}/")
+    page.get_by_label("Name").fill("A name long enough to make the status line quite wide")
+    saved(page, "Renamed “My Sequence” → “A name long enough")
+    for number in (1, 2, 3):
+        remove = step(page, number).get_by_role("button", name="Remove step")
+        remove.evaluate("button => button.scrollIntoView({block: 'end'})")
+        covered = remove.evaluate(f"b => ({COVERED})(['#save-status', b])")
+        assert not covered, f"the status line covers step {number}'s Remove step"
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
+    last = step(page, 3).get_by_role("button", name="Remove step")
+    assert not last.evaluate(f"b => ({COVERED})(['#save-status', b])")
+    page.context.close()
+
+
+def test_on_a_phone_a_refusal_does_not_cover_the_field_being_edited(
+    browser, live_server, user, other_user, example_sequence
+):
+    alice = signed_in(browser, live_server, user, viewport=PHONE)
+    alice.goto(f"{live_server.url}/sequences/{example_sequence.pk}/")
+    bob = Client()
+    bob.force_login(other_user)
+    bob.post(
+        f"/sequences/{example_sequence.pk}/name/",
+        {"name": "Bob's", "version": "1"},
+        HTTP_HX_REQUEST="true",
+    )
+    days = step(alice, 3).get_by_label("Days")
+    days.evaluate("input => input.scrollIntoView({block: 'end'})")
+    days.focus()
+    days.fill("4")  # saved after the pause, the focus stays in the box
+
+    expect(alice.locator("#save-status")).to_contain_text("Not saved: bob saved this sequence")
+    expect(days).to_be_focused()
+    # Polled with page.evaluate: wait_for_function evaluates a string, which the CSP forbids.
+    deadline = time.monotonic() + 10
+    while alice.evaluate(f"({COVERED})(['#save-status', document.activeElement])"):
+        assert time.monotonic() < deadline, "the refusal covers the field being edited"
+        alice.wait_for_timeout(50)
+    alice.context.close()
