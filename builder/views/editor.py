@@ -671,6 +671,16 @@ class Card:
         return [error for name in names for error in self.form.errors.get(name, [])]
 
     @property
+    def invalid_delay_fields(self):
+        """The wait boxes a refused post's errors are about (all three for the wait as a whole)."""
+        if self.form is None:
+            return []
+        names = ("days", "hours", "minutes")
+        if self.form.errors.get("__all__"):
+            return list(names)
+        return [name for name in names if self.form.errors.get(name)]
+
+    @property
     def template_errors(self):
         if self.form is None or not self.template_field:
             return []

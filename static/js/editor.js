@@ -142,6 +142,27 @@
   }
 
   document.body.addEventListener("htmx:afterSettle", fitStatus);
+
+  // --- Wait boxes with errors --------------------------------------------------------------
+  // A refusal sends a card's error notes, never its boxes (the person may be typing in them):
+  // the boxes the errors name are marked invalid and described by the errors here, and unmarked
+  // once a save clears them. (The page without JavaScript renders the same attributes.)
+  function markDelayErrors() {
+    document.querySelectorAll("#step-list > li.step").forEach(function (card) {
+      const errors = card.querySelector('[id$="-delay-errors"]');
+      const fields = errors ? errors.dataset.fields.split(" ") : [];
+      card.querySelectorAll(".delay-part input").forEach(function (input) {
+        if (fields.includes(input.name)) {
+          input.setAttribute("aria-invalid", "true");
+          input.setAttribute("aria-describedby", errors.id);
+        } else {
+          input.removeAttribute("aria-invalid");
+          input.removeAttribute("aria-describedby");
+        }
+      });
+    });
+  }
+  document.body.addEventListener("htmx:afterSettle", markDelayErrors);
   window.addEventListener("resize", fitStatus);
   fitStatus();
 

@@ -584,3 +584,47 @@ def test_on_a_phone_a_refusal_does_not_cover_the_field_being_edited(
         assert time.monotonic() < deadline, "the refusal covers the field being edited"
         alice.wait_for_timeout(50)
     alice.context.close()
+
+
+# --- Accessibility ----------------------------------------------------------------------------
+def test_a_wait_box_with_an_error_is_marked_invalid_and_described_by_it(
+    browser, live_server, user, example_sequence
+):
+    page = signed_in(browser, live_server, user)
+    page.goto(f"{live_server.url}/sequences/{example_sequence.pk}/")
+    card = step(page, 2)
+    days, hours = card.get_by_label("Days"), card.get_by_label("Hours")
+
+    hours.fill("x")
+    hours.press("Tab")
+
+    expect(card.locator(".field-error")).to_have_text("Hours: enter a whole number, such as 3.")
+    expect(hours).to_have_attribute("aria-invalid", "true")
+    described_by = hours.get_attribute("aria-describedby")
+    expect(page.locator(f"#{described_by}")).to_have_text("Hours: enter a whole number, such as 3.")
+    expect(hours).to_have_accessible_description("Hours: enter a whole number, such as 3.")
+    expect(days).not_to_have_attribute("aria-invalid", "true")
+
+    hours.fill("2")
+    hours.press("Tab")
+    saved(page, "Step 2: delay 1 day → 1 day 2 hours")
+    expect(hours).not_to_have_attribute("aria-invalid", "true")
+    expect(hours).not_to_have_attribute("aria-describedby", described_by)
+    page.context.close()
+
+
+def test_skip_to_content_is_the_first_thing_tab_reaches_on_every_page(
+    browser, live_server, user, example_sequence
+):
+    page = signed_in(browser, live_server, user)
+    pages = ["/", *(f"/sequences/{example_sequence.pk}/{p}" for p in ("", "schedule/", "review/"))]
+    pages += [f"/sequences/{example_sequence.pk}/{p}" for p in ("history/", "publish/")]
+    for path in pages:
+        page.goto(f"{live_server.url}{path}")
+        page.keyboard.press("Tab")
+        skip = page.get_by_role("link", name="Skip to content")
+        expect(skip).to_be_focused()
+        expect(skip).to_be_in_viewport()
+        page.keyboard.press("Enter")
+        expect(page.locator("main")).to_be_focused()
+    page.context.close()
