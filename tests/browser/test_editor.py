@@ -628,3 +628,23 @@ def test_skip_to_content_is_the_first_thing_tab_reaches_on_every_page(
         page.keyboard.press("Enter")
         expect(page.locator("main")).to_be_focused()
     page.context.close()
+
+
+# --- Phone ------------------------------------------------------------------------------------
+def test_on_a_phone_the_header_and_tabs_leave_the_screen_to_the_page(
+    browser, live_server, user, example_sequence
+):
+    """At 390x844 the top bar, the sequence header and the tabs take under a quarter of the
+    first screen, and the tabs sit on one line (scrolling sideways if they must)."""
+    page = signed_in(browser, live_server, user, viewport=PHONE)
+    for path in ("", "schedule/", "review/", "history/", "publish/"):
+        page.goto(f"{live_server.url}/sequences/{example_sequence.pk}/{path}")
+        tabs = page.get_by_role("navigation", name="Sequence pages")
+        bottom = tabs.evaluate("nav => nav.getBoundingClientRect().bottom + window.scrollY")
+        assert bottom < 0.25 * PHONE["height"], (
+            f"{path or 'steps'}: header and tabs end at {bottom}"
+        )
+        tops = {round(link.bounding_box()["y"]) for link in tabs.get_by_role("link").all()}
+        assert len(tops) == 1, f"{path or 'steps'}: the tabs wrap"
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.context.close()
