@@ -130,18 +130,32 @@
     return a.bottom > b.top && a.top < b.bottom && a.right > b.left && a.left < b.right;
   }
 
-  function fitStatus() {
+  function keepFocusClear() {
     const status = document.getElementById("save-status");
-    if (!status) return;
-    const box = status.getBoundingClientRect();
-    document.documentElement.style.setProperty("--save-status-height", Math.ceil(box.height) + "px");
     const active = document.activeElement;
-    if (inEditor(active) && !status.contains(active) && overlaps(active.getBoundingClientRect(), box)) {
+    if (!status || !inEditor(active) || status.contains(active)) return;
+    if (overlaps(active.getBoundingClientRect(), status.getBoundingClientRect())) {
       active.scrollIntoView({ block: "nearest" });
     }
   }
 
+  function fitStatus() {
+    const status = document.getElementById("save-status");
+    if (!status) return;
+    const height = Math.ceil(status.getBoundingClientRect().height);
+    document.documentElement.style.setProperty("--save-status-height", height + "px");
+    keepFocusClear();
+  }
+
   document.body.addEventListener("htmx:afterSettle", fitStatus);
+  // A box clicked where it sat under the status line (clicks go through it) comes out from under.
+  // Text boxes only: a button or checkbox that moved between mousedown and mouseup would miss
+  // its click.
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches('input[type="text"], input[type="search"], textarea')) keepFocusClear();
+  });
+  window.addEventListener("resize", fitStatus);
+  fitStatus();
 
   // --- Wait boxes with errors --------------------------------------------------------------
   // A refusal sends a card's error notes, never its boxes (the person may be typing in them):
@@ -163,8 +177,6 @@
     });
   }
   document.body.addEventListener("htmx:afterSettle", markDelayErrors);
-  window.addEventListener("resize", fitStatus);
-  fitStatus();
 
   // --- Focus ------------------------------------------------------------------------------
   // The server names what should have focus after a change (HX-Trigger-After-Settle): the

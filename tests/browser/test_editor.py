@@ -556,7 +556,26 @@ def test_the_saved_pill_covers_no_remove_button(
     page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight)")
     last = step(page, 3).get_by_role("button", name="Remove step")
     assert not last.evaluate(f"b => ({COVERED})(['#save-status', b])")
+    if viewport is PHONE:  # (at desktop size the pill sits right of the wait boxes)
+        focusing_a_box_under_the_pill_brings_it_out(page)
     page.context.close()
+
+
+def focusing_a_box_under_the_pill_brings_it_out(page):
+    """A box scrolled under the pill by hand comes out from under it when clicked (the
+    browser scrolls a box focused from the keyboard clear of the pill by itself)."""
+    days = step(page, 2).get_by_label("Days")
+    days.evaluate(
+        """input => {
+        const pill = document.querySelector('#save-status').getBoundingClientRect();
+        window.scrollBy(0, input.getBoundingClientRect().top - pill.top - 4);
+      }"""
+    )
+    assert days.evaluate(f"i => ({COVERED})(['#save-status', i])"), "set-up: under the pill"
+    box = days.bounding_box()  # clicked where it shows, through the pill (no pointer events)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(days).to_be_focused()
+    assert not days.evaluate(f"i => ({COVERED})(['#save-status', i])")
 
 
 def test_on_a_phone_a_refusal_does_not_cover_the_field_being_edited(
