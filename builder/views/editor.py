@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core import signing
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Min, Q, prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRefresh, reswap, trigger_client_event
 
 from builder import diff, permissions, spec, template_preview
 from builder.forms import AddStepForm, MoveStepForm, RenameForm, StepFieldsForm
@@ -53,9 +53,15 @@ PROBLEM_PLACES = {
 
 
 class Refused(Exception):
-    """Bad input: nothing was changed. `message` tells the user why; `status` is a 4xx."""
+    """Bad input: nothing was changed. `message` tells the user why.
 
-    def __init__(self, message, *, status=400, form=None, name_error=False):
+    `status` follows the app's one refusal convention (base.html's htmx-config): 422 for input
+    that is not valid, 409 when the sequence changed under the page. htmx swaps both like a 200,
+    so the fragments that explain the refusal reach the page in production and with DEBUG on
+    (django-htmx's debug script replaces the whole page for a 400, 403, 404 or 500).
+    """
+
+    def __init__(self, message, *, status=422, form=None, name_error=False):
         super().__init__(message)
         self.message = message
         self.status = status
@@ -97,13 +103,9 @@ def editor_action(view):
     @require_POST
     @functools.wraps(view)
     def wrapper(request, sequence_id, **kwargs):
-        try:
-            require_editor(request)
-        except PermissionDenied as denied:
-            if not request.htmx:
-                raise  # templates/403.html shows the message
-            sequence = _load(request, sequence_id)
-            return _refuse(request, sequence, Refused(str(denied), status=403))
+        # templates/403.html shows the message. The page offers no editing controls to anyone
+        # else, so for htmx this is the unexpected case: editor.js says the server refused it.
+        require_editor(request)
         sequence = _load(request, sequence_id)
         try:
             return view(request, sequence, **kwargs)
@@ -153,7 +155,7 @@ def step_update(request, sequence, step_id):
     summary = f"Step {steps.index(step) + 1}: {changes}" if changes else ""
     if summary:
         with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-            step.save()
+            step.save(update_fields=_changed_fields(step, before, _step_values(step)))
     picked = bool(request.POST.get(TEMPLATE_FIELDS.get(step.step_type, ""), ""))
     focus = f"#step-{step.pk}-chosen" if picked else None
     return _saved(request, sequence, summary, changed=step, picked=picked, focus=focus)
@@ -351,9 +353,10 @@ def _step_of(sequence, step_id):
     for step in sequence.ordered_steps():
         if step.pk == step_id:
             return step
+    # 409, not 404: the page shows a step that is gone, i.e. the sequence changed under it.
     raise Refused(
         "That step is not in this sequence (any more): reload the page to see its steps.",
-        status=404,
+        status=409,
     )
 
 
@@ -452,6 +455,22 @@ def _save_steps(changed, new=None):
     Step.objects.bulk_update(
         [step for step in changed if step is not new], ["position", "threading"]
     )
+
+
+def _changed_fields(step, before, after):
+    """The columns an edit of one card changed (`_step_values` before and after).
+
+    Only these are written: the row was read before the edit's transaction, and a publish
+    finishing meanwhile stores Close's step id in it; saving the whole row would put back the
+    id read earlier. Close's ids are never an edit's to write.
+    """
+    columns = {
+        "delay": "delay",
+        "template": TEMPLATE_FIELDS.get(step.step_type),
+        "threading": "threading",
+        "required": "required",
+    }
+    return [columns[name] for name in after if after[name] != before[name] and columns[name]]
 
 
 def _with_notes(summary, notes):
@@ -689,6 +708,16 @@ class Card:
         return [error for name in names for error in self.form.errors.get(name, [])]
 
     @property
+    def invalid_delay_fields(self):
+        """The wait boxes a refused post's errors are about (all three for the wait as a whole)."""
+        if self.form is None:
+            return []
+        names = ("days", "hours", "minutes")
+        if self.form.errors.get("__all__"):
+            return list(names)
+        return [name for name in names if self.form.errors.get(name)]
+
+    @property
     def template_errors(self):
         if self.form is None or not self.template_field:
             return []
@@ -861,15 +890,15 @@ class _PageRequest:
         return getattr(self._request, name)
 
 
-def _fragments(request, context, names, *, status=200, headers=None):
-    """One htmx answer: the named partials of the page, in order (the first is the main one)."""
+def _fragments(request, context, names, *, status=200, swap=None):
+    """One htmx answer: the named partials of the page, in order (the first is the main one).
+
+    `swap="none"`: only the out-of-band fragments are swapped, never the requesting element."""
     page_path = urlsplit(request.htmx.current_url or "").path or _edit_url(context["sequence"])
     context = {**context, "request": _PageRequest(request, page_path)}
     html = "".join(render_to_string(f"{PAGE}#{name}", context, request) for name in names)
-    response = HttpResponse(html, status=status, headers=headers)
-    # editor.js swaps these fragments even when the status is 4xx (htmx does not by default).
-    response["X-Editor-Fragments"] = "1"
-    return response
+    response = HttpResponse(html, status=status)
+    return reswap(response, swap) if swap else response
 
 
 def _saved(request, sequence, summary, *, changed, undo=None, focus=None, picked=False):
@@ -888,14 +917,12 @@ def _saved(request, sequence, summary, *, changed, undo=None, focus=None, picked
             messages.success(request, f"Saved: {summary}.")
         anchor = f"#step-{changed.pk}" if isinstance(changed, Step) else ""
         return redirect(_edit_url(sequence) + anchor)
-    headers = {}
     if sequence.status != status_before:
         # An edit sent a reviewed or published sequence back to Draft: reload the whole page so
         # the header, state and review controls all say so.
         messages.info(request, f"Saved: {summary}. The sequence is back in Draft.")
-        return HttpResponse(status=204, headers={"HX-Refresh": "true"})
-    if focus:
-        headers["HX-Trigger-After-Settle"] = f'{{"editor-focus": {{"target": "{focus}"}}}}'
+        return HttpResponseClientRefresh()
+    swap = None
     context = _context(request, sequence, save_detail=summary or "No changes", undo=undo, oob=True)
     if changed == "list":
         names = ["step-list", "save-status", "problems", "undo", "head"]
@@ -906,8 +933,11 @@ def _saved(request, sequence, summary, *, changed, undo=None, focus=None, picked
         context["card"] = next(card for card in context["cards"] if card.pk == changed.pk)
         context["with_picker"] = picked
         names = ["save-status", "problems", "head", "step-heads", "card-state"]
-        headers["HX-Reswap"] = "none"
-    return _fragments(request, context, names, headers=headers)
+        swap = "none"
+    response = _fragments(request, context, names, swap=swap)
+    if focus:
+        trigger_client_event(response, "editor-focus", {"target": focus}, after="settle")
+    return response
 
 
 def _refuse(request, sequence, refusal):
@@ -928,7 +958,6 @@ def _refuse(request, sequence, refusal):
         oob=True,
     )
     names = ["save-status"]
-    headers = {"HX-Reswap": "none"}
     if refusal.form is not None:
         context["card"] = next(c for c in context["cards"] if c.pk == refusal.form.step.pk)
         context["with_picker"] = bool(context["card"].template_errors)
@@ -936,7 +965,7 @@ def _refuse(request, sequence, refusal):
     elif refusal.name_error:
         context["name_error"] = refusal.message
         names.append("name-errors")
-    return _fragments(request, context, names, status=refusal.status, headers=headers)
+    return _fragments(request, context, names, status=refusal.status, swap="none")
 
 
 def _refuse_stale(request, sequence, conflict):
@@ -958,4 +987,4 @@ def _refuse_stale(request, sequence, conflict):
         page_version=request.POST.get("version", ""),
         oob=True,
     )
-    return _fragments(request, context, ["save-status"], status=409, headers={"HX-Reswap": "none"})
+    return _fragments(request, context, ["save-status"], status=409, swap="none")

@@ -206,20 +206,21 @@ def _comments_changed(request, sequence, message):
 
 
 def _comment_refused(request, sequence, refusal, error):
-    if request.htmx:
-        # htmx 2 does not swap 4xx answers: the fragment comes back with the message in it.
-        return _render_comments(request, sequence, comment_error=error)
+    if request.htmx and isinstance(refusal, review.InvalidInput):
+        # The app's one refusal convention (base.html's htmx-config): htmx swaps a 422 like a
+        # 200, so the fragment with the message next to the form replaces the comments.
+        return _render_comments(request, sequence, comment_error=error, status=422)
     return _render_review(request, sequence, status=refusal.status, comment_error=error)
 
 
-def _render_comments(request, sequence, *, comment_error=None, notice=""):
+def _render_comments(request, sequence, *, comment_error=None, notice="", status=200):
     live = sequence.to_spec()
     context = {
         "sequence": sequence,
         "comment_notice": notice,
         **_comments_context(request, sequence, live, None, comment_error),
     }
-    return render(request, "builder/sequence_review.html#comments", context)
+    return render(request, "builder/sequence_review.html#comments", context, status=status)
 
 
 def _comments_context(request, sequence, live, templates, comment_error):

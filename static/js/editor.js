@@ -48,6 +48,44 @@
     status.classList.toggle("is-error", Boolean(isError));
   }
 
+  // --- One save per edit ------------------------------------------------------------------
+  // The name box and a card's wait boxes save after a pause in typing ("input changed delay")
+  // and when the person leaves the box ("change"). After a pause, leaving fires `change` for the
+  // value just saved: a second save would only answer "No changes" and hide the real one from
+  // the status line. So an autosave whose fields are exactly those last sent is not sent.
+  // (Compared when htmx is about to issue it, recorded when it really goes out: a save queued
+  // behind another one is compared again when its turn comes.)
+  const AUTOSAVES = "#sequence-name, fieldset.delay";
+  const lastSent = new WeakMap();
+
+  function autosaveFields(element) {
+    const form = element.closest("form");
+    if (!form) return null;
+    const fields = new URLSearchParams(new FormData(form));
+    fields.delete("version"); // the page's version changes with every save, the edit does not
+    return fields.toString();
+  }
+
+  document.body.addEventListener("htmx:confirm", function (event) {
+    const element = event.detail.elt;
+    if (!inEditor(element) || !element.matches(AUTOSAVES)) return;
+    const form = element.closest("form");
+    if (form && lastSent.get(form) === autosaveFields(element)) event.preventDefault();
+  });
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    // Any save of the card or the name (a ticked box, a picked template) sends its fields too.
+    const element = event.detail.elt;
+    const form = inEditor(element) && element.closest("form.step-fields, #name-form");
+    if (form && event.detail.requestConfig.verb === "post") lastSent.set(form, autosaveFields(form));
+  });
+  // A save that did not arrive may be sent again as it is.
+  ["htmx:sendError", "htmx:responseError"].forEach(function (name) {
+    document.body.addEventListener(name, function (event) {
+      const form = event.detail.elt && event.detail.elt.closest && event.detail.elt.closest("form");
+      if (form) lastSent.delete(form);
+    });
+  });
+
   let saving = 0;
   document.body.addEventListener("htmx:beforeRequest", function (event) {
     if (event.detail.requestConfig.verb !== "get" && inEditor(event.detail.elt)) {
@@ -64,16 +102,9 @@
     if (saving > 0) event.preventDefault();
   });
 
-  // The editor's refusals (400, 403, 404, 409) carry fragments that say why: swap them.
-  document.body.addEventListener("htmx:beforeSwap", function (event) {
-    const xhr = event.detail.xhr;
-    if (xhr.status >= 400 && xhr.getResponseHeader("X-Editor-Fragments")) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
-
-  // Anything else that failed (a stale CSRF token, a server error) still gets a visible line.
+  // Refusals (422 invalid input, 409 changed meanwhile) carry fragments that say why; htmx swaps
+  // them like a 200 (base.html's htmx-config). Anything else that failed (a stale CSRF token, a
+  // lost role, a server error) is not swapped, but still gets a visible line.
   document.body.addEventListener("htmx:responseError", function (event) {
     if (!inEditor(event.detail.elt)) return;
     const status = event.detail.xhr.status;
@@ -90,6 +121,62 @@
     if (!inEditor(event.detail.elt)) return;
     setStatus("Not saved: the server cannot be reached. Check your connection, then try again.", true);
   });
+
+  // --- The status line covers nothing ---------------------------------------------------
+  // It is fixed at the bottom of the screen. Its height goes to --save-status-height, which
+  // editor.css keeps free below whatever is focused or scrolled to; when it grows over the field
+  // being edited (a refusal on a phone runs to several lines), that field scrolls back above it.
+  function overlaps(a, b) {
+    return a.bottom > b.top && a.top < b.bottom && a.right > b.left && a.left < b.right;
+  }
+
+  function keepFocusClear() {
+    const status = document.getElementById("save-status");
+    const active = document.activeElement;
+    if (!status || !inEditor(active) || status.contains(active)) return;
+    if (overlaps(active.getBoundingClientRect(), status.getBoundingClientRect())) {
+      active.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function fitStatus() {
+    const status = document.getElementById("save-status");
+    if (!status) return;
+    const height = Math.ceil(status.getBoundingClientRect().height);
+    document.documentElement.style.setProperty("--save-status-height", height + "px");
+    keepFocusClear();
+  }
+
+  document.body.addEventListener("htmx:afterSettle", fitStatus);
+  // A box clicked where it sat under the status line (clicks go through it) comes out from under.
+  // Text boxes only: a button or checkbox that moved between mousedown and mouseup would miss
+  // its click.
+  document.addEventListener("focusin", function (event) {
+    if (event.target.matches('input[type="text"], input[type="search"], textarea')) keepFocusClear();
+  });
+  window.addEventListener("resize", fitStatus);
+  fitStatus();
+
+  // --- Wait boxes with errors --------------------------------------------------------------
+  // A refusal sends a card's error notes, never its boxes (the person may be typing in them):
+  // the boxes the errors name are marked invalid and described by the errors here, and unmarked
+  // once a save clears them. (The page without JavaScript renders the same attributes.)
+  function markDelayErrors() {
+    document.querySelectorAll("#step-list > li.step").forEach(function (card) {
+      const errors = card.querySelector('[id$="-delay-errors"]');
+      const fields = errors ? errors.dataset.fields.split(" ") : [];
+      card.querySelectorAll(".delay-part input").forEach(function (input) {
+        if (fields.includes(input.name)) {
+          input.setAttribute("aria-invalid", "true");
+          input.setAttribute("aria-describedby", errors.id);
+        } else {
+          input.removeAttribute("aria-invalid");
+          input.removeAttribute("aria-describedby");
+        }
+      });
+    });
+  }
+  document.body.addEventListener("htmx:afterSettle", markDelayErrors);
 
   // --- Focus ------------------------------------------------------------------------------
   // The server names what should have focus after a change (HX-Trigger-After-Settle): the

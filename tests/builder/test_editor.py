@@ -185,7 +185,7 @@ def test_a_bad_name_is_refused_next_to_the_field(logged_in, example_sequence, na
     response = post(logged_in, "sequence_rename", example_sequence, data={"name": name})
 
     html = response.content.decode()
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert f'<p class="field-error">{message}</p>' in html
     assert f"Not saved: {message}" in html
     assert state_of(example_sequence) == before
@@ -262,7 +262,7 @@ def test_a_bad_delay_is_refused_inline_and_nothing_is_saved(
     response = update_step(logged_in, step, **overrides)
 
     html = response.content.decode()
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response["HX-Reswap"] == "none"
     assert "Not saved:" in html and message in html
     notes = html[html.index(f'<div id="step-{step.pk}-delay-notes"') :]
@@ -278,7 +278,7 @@ def test_a_bad_delay_without_javascript_shows_the_page_with_the_error(logged_in,
     response = update_step(logged_in, step, htmx=False, days="x7")
 
     html = response.content.decode()
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "Days: enter a whole number, such as 3." in html
     # The card keeps what was typed, so the user can correct it.
     assert (
@@ -380,7 +380,7 @@ def test_an_unusable_template_is_refused(logged_in, example_sequence, synced, te
 
     response = update_step(logged_in, step, email_template_id=template_id)
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert message in response.content.decode()
     assert state_of(example_sequence) == before
 
@@ -390,7 +390,7 @@ def test_a_call_step_cannot_get_a_template(logged_in, example_sequence, synced):
 
     response = update_step(logged_in, steps_of(example_sequence)[0], email_template_id=BUMP)
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "This is a call step: it cannot use an email template." in response.content.decode()
     assert state_of(example_sequence) == before
 
@@ -489,9 +489,9 @@ def test_search_for_a_call_step_or_unknown_step_is_refused(logged_in, example_se
     call_response = logged_in.get(url("step_templates", example_sequence, call.pk), **HTMX)
     unknown = logged_in.get(url("step_templates", example_sequence, 999999), **HTMX)
 
-    assert call_response.status_code == 400
+    assert call_response.status_code == 422
     assert "Step 1 is a call: it has no template to pick." in call_response.content.decode()
-    assert unknown.status_code == 404
+    assert unknown.status_code == 409  # the step is gone: the sequence changed under the page
     assert "That step is not in this sequence" in unknown.content.decode()
 
 
@@ -524,3 +524,43 @@ def test_a_first_email_imported_as_a_reply_starts_the_thread_and_keeps_the_choic
     first_email.refresh_from_db()
     assert first_email.threading == "old_thread"
     assert version_of(example_sequence) == 1  # nothing the person changed, nothing saved
+
+
+# --- Close's ids -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"days": "4"},
+        {"email_template_id": BUMP},
+        {"reply_in_thread": None},
+    ],
+    ids=["delay", "template", "threading"],
+)
+def test_an_edit_never_overwrites_the_close_id_a_publish_stored_meanwhile(
+    logged_in, example_sequence, synced, monkeypatch, edit
+):
+    """Issue 12, finding 2: the publish job stores Close's step ids while an edit is on its way.
+    The edit read the step row before that write; it saves only the fields it changed."""
+    from builder.views import editor
+
+    step = steps_of(example_sequence)[2]
+    loaded_version = editor._loaded_version
+
+    def publish_writes_meanwhile(request, sequence):
+        # The editor has already read the sequence's steps (editor._load): the job writes now.
+        Step.objects.filter(pk=step.pk).update(close_id="seqstep_stored_by_publish")
+        return loaded_version(request, sequence)
+
+    monkeypatch.setattr(editor, "_loaded_version", publish_writes_meanwhile)
+
+    response = update_step(logged_in, step, **edit)
+
+    assert response.status_code == 200
+    step.refresh_from_db()
+    assert step.close_id == "seqstep_stored_by_publish"
+    assert version_of(example_sequence) == 2  # the edit itself was saved
+    assert (step.delay, step.email_template_id, step.threading) == (
+        4 * 86400 if "days" in edit else 3 * 86400,
+        edit.get("email_template_id", EXAMPLE_EMAIL_2),
+        "new_thread" if "reply_in_thread" in edit else "old_thread",
+    )

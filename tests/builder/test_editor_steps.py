@@ -169,7 +169,7 @@ def test_undo_twice_restores_once(logged_in, example_sequence):
 
     again = post(logged_in, "step_restore", example_sequence, data={"token": token})
 
-    assert again.status_code == 400
+    assert again.status_code == 422
     assert "That step is already back" in again.content.decode()
     assert state_of(example_sequence) == before
 
@@ -202,7 +202,7 @@ def test_a_bad_undo_token_is_refused(logged_in, example_sequence, user, problem,
 
     response = post(logged_in, "step_restore", target, data={"token": token})
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     message = {
         "forged": "That undo is not valid",
         "other_sequence": "That undo belongs to another sequence.",
@@ -278,7 +278,7 @@ def test_moving_past_the_end_is_refused(logged_in, example_sequence, index, dire
         logged_in, "step_move", example_sequence, step.pk, data={"direction": direction}
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     where = "first" if direction == "up" else "last"
     assert f"Step {index + 1} is already the {where} step." in response.content.decode()
     assert state_of(example_sequence) == before
@@ -377,7 +377,7 @@ def test_reorder_refuses_anything_but_the_exact_set_of_steps(
         data={"order": make_order(ids, other_step.pk)},
     )
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "does not list exactly the steps of this sequence" in response.content.decode()
     assert state_of(example_sequence) == before
 
@@ -392,7 +392,7 @@ def test_a_sequence_is_capped_at_200_steps(logged_in, example_sequence, name):
 
     response = post(logged_in, name, example_sequence, *args, data={"step_type": "call"})
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert "A sequence can have at most 200 steps." in response.content.decode()
     assert state_of(example_sequence) == before
 
