@@ -505,9 +505,9 @@ def test_dragging_with_the_cards_sliding_aside_breaks_no_csp_rule(
     expect(preview.locator(".preview-body")).to_be_visible()
     page.screenshot(path=tmp_path / "editor.png")
     drag_card(page, 3, onto=1)
-    saved(page, "Reordered steps: 3, 1, 2")
+    saved(page, "Step 1 (was 3): moved up")
     step(page, 1).get_by_role("button", name="Move down").click()
-    saved(page, "Moved step 1 down to step 2")
+    saved(page, "Step 2 (was 1): moved down")
     page.context.close()
 
 
