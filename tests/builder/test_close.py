@@ -28,6 +28,7 @@ from builder.close import (
     parse_rate_limit,
 )
 from closesandbox import Sandbox
+from tests.fakeclock import FakeClock
 
 KEY = "sandbox-key"
 SHARED = "tmpl_00jcushDRuoBBS5sSTUAbNt4dPpBUhlJqQafVfzzRJn"
@@ -325,31 +326,50 @@ def test_429_stops_after_max_attempts(make_client, sb, sleeps):
     assert sb.sequences == []
 
 
-def test_remaining_zero_pauses_before_the_next_request(sleeps):
-    # A sandbox allowing 2 requests per 1 s window; the sleep is real so the window passes.
+# The sandbox's rate-limit windows and the client's pauses read one hand-moved clock: the waits
+# are exact numbers, whatever a loaded machine does between two requests.
+# At this reading, (start + 60) - now rounded to 60.000000000000455, and the sandbox announced a
+# 61 s reset for a 60 s window (the client then reported retry_after 60.99).
+AWKWARD_CLOCK_READING = 4060.123456789
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from closesandbox import server
+
+    return FakeClock(1000.0).install(monkeypatch, close, server)
+
+
+def test_remaining_zero_pauses_before_the_next_request(clock, sleeps):
+    # A sandbox allowing 2 requests per 1 s window; the client's sleep moves the clock.
     def sleep(seconds):
         sleeps.append(seconds)
-        time.sleep(seconds)
+        clock.sleep(seconds)
 
     with Sandbox(api_keys={KEY}, rate_limit=(2, 1)) as tight:
         client = CloseClient(api_key=KEY, base_url=tight.url, sleep=sleep)
         client.me()
+        clock.sleep(0.25)
         client.me()
         assert client.last_rate_limit == RateLimitInfo(2, 0, 1.0)
         assert sleeps == []
         client.me()  # would be a 429 without the pause
-        assert len(sleeps) == 1 and 0.5 < sleeps[0] <= 1.0
+        assert sleeps == [1.0]  # the whole reset, counted from when the answer came
         assert [r.method for r in tight.requests] == ["GET"] * 3
         client.close()
 
 
-def test_remaining_zero_beyond_the_budget_raises_without_sending(sleeps):
+@pytest.mark.parametrize("reading", [1000.0, AWKWARD_CLOCK_READING])
+def test_remaining_zero_beyond_the_budget_raises_without_sending(clock, sleeps, reading):
+    clock.now = reading
     with Sandbox(api_keys={KEY}, rate_limit=(1, 60)) as tight:
         client = CloseClient(api_key=KEY, base_url=tight.url, sleep=sleeps.append, max_wait=10)
         client.me()
+        assert client.last_rate_limit == RateLimitInfo(1, 0, 60.0)
+        clock.sleep(0.25)
         with pytest.raises(CloseRateLimited) as caught:
             client.create_sequence(example_payload())
-        assert 59 < caught.value.retry_after <= 60
+        assert caught.value.retry_after == pytest.approx(59.75, abs=1e-9)  # left of the 60 s
         assert caught.value.status_code is None  # no response: we did not even ask
         assert caught.value.message == "Close asked us to wait 60 s before trying again."
         assert len(tight.requests) == 1 and sleeps == [] and tight.sequences == []
