@@ -172,7 +172,7 @@ def test_a_burst_of_parallel_guesses_gets_no_more_password_checks_than_the_limit
     statuses = []
 
     def guess():
-        start.wait()
+        start.wait(timeout=60)
         try:
             statuses.append(Client().post("/login/", WRONG).status_code)
         finally:
@@ -182,7 +182,8 @@ def test_a_burst_of_parallel_guesses_gets_no_more_password_checks_than_the_limit
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a log-in never answered"
 
     assert len(statuses) == 12 and set(statuses) <= {200, 429}
     # Attempts in flight see each other, so a burst may even get fewer checks than the limit
