@@ -519,10 +519,105 @@ def test_too_many_fields_are_refused_with_400(client, world):
     assert Sequence.objects.count() == count
 
 
-def test_a_200_step_form_fits_within_the_limits(settings):
-    fields_per_step = 12  # id, type, days, hours, minutes, templates, thread, required, DELETE…
-    fields = 200 * fields_per_step + 100 * 5 + 20
-    assert fields < settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+class PostForms(HTMLParser):
+    """The POST forms of a page and the fields each submits: named inputs, selects and
+    textareas inside it or pointing at it with form="…" (buttons: only the one pressed)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.forms = {}  # id -> {"action": ..., "fields": [(name, value)]}
+        self._open = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            if (attrs.get("method") or "get").lower() == "post":
+                self._open = attrs.get("id") or f"form-{len(self.forms)}"
+                self.forms[self._open] = {"action": attrs.get("action"), "fields": []}
+            return
+        if tag not in ("input", "select", "textarea") or not attrs.get("name"):
+            return
+        if attrs.get("type") in ("submit", "button", "reset"):
+            return
+        if attrs.get("type") in ("checkbox", "radio") and "checked" not in attrs:
+            return
+        owner = attrs.get("form") or self._open
+        if owner in self.forms and "disabled" not in attrs:
+            self.forms[owner]["fields"].append((attrs["name"], attrs.get("value") or ""))
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._open = None
+
+
+def post_forms(html):
+    parser = PostForms()
+    parser.feed(html)
+    return parser.forms
+
+
+EMAIL_TEMPLATE = "tmpl_0gMIs4xwhr0jMypNPulMqlXC94Y9wgT7Z5giUb3BBjL"  # in the synced cache
+
+
+def test_a_200_step_sequence_is_edited_within_the_request_limits(world, settings):
+    """The biggest sequence the editor allows, through the app: its page renders every card,
+    and the largest posts the page makes (a card's autosave; drag and drop, which lists every
+    step) fit DATA_UPLOAD_MAX_NUMBER_FIELDS and DATA_UPLOAD_MAX_MEMORY_SIZE and save, CSRF
+    checks on, as a browser sends them."""
+    from urllib.parse import urlencode
+
+    from builder.models import Sequence, Step
+    from builder.views.editor import MAX_STEPS
+
+    sequence = Sequence.create_draft(name="Long", timezone_name="UTC", user=world.root)
+    kinds = [
+        {"step_type": "call", "threading": ""},
+        {"step_type": "email", "email_template_id": EMAIL_TEMPLATE, "threading": "new_thread"},
+        {"step_type": "sms", "sms_template_id": "", "threading": ""},
+    ]
+    with sequence.editing(user=world.root, loaded_version=sequence.version, summary="Long"):
+        Step.objects.bulk_create(
+            Step(sequence=sequence, position=n, delay=3600, **kinds[n % 3])
+            for n in range(MAX_STEPS)
+        )
+    ids = [step.pk for step in sequence.ordered_steps()]
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.root)
+    edit = reverse("sequence_edit", args=[sequence.pk])
+    htmx = HTMX | {"HTTP_HX_CURRENT_URL": f"http://testserver{edit}"}
+
+    def sent_within_limits(fields):
+        assert len(fields) <= settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        assert len(urlencode(fields).encode()) <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return fields
+
+    page = client.get(edit)
+    assert page.status_code == 200
+    forms = post_forms(page.content.decode())
+    cards = [f"step-{pk}-fields" for pk in ids]
+    assert [name for name in forms if name in cards] == cards  # every card, in order
+
+    last = forms[cards[-1]]
+    fields = [(k, "3" if k == "days" else v) for k, v in last["fields"]]
+    saved = client.post(
+        last["action"],
+        urlencode(sent_within_limits(fields)),
+        content_type="application/x-www-form-urlencoded",
+        **htmx,
+    )
+    assert saved.status_code == 200, saved.content.decode()[:500]
+    assert Step.objects.get(pk=ids[-1]).delay == 3 * 86400 + 3600  # days 3, hours 1 as shown
+
+    reorder = post_forms(client.get(edit).content.decode())["reorder-form"]
+    fields = reorder["fields"] + [("order", str(pk)) for pk in reversed(ids)]
+    moved = client.post(
+        reorder["action"],
+        urlencode(sent_within_limits(fields)),
+        content_type="application/x-www-form-urlencoded",
+        **htmx,
+    )
+    assert moved.status_code == 200, moved.content.decode()[:500]
+    assert [step.pk for step in sequence.ordered_steps()] == ids[::-1]
 
 
 def test_the_log_filter_hides_the_key_in_messages_arguments_and_tracebacks(settings):
