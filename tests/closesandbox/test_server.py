@@ -74,6 +74,18 @@ DOC_SEQUENCE_KEYS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def requests_time_out(monkeypatch):
+    """No request in these tests waits forever: one that names no timeout gets 30 s."""
+    request = requests.Session.request
+
+    def with_timeout(self, method, url, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return request(self, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", with_timeout)
+
+
 @pytest.fixture(scope="module")
 def server():
     sandbox = Sandbox(api_keys={KEY, "second-key"}).start()
