@@ -174,6 +174,9 @@ class _RateLimiter:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: twenty clients connecting at once on a busy machine
+    # overflowed it, and a few got "connection reset" (Close itself takes them all).
+    request_queue_size = 128
 
     def __init__(self, address, sandbox):
         if ":" in address[0]:
