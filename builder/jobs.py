@@ -8,8 +8,9 @@ intent, progress and outcome to the database (Sequence.publishing_since, Publish
 
 - any web process can show progress (the page polls the attempt's row), and
 - a process that dies mid-publish leaves the guard and an attempt "in progress" behind; after
-  publishing.STALE_AFTER the next page load or publish attempt treats that attempt as unclear and
-  checks Close before it creates anything (publishing.resolve_stale, _create_once).
+  PUBLISH_STALE_SECONDS (publishing.stale_after()) the next page load or publish attempt treats
+  that attempt as unclear and checks Close before it creates anything (publishing.resolve_stale,
+  _create_once).
 
 Jobs are not retried or resumed after a restart: the database state above says what happened and
 a person decides to publish again. Each job closes its own database connections when it ends.

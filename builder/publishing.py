@@ -16,14 +16,14 @@ How one publish runs
 Exactly once (close-api.md §6: POST /sequence/ is not idempotent)
 - After an unclear answer (timeout, broken connection, 5xx, unreadable 2xx) we look the sequence
   up in Close before anything may create it again. When no answer came at all, or a gateway's
-  502/504, the request may still be running inside Close, so we keep looking for SETTLE seconds
-  before saying it was not created.
+  502/504, the request may still be running inside Close, so we keep looking for
+  PUBLISH_SETTLE_SECONDS (_settle_seconds()) before saying it was not created.
 - If Close cannot be asked either, the attempt ends "unknown" and keeps the guard; the next
   attempt takes the guard over and looks first. Any retry after a failed or unknown create looks
   first too, matching every earlier payload, so edits made in between cannot cause a duplicate.
 - A process that dies mid-publish leaves the guard and an attempt "in progress". After
-  STALE_AFTER, loading the publish page (resolve_stale) or the next attempt treats it as unclear
-  and checks Close before anything is created.
+  PUBLISH_STALE_SECONDS (stale_after()), loading the publish page (resolve_stale) or the next
+  attempt treats it as unclear and checks Close before anything is created.
 - An update (PUT /sequence/{id}/) sends the complete step list with step ids, so sending it twice
   leaves the same sequence; after an unclear answer we still fetch it to say what happened.
 """

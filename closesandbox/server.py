@@ -131,12 +131,15 @@ class _RateLimiter:
 
     def _bucket(self, key, group, now):
         bucket = self._buckets.get((key, group))
-        if bucket is None or now >= bucket[0] + self.window:
+        if bucket is None or now - bucket[0] >= self.window:
             bucket = [now, 0]
         return bucket
 
     def _reset_in(self, bucket, now):
-        return max(1, math.ceil(bucket[0] + self.window - now))
+        # window - elapsed, never (start + window) - now: with monotonic readings in the
+        # thousands, start + window rounds, and a window that has only just begun could
+        # announce window + 1 seconds after ceil (61 for a 60 s window).
+        return max(1, math.ceil(self.window - (now - bucket[0])))
 
     def hit(self, key, group):
         """Count one request. Returns (allowed, remaining, reset_seconds)."""
@@ -180,6 +183,9 @@ class _RateLimiter:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's listen backlog is 5: twenty clients connecting at once on a busy machine
+    # overflowed it, and a few got "connection reset" (Close itself takes them all).
+    request_queue_size = 128
 
     def __init__(self, address, sandbox):
         if ":" in address[0]:

@@ -22,20 +22,38 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
+# Two of the sandbox's seeded templates (closesandbox/seed.py), as the editor tests use them.
+BUMP = "tmpl_kcFjIXorOE5mikCzhi4ed1dRStfrMUNGTdZu2U4wiHz"  # "Follow-up — bump"
+SMS_CHECK_IN = "smstmpl_71JQ1KxplWkUvKD7TBdDT643l8hSBT7sYxnj16xOXZT"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200, help="timed requests per figure")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-editor-") as folder:
-        os.environ["DATABASE_URL"] = f"sqlite:///{folder}/bench.sqlite3"
-        os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+        # The app's own settings, as production runs them (not the test suite's).
+        os.environ.update(
+            {
+                "DJANGO_SETTINGS_MODULE": "sequence_builder.settings",
+                "DEBUG": "false",
+                "SECRET_KEY": "editor-bench-only",
+                "ALLOWED_HOSTS": "testserver",
+                "SECURE_SSL_REDIRECT": "false",
+                "DATABASE_URL": f"sqlite:///{folder}/bench.sqlite3",
+                "CACHE_URL": "locmemcache://",
+                "EMAIL_URL": "memorymail://",
+                "LOG_LEVEL": "WARNING",
+            }
+        )
         import django
 
         django.setup()
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
         client, sequences, user = _setup()
         rows = []
         for label, sequence in sequences.items():
@@ -69,7 +87,6 @@ def _setup():
 
     from builder.models import CloseTemplate, Sequence, Step
     from closesandbox import seed
-    from tests.builder.test_editor import BUMP, SMS_CHECK_IN
 
     user = get_user_model().objects.create_superuser("bench", "bench@example.com", "x")
     templates = [

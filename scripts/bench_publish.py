@@ -26,10 +26,12 @@ production settings (DEBUG off) and a sandbox in its own process. On a throw-awa
 
 import argparse
 import os
+import queue
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -252,6 +254,28 @@ def measure(bench):
 
 
 # --- Standalone -------------------------------------------------------------------------------
+def _sandbox_url(process, *, timeout):
+    """The URL the sandbox prints first; stops it and exits when none comes within `timeout`."""
+    lines = queue.Queue()
+
+    def read():
+        for line in process.stdout:
+            if line.startswith("CLOSE_SANDBOX_URL="):
+                lines.put(line.split("=", 1)[1].strip())
+                return
+        lines.put(None)  # it exited without printing one
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        url = lines.get(timeout=timeout)
+    except queue.Empty:
+        url = None
+    if url is None:
+        process.kill()
+        raise SystemExit(f"bench: the Close sandbox printed no URL within {timeout} s")
+    return url
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=REPEATS)
@@ -272,11 +296,7 @@ def main():
         stdout=subprocess.PIPE,
         text=True,
     )
-    close_url = next(
-        line.split("=", 1)[1].strip()
-        for line in sandbox.stdout
-        if line.startswith("CLOSE_SANDBOX_URL=")
-    )
+    close_url = _sandbox_url(sandbox, timeout=60)
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "sequence_builder.settings",

@@ -48,8 +48,13 @@ def _as_postgres(command):
     return command
 
 
+# initdb, pg_ctl (-w waits at most 60 s itself) and createdb take seconds; a stuck one fails
+# the run instead of holding CI forever.
+STEP_TIMEOUT = 180
+
+
 def _run(command, **kwargs):
-    return subprocess.run(command, check=True, **kwargs)  # noqa: S603 - fixed binaries
+    return subprocess.run(command, check=True, timeout=STEP_TIMEOUT, **kwargs)  # noqa: S603
 
 
 @contextlib.contextmanager
@@ -91,13 +96,18 @@ def temp_postgres(*, fast=False, database="app"):
                 _as_postgres([str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"]),
                 stdout=subprocess.DEVNULL,
                 check=False,
+                timeout=STEP_TIMEOUT,
             )
         shutil.rmtree(folder, ignore_errors=True)
 
 
 def server_version():
     result = subprocess.run(  # noqa: S603
-        [str(pg_bin() / "postgres"), "--version"], capture_output=True, text=True, check=True
+        [str(pg_bin() / "postgres"), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=STEP_TIMEOUT,
     )
     return result.stdout.strip()
 

@@ -17,8 +17,12 @@ from builder.close import base_url_problem
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-# A .env file next to manage.py is optional; real environment variables win over it.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# A .env file next to manage.py is optional; real environment variables win over it. ENV_FILE
+# names another file, or none when empty (the test settings: a developer's .env never reaches
+# the tests).
+_env_file = env.str("ENV_FILE", default=str(BASE_DIR / ".env"))
+if _env_file:
+    environ.Env.read_env(_env_file, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 

@@ -196,7 +196,8 @@ def _finish_background_jobs():
     yield
     from builder import jobs
 
-    jobs.wait_all(timeout=60)
+    if not jobs.wait_all(timeout=60):
+        pytest.fail("a background job this test started was still running after 60 s")
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ Values already in the environment win (CI sets DATABASE_URL to run the suite on 
 
 import os
 
+# The developer's .env (beside manage.py) is for `make run`; tests read none, whatever it says.
+os.environ["ENV_FILE"] = ""
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")

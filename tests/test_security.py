@@ -437,29 +437,53 @@ def test_pages_carry_a_nonce_csp_and_frame_denial(logged_in):
 
 
 # --- Request size limits -----------------------------------------------------------------------
-def test_an_oversized_post_is_refused_with_400_and_nothing_saved(client, world):
-    from builder.models import Sequence
+TOO_BIG = "That request could not be used"
+TOO_BIG_DETAIL = "The form sent more or different data than this page accepts. Nothing was saved."
 
+
+def stored_counts():
+    from builder.models import Comment, PublishAttempt, Revision, Sequence, Step
+
+    return [model.objects.count() for model in (Sequence, Step, Revision, Comment, PublishAttempt)]
+
+
+def test_an_oversized_post_is_refused_with_400_and_nothing_saved(client, world):
     client.force_login(world.root)
-    count = Sequence.objects.count()
+    before = stored_counts()
     data = {"name": "x" * (1024 * 1024 + 1), "timezone": "America/New_York"}
 
     response = client.post(reverse("sequence_new"), data)
 
     assert response.status_code == 400
-    assert Sequence.objects.count() == count
+    assert TOO_BIG in response.text and TOO_BIG_DETAIL in response.text
+    assert stored_counts() == before
 
 
-def test_an_oversized_json_body_is_refused_with_400(client, world):
+def test_an_oversized_json_body_is_refused_or_ignored_never_used(client, world):
+    """Django reads only form bodies, where the size limit applies (above), and the app's
+    views read forms only. So each route either refuses a JSON body over the limit (400, the
+    size message) or never reads it and answers exactly as to an empty POST; nothing is
+    made from it either way."""
     client.force_login(world.root)
+    before = stored_counts()
     body = '{"name": "' + "x" * (1024 * 1024 + 1) + '"}'
+    urls = [
+        url_for(route, world) for route in app_routes() if route.name not in ("logout", "login")
+    ]
 
-    for route in app_routes():
-        if route.name in ("logout", "login"):
-            continue
-        url = url_for(route, world)
-        response = client.post(url, body, content_type="application/json", **HTMX)
-        assert response.status_code < 500, f"POST {url}"
+    oversized = {
+        url: client.post(url, body, content_type="application/json", **HTMX) for url in urls
+    }
+
+    assert stored_counts() == before
+    from builder.models import Comment, Sequence
+
+    assert not Sequence.objects.filter(name__contains="x" * 100).exists()
+    assert not Comment.objects.filter(body__contains="x" * 100).exists()
+    for url, response in oversized.items():
+        if response.status_code == 400 and TOO_BIG in response.text:
+            continue  # refused for its size
+        assert response.status_code == client.post(url, **HTMX).status_code, f"POST {url}"
 
 
 def test_a_large_file_upload_to_any_url_is_refused_without_a_500(client, world):
@@ -494,13 +518,109 @@ def test_too_many_fields_are_refused_with_400(client, world):
     response = client.post(reverse("sequence_new"), data)
 
     assert response.status_code == 400
+    assert TOO_BIG in response.text and TOO_BIG_DETAIL in response.text
     assert Sequence.objects.count() == count
 
 
-def test_a_200_step_form_fits_within_the_limits(settings):
-    fields_per_step = 12  # id, type, days, hours, minutes, templates, thread, required, DELETE…
-    fields = 200 * fields_per_step + 100 * 5 + 20
-    assert fields < settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+class PostForms(HTMLParser):
+    """The POST forms of a page and the fields each submits: named inputs, selects and
+    textareas inside it or pointing at it with form="…" (buttons: only the one pressed)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.forms = {}  # id -> {"action": ..., "fields": [(name, value)]}
+        self._open = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            if (attrs.get("method") or "get").lower() == "post":
+                self._open = attrs.get("id") or f"form-{len(self.forms)}"
+                self.forms[self._open] = {"action": attrs.get("action"), "fields": []}
+            return
+        if tag not in ("input", "select", "textarea") or not attrs.get("name"):
+            return
+        if attrs.get("type") in ("submit", "button", "reset"):
+            return
+        if attrs.get("type") in ("checkbox", "radio") and "checked" not in attrs:
+            return
+        owner = attrs.get("form") or self._open
+        if owner in self.forms and "disabled" not in attrs:
+            self.forms[owner]["fields"].append((attrs["name"], attrs.get("value") or ""))
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._open = None
+
+
+def post_forms(html):
+    parser = PostForms()
+    parser.feed(html)
+    return parser.forms
+
+
+EMAIL_TEMPLATE = "tmpl_0gMIs4xwhr0jMypNPulMqlXC94Y9wgT7Z5giUb3BBjL"  # in the synced cache
+
+
+def test_a_200_step_sequence_is_edited_within_the_request_limits(world, settings):
+    """The biggest sequence the editor allows, through the app: its page renders every card,
+    and the largest posts the page makes (a card's autosave; drag and drop, which lists every
+    step) fit DATA_UPLOAD_MAX_NUMBER_FIELDS and DATA_UPLOAD_MAX_MEMORY_SIZE and save, CSRF
+    checks on, as a browser sends them."""
+    from urllib.parse import urlencode
+
+    from builder.models import Sequence, Step
+    from builder.views.editor import MAX_STEPS
+
+    sequence = Sequence.create_draft(name="Long", timezone_name="UTC", user=world.root)
+    kinds = [
+        {"step_type": "call", "threading": ""},
+        {"step_type": "email", "email_template_id": EMAIL_TEMPLATE, "threading": "new_thread"},
+        {"step_type": "sms", "sms_template_id": "", "threading": ""},
+    ]
+    with sequence.editing(user=world.root, loaded_version=sequence.version, summary="Long"):
+        Step.objects.bulk_create(
+            Step(sequence=sequence, position=n, delay=3600, **kinds[n % 3])
+            for n in range(MAX_STEPS)
+        )
+    ids = [step.pk for step in sequence.ordered_steps()]
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.root)
+    edit = reverse("sequence_edit", args=[sequence.pk])
+    htmx = HTMX | {"HTTP_HX_CURRENT_URL": f"http://testserver{edit}"}
+
+    def sent_within_limits(fields):
+        assert len(fields) <= settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        assert len(urlencode(fields).encode()) <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return fields
+
+    page = client.get(edit)
+    assert page.status_code == 200
+    forms = post_forms(page.content.decode())
+    cards = [f"step-{pk}-fields" for pk in ids]
+    assert [name for name in forms if name in cards] == cards  # every card, in order
+
+    last = forms[cards[-1]]
+    fields = [(k, "3" if k == "days" else v) for k, v in last["fields"]]
+    saved = client.post(
+        last["action"],
+        urlencode(sent_within_limits(fields)),
+        content_type="application/x-www-form-urlencoded",
+        **htmx,
+    )
+    assert saved.status_code == 200, saved.content.decode()[:500]
+    assert Step.objects.get(pk=ids[-1]).delay == 3 * 86400 + 3600  # days 3, hours 1 as shown
+
+    reorder = post_forms(client.get(edit).content.decode())["reorder-form"]
+    fields = reorder["fields"] + [("order", str(pk)) for pk in reversed(ids)]
+    moved = client.post(
+        reorder["action"],
+        urlencode(sent_within_limits(fields)),
+        content_type="application/x-www-form-urlencoded",
+        **htmx,
+    )
+    assert moved.status_code == 200, moved.content.decode()[:500]
+    assert [step.pk for step in sequence.ordered_steps()] == ids[::-1]
 
 
 def test_the_log_filter_hides_the_key_in_messages_arguments_and_tracebacks(settings):

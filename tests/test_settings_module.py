@@ -1,6 +1,8 @@
 """Production settings refuse to start without what they cannot guess (in a fresh process)."""
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +70,81 @@ def test_a_close_url_that_is_not_http_stops_start_and_make_run_with_a_clear_mess
     assert run.returncode != 0
     assert "Cannot start: CLOSE_API_URL must be an http:// or https:// address" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+# --- The developer's .env ----------------------------------------------------------------------
+HOSTILE_DOTENV = """\
+DEBUG=true
+SECRET_KEY=from-the-dotenv-file
+ALLOWED_HOSTS=evil.example
+DATABASE_URL=postgres://evil:evil@db.evil.example:5432/evil
+CLOSE_API_KEY=dotenv-close-key
+CLOSE_API_URL=https://close.evil.example/api/v1/
+LOGIN_FAILURE_LIMIT=1
+DATA_UPLOAD_MAX_NUMBER_FIELDS=10
+"""
+SHOWN = [
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "CLOSE_API_KEY",
+    "CLOSE_API_URL",
+    "LOGIN_FAILURE_LIMIT",
+    "DATA_UPLOAD_MAX_NUMBER_FIELDS",
+]
+PRINT_SETTINGS = (
+    "import json; from django.conf import settings as s; print(json.dumps({"
+    + ", ".join(f"{name!r}: s.{name}" for name in SHOWN)
+    + ", 'DATABASE_HOST': s.DATABASES['default'].get('HOST', '')}))"
+)
+
+
+def settings_in_a_copy(tmp_path, module):
+    """The settings `module` gives in a copy of the project with a hostile .env beside its
+    manage.py, started with nothing of those names in the environment."""
+    copy = tmp_path / "project"
+    shutil.copytree(ROOT / "sequence_builder", copy / "sequence_builder")
+    shutil.copytree(ROOT / "builder", copy / "builder")  # settings check CLOSE_API_URL with it
+    (copy / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "__init__.py", copy / "tests")
+    shutil.copy(ROOT / "tests" / "settings.py", copy / "tests")
+    shutil.copy(ROOT / "manage.py", copy)
+    (copy / ".env").write_text(HOSTILE_DOTENV)
+    names = {line.split("=")[0] for line in HOSTILE_DOTENV.splitlines()}
+    env = {k: v for k, v in os.environ.items() if k not in names | {"ENV_FILE"}}
+    env |= {"DJANGO_SETTINGS_MODULE": module, "PYTHONPATH": str(copy)}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", PRINT_SETTINGS],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_app_reads_a_dotenv_file_beside_manage_py(tmp_path):
+    # The control: the same copy under the app's own settings does take the file's values.
+    seen = settings_in_a_copy(tmp_path, "sequence_builder.settings")
+
+    assert seen["DEBUG"] is True
+    assert seen["SECRET_KEY"] == "from-the-dotenv-file"
+    assert seen["LOGIN_FAILURE_LIMIT"] == 1
+    assert seen["DATABASE_HOST"] == "db.evil.example"
+
+
+def test_the_tests_settings_ignore_the_developers_dotenv(tmp_path):
+    seen = settings_in_a_copy(tmp_path, "tests.settings")
+
+    assert seen == {
+        "DEBUG": False,
+        "SECRET_KEY": "tests-only-secret-key",
+        "ALLOWED_HOSTS": ["testserver", "localhost", "127.0.0.1"],
+        "CLOSE_API_KEY": "sandbox-test-key",
+        "CLOSE_API_URL": "http://127.0.0.1:9/api/v1/",
+        "LOGIN_FAILURE_LIMIT": 5,
+        "DATA_UPLOAD_MAX_NUMBER_FIELDS": 5000,
+        "DATABASE_HOST": "",
+    }

@@ -41,7 +41,7 @@ errors = []
 
 def editor(pk):
     try:
-        barrier.wait()
+        barrier.wait(timeout=60)
         for _ in range(10):
             sequence = Sequence.objects.get(pk=pk)
             with sequence.editing(user=user, loaded_version=sequence.version, summary="autosave"):
@@ -61,7 +61,8 @@ threads = [threading.Thread(target=editor, args=(pk,)) for pk in sequences]
 for thread in threads:
     thread.start()
 for thread in threads:
-    thread.join()
+    thread.join(timeout=240)
+errors += [f"{thread.name} still saving after 240 s" for thread in threads if thread.is_alive()]
 with connection.cursor() as cursor:
     cursor.execute("PRAGMA journal_mode")
     mode = cursor.fetchone()[0]

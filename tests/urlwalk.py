@@ -225,12 +225,19 @@ def fingerprint(sequence):
 
 
 def plausible_data(sequence, text="Hello"):
-    """POST data shaped like what the app's forms send: the plain editor's fields, plus the
-    usual names of single-field forms, so views that are not permission-checked would act."""
-    from tests.builder.formdata import edit_form_data
-
-    return edit_form_data(sequence) | {
+    """POST data shaped like what the app's forms send for `sequence`: a step card's fields,
+    drag and drop's full order, the schedule form's rows, plus the usual names of single-field
+    forms, so views that are not permission-checked would act."""
+    steps = sequence.ordered_steps()
+    ranges = list(sequence.schedule_ranges.order_by("weekday", "start"))
+    return {
         "name": text,
+        "timezone": sequence.timezone,
+        "has_schedule": "hours" if sequence.has_schedule else "any_time",
+        "weekday": [str(row.weekday) for row in ranges],
+        "start": [f"{row.start:%H:%M}" for row in ranges],
+        "end": [f"{row.end:%H:%M}" for row in ranges],
+        "order": [str(step.pk) for step in steps],
         "body": text,
         "comment": text,
         "note": text,
@@ -241,7 +248,6 @@ def plausible_data(sequence, text="Hello"):
         "hours": "0",
         "minutes": "0",
         "position": "0",
-        "order": "",
         "q": text,
         "status": "active",
         "confirm": "on",

@@ -30,6 +30,7 @@ from builder.close import (
     parse_rate_limit,
 )
 from closesandbox import Sandbox
+from tests.fakeclock import FakeClock
 
 KEY = "sandbox-key"
 SHARED = "tmpl_00jcushDRuoBBS5sSTUAbNt4dPpBUhlJqQafVfzzRJn"
@@ -327,31 +328,50 @@ def test_429_stops_after_max_attempts(make_client, sb, sleeps):
     assert sb.sequences == []
 
 
-def test_remaining_zero_pauses_before_the_next_request(sleeps):
-    # A sandbox allowing 2 requests per 1 s window; the sleep is real so the window passes.
+# The sandbox's rate-limit windows and the client's pauses read one hand-moved clock: the waits
+# are exact numbers, whatever a loaded machine does between two requests.
+# At this reading, (start + 60) - now rounded to 60.000000000000455, and the sandbox announced a
+# 61 s reset for a 60 s window (the client then reported retry_after 60.99).
+AWKWARD_CLOCK_READING = 4060.123456789
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    from closesandbox import server
+
+    return FakeClock(1000.0).install(monkeypatch, close, server)
+
+
+def test_remaining_zero_pauses_before_the_next_request(clock, sleeps):
+    # A sandbox allowing 2 requests per 1 s window; the client's sleep moves the clock.
     def sleep(seconds):
         sleeps.append(seconds)
-        time.sleep(seconds)
+        clock.sleep(seconds)
 
     with Sandbox(api_keys={KEY}, rate_limit=(2, 1)) as tight:
         client = CloseClient(api_key=KEY, base_url=tight.url, sleep=sleep)
         client.me()
+        clock.sleep(0.25)
         client.me()
         assert client.last_rate_limit == RateLimitInfo(2, 0, 1.0)
         assert sleeps == []
         client.me()  # would be a 429 without the pause
-        assert len(sleeps) == 1 and 0.5 < sleeps[0] <= 1.0
+        assert sleeps == [1.0]  # the whole reset, counted from when the answer came
         assert [r.method for r in tight.requests] == ["GET"] * 3
         client.close()
 
 
-def test_remaining_zero_beyond_the_budget_raises_without_sending(sleeps):
+@pytest.mark.parametrize("reading", [1000.0, AWKWARD_CLOCK_READING])
+def test_remaining_zero_beyond_the_budget_raises_without_sending(clock, sleeps, reading):
+    clock.now = reading
     with Sandbox(api_keys={KEY}, rate_limit=(1, 60)) as tight:
         client = CloseClient(api_key=KEY, base_url=tight.url, sleep=sleeps.append, max_wait=10)
         client.me()
+        assert client.last_rate_limit == RateLimitInfo(1, 0, 60.0)
+        clock.sleep(0.25)
         with pytest.raises(CloseRateLimited) as caught:
             client.create_sequence(example_payload())
-        assert 59 < caught.value.retry_after <= 60
+        assert caught.value.retry_after == pytest.approx(59.75, abs=1e-9)  # left of the 60 s
         assert caught.value.status_code is None  # no response: we did not even ask
         assert caught.value.message == "Close asked us to wait 60 s before trying again."
         assert len(tight.requests) == 1 and sleeps == [] and tight.sequences == []
@@ -441,7 +461,7 @@ def test_5xx_on_post_is_never_retried_and_may_have_been_processed(api, sb, sleep
 
 
 def test_read_timeout_on_post_is_ambiguous(make_client, sb, sleeps):
-    client = make_client(timeout=(1.0, 0.2))
+    client = make_client(timeout=(1.0, 0.2))  # the slow answer always times out
     sb.inject("slow", method="POST", path="/sequence/", times=1, delay=0.6)
     with pytest.raises(CloseUnavailable) as caught:
         client.create_sequence(example_payload())
@@ -454,15 +474,17 @@ def test_read_timeout_on_post_is_ambiguous(make_client, sb, sleeps):
     )
     assert len(sent(sb, "POST")) == 1 and sleeps == []
     # "May have been": Close goes on and creates it after we stopped waiting.
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30
     while not sb.sequences and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(sb.sequences) == 1
 
 
 def test_read_timeout_on_get_is_retried(make_client, sb, sleeps):
-    client = make_client(timeout=(1.0, 0.2))
-    sb.inject("slow", method="GET", path="/sequence/", times=1, delay=0.6)
+    # The slow answer always times out; the retry's ordinary answer must come within the read
+    # timeout even on a loaded machine, so that timeout is not tight.
+    client = make_client(timeout=(1.0, 1.5))
+    sb.inject("slow", method="GET", path="/sequence/", times=1, delay=3.0)
     assert client.list_sequences() == []
     assert sleeps == [0.5]
 

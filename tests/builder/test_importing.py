@@ -147,13 +147,7 @@ def test_import_edit_republish_round_trip(user, reviewer, publisher, in_close, s
     )
     assert notes == []
     call, task, intro, follow_up = sequence.ordered_steps()
-    # The sandbox refuses step types it does not model even when kept by id (Close's docs say
-    # a bare id keeps a step as it is), so this round trip removes the task step on both sides.
-    with sandbox._lock:
-        steps = sandbox._store.sequences[in_close]["steps"]
-        steps[:] = [step for step in steps if step["step_type"] != "task"]
     with sequence.editing(user=user, loaded_version=sequence.version, summary="Tune"):
-        task.delete()
         Step.objects.filter(pk=intro.pk).update(delay=2 * 86400)
         follow_up.delete()
         Step.objects.create(sequence=sequence, position=4, step_type="call", delay=600)
@@ -165,13 +159,29 @@ def test_import_edit_republish_round_trip(user, reviewer, publisher, in_close, s
 
     assert outcome.ok, outcome.message
     [put] = [r for r in sandbox.requests if r.method == "PUT"]
-    assert [step.get("id") for step in put.body["steps"]] == [call.close_id, intro.close_id, None]
-    assert put.body["steps"][1]["delay"] == 2 * 86400
+    assert [step.get("id") for step in put.body["steps"]] == [
+        call.close_id,
+        task.close_id,
+        intro.close_id,
+        None,
+    ]
+    assert put.body["steps"][1] == {"id": TASK_STEP["id"]}  # the task step, kept as it is
+    assert put.body["steps"][2]["delay"] == 2 * 86400
     [stored] = sandbox.sequences
     assert stored["id"] == in_close
-    assert [s["id"] for s in stored["steps"]][:2] == [call.close_id, intro.close_id]
+    assert [(s["id"], s["step_type"]) for s in stored["steps"]] == [
+        (call.close_id, "call"),
+        (TASK_STEP["id"], "task"),
+        (intro.close_id, "email"),
+        (stored["steps"][3]["id"], "call"),
+    ]
+    kept = stored["steps"][1]
+    assert (kept["task_text"], kept["delay"], kept["required"]) == ("Check LinkedIn", 3600, True)
+    assert stored["steps"][2]["delay"] == 2 * 86400 and stored["steps"][3]["delay"] == 600
     assert follow_up.close_id not in [s["id"] for s in stored["steps"]]
-    assert Sequence.objects.get(pk=sequence.pk).status == Sequence.Status.PUBLISHED
+    published = Sequence.objects.get(pk=sequence.pk)
+    assert published.status == Sequence.Status.PUBLISHED
+    assert [s.close_id for s in published.ordered_steps()] == [s["id"] for s in stored["steps"]]
 
 
 def test_an_imported_sequence_keeps_unmodelled_steps_in_its_update_payload(user, in_close, sandbox):

@@ -30,7 +30,7 @@ def test_simultaneous_imports_of_one_close_sequence_make_one_draft(user, sandbox
     def import_it():
         try:
             client = close.client_from_settings()
-            start.wait()
+            start.wait(timeout=60)
             try:
                 importing.import_from_close(close_id=made["id"], user=user, client=client)
                 results.append("imported")
@@ -46,6 +46,7 @@ def test_simultaneous_imports_of_one_close_sequence_make_one_draft(user, sandbox
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "an import never returned"
 
     assert errors == []
     assert results.count("imported") == 1

@@ -18,7 +18,7 @@ def test_jobs_run_on_pool_threads_and_wait_all_waits():
 
     def job(value):
         started.set()
-        release.wait(5)
+        release.wait(60)  # held until the test has seen it running
         return value, threading.current_thread().name
 
     future = jobs.submit(job, 42)

@@ -34,7 +34,7 @@ def test_twenty_simultaneous_publish_requests_create_exactly_one_sequence(
 
     def press(client):
         try:
-            start.wait()
+            start.wait(timeout=60)
             response = client.post(url, data)
             answers.append((response.status_code, response.content.decode()))
         except Exception as error:  # pragma: no cover - reported below
@@ -47,6 +47,7 @@ def test_twenty_simultaneous_publish_requests_create_exactly_one_sequence(
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a press never answered"
     assert jobs.wait_all(timeout=60)
 
     assert errors == []

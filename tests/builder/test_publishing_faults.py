@@ -135,10 +135,12 @@ def test_server_errors_are_checked_and_reported(
 def test_timeout_while_close_is_still_creating_finds_it_instead_of_failing(
     as_publisher, approved_sequence, sandbox, synced, settings
 ):
-    settings.CLOSE_TIMEOUT = 0.3
-    settings.PUBLISH_SETTLE_SECONDS = 5.0
-    # Close takes 1 s: we give up after 0.3 s, and Close creates it 0.7 s later.
-    sandbox.inject("slow", method="POST", path="/sequence/", delay=1.0)
+    # Close takes 3 s: we give up after 1.5 s, and Close creates it 1.5 s later. The look-ups
+    # meanwhile are ordinary requests: 1.5 s is ample for them even on a loaded machine, and
+    # the settle time only bounds how long we keep looking (it ends when found).
+    settings.CLOSE_TIMEOUT = 1.5
+    settings.PUBLISH_SETTLE_SECONDS = 60.0
+    sandbox.inject("slow", method="POST", path="/sequence/", delay=3.0)
 
     page = publish(as_publisher, approved_sequence)
 

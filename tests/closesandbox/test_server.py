@@ -4,6 +4,7 @@ control endpoints, CLI and state file. No Django involved."""
 import base64
 import copy
 import json
+import queue
 import re
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from closesandbox import Fault, RecordedRequest, Sandbox
+from tests.fakeclock import FakeClock
 
 KEY = "sandbox-key"
 AUTH = (KEY, "")
@@ -74,6 +76,18 @@ DOC_SEQUENCE_KEYS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def requests_time_out(monkeypatch):
+    """No request in these tests waits forever: one that names no timeout gets 30 s."""
+    request = requests.Session.request
+
+    def with_timeout(self, method, url, **kwargs):
+        kwargs.setdefault("timeout", 30)
+        return request(self, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", with_timeout)
+
+
 @pytest.fixture(scope="module")
 def server():
     sandbox = Sandbox(api_keys={KEY, "second-key"}).start()
@@ -93,6 +107,21 @@ def tmpl(sb, name):
 
 def sms(sb, name):
     return next(t for t in sb.sms_templates if t["name"] == name)
+
+
+def wait_until(condition, waiting_for, timeout=30):
+    """Poll `condition` until it holds; fail, saying what never happened, after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {timeout} s waiting for {waiting_for}")
+        time.sleep(0.01)
+
+
+def handlers_running(sb):
+    """Connections the sandbox is still serving (each handler removes its own when it ends)."""
+    with sb._server.connections_lock:
+        return len(sb._server.connections)
 
 
 def create(sb, payload=None, **kwargs):
@@ -266,15 +295,16 @@ def test_sms_templates_list_and_fetch(sb):
     assert requests.get(sb.url + "sms_template/?_limit=500", auth=AUTH).status_code == 400
 
 
-def test_bulk_templates_are_fast(sb):
-    started = time.perf_counter()
+def test_bulk_templates_are_added_and_paged(sb):
+    # How fast is make bench's question; here, that 3,000 templates are there and page.
+    before = len(sb.email_templates)
     ids = sb.add_email_templates(3000)
-    assert time.perf_counter() - started < 1
     assert len(set(ids)) == 3000 and all(i.startswith("tmpl_") for i in ids)
-    started = time.perf_counter()
-    r = requests.get(sb.url + "email_template/", params={"_skip": 2900}, auth=AUTH)
-    assert time.perf_counter() - started < 1
-    assert len(r.json()["data"]) == 100
+    assert len(sb.email_templates) == before + 3000
+    r = requests.get(sb.url + "email_template/", params={"_skip": 2900}, auth=AUTH, timeout=30)
+    page = r.json()["data"]
+    assert len(page) == 100
+    assert [t["id"] for t in page] == [t["id"] for t in sb.email_templates[2900:3000]]
     unshared = sb.add_email_templates(5, shared=False)
     assert all(not t["is_shared"] for t in sb.email_templates if t["id"] in unshared)
 
@@ -683,7 +713,8 @@ def test_concurrent_creates_are_all_stored(sb):
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a create never returned"
     assert results == [200] * 20
     assert len({s["id"] for s in sb.sequences}) == 20
     assert len(sb.created_payloads) == 20
@@ -721,26 +752,23 @@ def test_fault_slow_times_out_client_but_still_creates(sb):
     sb.inject("slow", method="POST", delay=0.5)
     with pytest.raises(requests.exceptions.ReadTimeout):
         create(sb, timeout=(5, 0.1))  # connect may be slow on a busy machine; the read may not
-    deadline = time.monotonic() + 3
-    while not sb.sequences and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: sb.sequences, "the slow request to finish and store the sequence")
     assert len(sb.sequences) == 1
     assert sb.created_payloads == [DOC_EXAMPLE]
 
 
-def test_a_slow_request_still_in_flight_at_reset_writes_nothing_after_it(sb):
+def test_a_slow_request_still_in_flight_at_reset_writes_nothing_after_it():
     # The test that sent it is over; the next one starts from reset() and must not find a
-    # sequence appearing out of nowhere half a second later.
-    sb.inject("slow", method="POST", delay=0.3)
-    with pytest.raises(requests.exceptions.ReadTimeout):
-        create(sb, timeout=(5, 0.05))
-    deadline = time.monotonic() + 3
-    while not sb.requests and time.monotonic() < deadline:  # it arrived, and sleeps
-        time.sleep(0.01)
-    assert sb.requests
-    sb.reset()
-    time.sleep(0.5)
-    assert sb.sequences == [] and sb.created_payloads == []
+    # sequence appearing out of nowhere a moment later. Its own sandbox, so the only connection
+    # is the slow request's: when that connection is gone, its handler has finished.
+    with Sandbox(api_keys={KEY}) as sb:
+        sb.inject("slow", method="POST", delay=0.3)
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            create(sb, timeout=(5, 0.05))
+        wait_until(lambda: sb.requests, "the slow request to arrive")
+        sb.reset()
+        wait_until(lambda: not handlers_running(sb), "the slow request's handler to finish")
+        assert sb.sequences == [] and sb.created_payloads == []
 
 
 def test_fault_slow_then_normal_response(sb):
@@ -863,7 +891,10 @@ def test_rate_limit_header_on_every_response(sb):
     assert 1 <= int(first.group(3)) <= 10
 
 
-def test_real_rate_limit_per_key_and_group():
+def test_real_rate_limit_per_key_and_group(monkeypatch):
+    from closesandbox import server
+
+    clock = FakeClock(1000.0).install(monkeypatch, server)
     with Sandbox(api_keys={KEY, "other"}, rate_limit=(3, 1)) as sb:
         for _ in range(3):
             assert requests.post(sb.url + "sequence/", json=minimal(), auth=AUTH).ok
@@ -881,9 +912,28 @@ def test_real_rate_limit_per_key_and_group():
         assert len(sb.sequences) == 3  # the 429 was not processed
         assert requests.get(sb.url + "email_template/", auth=AUTH).ok  # other group
         assert requests.get(sb.url + "sequence/", auth=("other", "")).ok  # other key
-        time.sleep(1.05)
+        clock.sleep(0.75)
+        assert requests.post(sb.url + "sequence/", json=minimal(), auth=AUTH).status_code == 429
+        clock.sleep(0.25)
         assert requests.get(sb.url + "sequence/", auth=AUTH).ok  # new window
         sb.reset()
+
+
+def test_a_window_just_begun_announces_its_whole_length_never_more(monkeypatch):
+    # At such a clock reading (start + 60) - now rounds to 60.000000000000455; the sandbox
+    # announced reset=61 for a 60 s window, and a client told to pause 61 s reported 60.99.
+    from closesandbox import server
+
+    clock = FakeClock(4060.123456789).install(monkeypatch, server)
+    with Sandbox(rate_limit=(1, 60)) as sb:
+        first = requests.get(sb.url + "me/", auth=AUTH, timeout=10)
+        assert RATE_HEADER.fullmatch(first.headers["RateLimit"]).groups() == ("1", "0", "60")
+        clock.sleep(0.5)
+        refused = requests.get(sb.url + "me/", auth=AUTH, timeout=10)
+        assert refused.status_code == 429
+        assert RATE_HEADER.fullmatch(refused.headers["RateLimit"]).group(3) == "60"  # ceil 59.5
+        clock.sleep(60)
+        assert requests.get(sb.url + "me/", auth=AUTH, timeout=10).ok
 
 
 def test_reset_clears_rate_limit_counters():
@@ -1009,6 +1059,17 @@ def test_unreadable_state_file_starts_empty(tmp_path, capsys):
     assert "state file" in capsys.readouterr().err
 
 
+def read_line(stream, timeout):
+    """stream.readline(), or None when no line came within `timeout` seconds (the reading
+    thread then ends when the process does and its pipe closes)."""
+    lines = queue.Queue()
+    threading.Thread(target=lambda: lines.put(stream.readline()), daemon=True).start()
+    try:
+        return lines.get(timeout=timeout)
+    except queue.Empty:
+        return None
+
+
 def start_cli(*args):
     proc = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
         [sys.executable, "-m", "closesandbox", "--port", "0", "--api-key", KEY, *args],
@@ -1017,7 +1078,10 @@ def start_cli(*args):
         stderr=subprocess.PIPE,
         text=True,
     )
-    line = proc.stdout.readline()
+    line = read_line(proc.stdout, timeout=30)
+    if line is None:
+        proc.kill()
+        pytest.fail(f"the sandbox CLI printed no line in 30 s: {proc.communicate(timeout=10)}")
     match = re.fullmatch(r"CLOSE_SANDBOX_URL=(http://127\.0\.0\.1:\d+/api/v1/)\n", line)
     assert match, (line, proc.stderr.read() if proc.poll() is not None else "")
     return proc, match.group(1)
