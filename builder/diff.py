@@ -242,14 +242,9 @@ def template_ids(*specs: spec.SequenceSpec | None) -> set[str]:
         for sequence_spec in specs
         if sequence_spec is not None
         for step in sequence_spec.steps
-        for template_id in _template_ids(step)
+        for template_id in steps.template_ids(step)
         if template_id
     }
-
-
-def _template_ids(step: spec.Step) -> list:
-    """Every template field's value, of the step's own kind or left behind by a type switch."""
-    return [getattr(step, kind.template_field) for kind in steps.template_kinds()]
 
 
 def _text(value) -> str:

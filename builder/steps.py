@@ -257,6 +257,11 @@ def template_kinds() -> list[StepKind]:
     return [kind for kind in KINDS if kind.template_field]
 
 
+def template_ids(step) -> list:
+    """Every template field's value on `step`: its kind's, and any left behind by a type switch."""
+    return [getattr(step, kind.template_field) for kind in template_kinds()]
+
+
 def owned_field_names(*, kind_specific: bool = False) -> tuple[str, ...]:
     """The fields the registered kinds own, each once, in registry order; `kind_specific`
     leaves out those every step carries anyway (`required`)."""
