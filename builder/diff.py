@@ -14,6 +14,7 @@ added step rather than every step changing: first by Close's step id, then by ou
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -351,15 +352,15 @@ def match_steps(before: Sequence[spec.Step], after: Sequence[spec.Step]) -> dict
     return pairs
 
 
+# What a step says, for lining up steps without identity: every spec.Step field but the
+# identities (matched first) and Close's kept data (a dict, unhashable, and Close's to change).
+_CONTENT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(spec.Step) if f.name not in ("close_id", "key", "extra")
+)
+
+
 def _content(step: spec.Step) -> tuple:
-    return (
-        step.step_type,
-        step.delay,
-        step.email_template_id,
-        step.sms_template_id,
-        step.threading,
-        step.required,
-    )
+    return tuple(getattr(step, name) for name in _CONTENT_FIELDS)
 
 
 def _may_be_same(old: spec.Step, new: spec.Step) -> bool:
