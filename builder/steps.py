@@ -109,7 +109,12 @@ class StepKind:
 
     @property
     def add_label(self) -> str:
-        return f"Add {self.noun}"
+        """The editor's button text: "Add email step"."""
+        return f"Add {self.noun} step"
+
+    @property
+    def insert_label(self) -> str:
+        return f"Insert {self.noun} step"
 
     @property
     def owned_names(self) -> tuple[str, ...]:
@@ -228,8 +233,8 @@ SMS = StepKind(
 UNKNOWN = UnknownKind(
     key="",
     label="Close step",
-    noun="Close step",
-    words="a Close",
+    noun="Close",
+    words="a Close",  # "… is a Close step"
     editable=False,
     detail_words=lambda step: ("kept as it is in Close",),
     card_partial="builder/steps/_kept_card.html",

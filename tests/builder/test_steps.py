@@ -10,6 +10,7 @@ import re
 import pytest
 
 from builder import close, diff, importing, review, spec, steps
+from builder.forms import AddStepForm
 from builder.models import Sequence, Step
 from closesandbox.seed import DOC_TEMPLATE_FOLLOW_UP, DOC_TEMPLATE_INTRO
 from tests.builder.editor_support import post, steps_of
@@ -203,7 +204,7 @@ def linkedin():
     kind = steps.StepKind(
         key="linkedin",
         label="LinkedIn",
-        noun="LinkedIn message",
+        noun="LinkedIn",
         words="a LinkedIn",
         payload_builder=lambda step: {"step_type": "linkedin", "delay": step.delay, "note": "hi"},
         detail_words=lambda step: ("connect first",),
@@ -236,10 +237,11 @@ def test_a_registered_kind_gets_payload_diff_description_and_validation(linkedin
     assert change.type_label == "LinkedIn"
     assert change.description == "LinkedIn · wait 1 hour · connect first"
     assert steps.describe(step, str).sentence() == "LinkedIn (connect first)"
+    assert AddStepForm({"step_type": "linkedin"}).is_valid()  # the editor may add one
     assert [(kind.key, kind.label, kind.add_label, kind.editable) for kind in steps.KINDS][-1] == (
         "linkedin",
         "LinkedIn",
-        "Add LinkedIn message",
+        "Add LinkedIn step",
         True,
     )
 
@@ -252,10 +254,10 @@ def test_the_registry_forgets_a_kind_after_its_block():
 
 
 def test_kinds_offer_what_a_template_needs():
-    assert [(k.key, k.label, k.add_label, k.editable) for k in steps.KINDS] == [
-        ("email", "Email", "Add email", True),
-        ("call", "Call", "Add call", True),
-        ("sms", "SMS", "Add SMS", True),
+    assert [(k.key, k.label, k.add_label, k.insert_label, k.editable) for k in steps.KINDS] == [
+        ("email", "Email", "Add email step", "Insert email step", True),
+        ("call", "Call", "Add call step", "Insert call step", True),
+        ("sms", "SMS", "Add SMS step", "Insert SMS step", True),
     ]
     assert [k.card_partial for k in steps.KINDS] == [
         "builder/steps/_email_card.html",
