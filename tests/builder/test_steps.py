@@ -6,6 +6,9 @@ again, so a new field that one path forgets fails here, naming the path and the 
 
 import dataclasses
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -288,3 +291,15 @@ def test_one_description_two_renderings(step, line, sentence):
     description = steps.describe(step, lambda template_id: f"“{template_id}”")
     assert description.line() == line
     assert description.sentence() == sentence
+
+
+def test_the_registry_and_spec_are_pure_python():
+    """spec.py imports the registry, so neither may pull Django in (run in a fresh interpreter)."""
+    code = (
+        "import sys, builder.steps, builder.spec; "
+        "sys.exit(any(name.split('.')[0] == 'django' for name in sys.modules))"
+    )
+    project = Path(__file__).resolve().parents[2]
+    # Our own interpreter with a fixed program: nothing untrusted is run.
+    result = subprocess.run([sys.executable, "-c", code], cwd=project, check=False)  # noqa: S603
+    assert result.returncode == 0, "importing builder.spec imported Django"
