@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from builder.models import CloseTemplate, PublishAttempt, ScheduleRange, Sequence, Step
+from builder.models import (
+    STEP_COLUMNS,
+    CloseTemplate,
+    PublishAttempt,
+    ScheduleRange,
+    Sequence,
+    Step,
+)
 
 # Admin is for looking and for fixing data, never a way around review. The review state, the
 # approval, the publication and Close's ids are written only by builder/review.py,
@@ -24,16 +31,8 @@ class StepInline(admin.TabularInline):
     model = Step
     extra = 0
     readonly_fields = ["close_id"]  # Close's step id: set by publishing and importing only
-    fields = [
-        "position",
-        "step_type",
-        "delay",
-        "email_template_id",
-        "sms_template_id",
-        "threading",
-        "required",
-        "close_id",
-    ]
+    # Every stored step field but `extra`: Close's own data for a step we keep, not for hand edits.
+    fields = ["position", *(name for name in STEP_COLUMNS if name != "extra")]
 
 
 class ScheduleRangeInline(admin.TabularInline):

@@ -14,19 +14,15 @@ added step rather than every step changing: first by Close's step id, then by ou
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from builder import schedule, spec
+from builder import schedule, spec, steps
 
 SLOTS_PER_DAY = schedule.SLOTS_PER_DAY  # the schedule grid's half-hours
-_TYPE_LABELS = {"email": "Email", "call": "Call", "sms": "SMS"}
-_THREADING_LABELS = {
-    "new_thread": "Starts a new thread",
-    "old_thread": "Replies in the previous thread",
-}
 _BODY_CONTEXT = 1  # unchanged lines shown around each changed line of a template body
 
 
@@ -247,7 +243,7 @@ def template_ids(*specs: spec.SequenceSpec | None) -> set[str]:
         for sequence_spec in specs
         if sequence_spec is not None
         for step in sequence_spec.steps
-        for template_id in (step.email_template_id, step.sms_template_id)
+        for template_id in steps.template_ids(step)
         if template_id
     }
 
@@ -356,15 +352,15 @@ def match_steps(before: Sequence[spec.Step], after: Sequence[spec.Step]) -> dict
     return pairs
 
 
+# What a step says, for lining up steps without identity: every spec.Step field but the
+# identities (matched first) and Close's kept data (a dict, unhashable, and Close's to change).
+_CONTENT_FIELDS = tuple(
+    f.name for f in dataclasses.fields(spec.Step) if f.name not in ("close_id", "key", "extra")
+)
+
+
 def _content(step: spec.Step) -> tuple:
-    return (
-        step.step_type,
-        step.delay,
-        step.email_template_id,
-        step.sms_template_id,
-        step.threading,
-        step.required,
-    )
+    return tuple(getattr(step, name) for name in _CONTENT_FIELDS)
 
 
 def _may_be_same(old: spec.Step, new: spec.Step) -> bool:
@@ -413,13 +409,12 @@ def _step_fields(
     fields = []
     template = None
     if old.step_type != new.step_type:
-        fields.append(FieldChange("Type", type_label(old.step_type), type_label(new.step_type)))
+        label = steps.FIELD_LABELS["step_type"]
+        fields.append(FieldChange(label, type_label(old.step_type), type_label(new.step_type)))
     if old.delay != new.delay:
-        fields.append(FieldChange("Wait", _wait(old.delay), _wait(new.delay)))
-    for attribute, label in (
-        ("email_template_id", "Email template"),
-        ("sms_template_id", "SMS template"),
-    ):
+        fields.append(FieldChange(steps.FIELD_LABELS["delay"], _wait(old.delay), _wait(new.delay)))
+    for attribute in (kind.template_field for kind in steps.template_kinds()):
+        label = steps.FIELD_LABELS.get(attribute, attribute)
         old_id, new_id = getattr(old, attribute), getattr(new, attribute)
         if old_id == new_id:
             continue
@@ -429,32 +424,22 @@ def _step_fields(
         if old_id and new_id and template is None:
             template = diff_templates(old_id, new_id, templates)
     if old.threading != new.threading and (old.threading or new.threading):
-        fields.append(
-            FieldChange("Threading", _threading(old.threading), _threading(new.threading))
-        )
+        label = steps.FIELD_LABELS["threading"]
+        fields.append(FieldChange(label, _threading(old.threading), _threading(new.threading)))
     if old.extra != new.extra and old.step_type == new.step_type and (old.extra or new.extra):
         fields.append(FieldChange("Close settings", "as before", "changed in Close"))
     return fields, template
 
 
 def describe_step(step: spec.Step, templates: Mapping[str, TemplateText]) -> str:
-    """ "Email · wait 1 day · “Intro” · starts a new thread"."""
-    parts = [
-        type_label(step.step_type),
-        "no wait" if step.delay == 0 else f"wait {_wait(step.delay)}",
-    ]
-    template_id = step.email_template_id or step.sms_template_id
-    if template_id:
-        parts.append(_template_name(template_id, templates))
-    if step.step_type == "email" and step.threading:
-        parts.append(_threading(step.threading).lower())
-    return " · ".join(parts)
+    """ "Email · wait 1 day · “Intro” · starts a new thread" (steps.describe, as one line)."""
+    wait = "no wait" if step.delay == 0 else f"wait {_wait(step.delay)}"
+    description = steps.describe(step, lambda template_id: _template_name(template_id, templates))
+    return description.line(wait=wait)
 
 
 def type_label(step_type: str | None) -> str:
-    if not step_type:
-        return "No type"
-    return _TYPE_LABELS.get(step_type, f"Close “{step_type}” step")
+    return steps.type_label(step_type)
 
 
 def _wait(delay) -> str:
@@ -466,7 +451,8 @@ def _wait(delay) -> str:
 def _threading(value: str | None) -> str:
     if not value:
         return "—"
-    return _THREADING_LABELS.get(value, value)
+    words = steps.THREADING_WORDS.get(value)
+    return words[0].upper() + words[1:] if words else value
 
 
 def _template_name(template_id: str | None, templates: Mapping[str, TemplateText]) -> str:

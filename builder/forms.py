@@ -7,6 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from builder import spec
+from builder import steps as step_kinds
 from builder.models import CloseTemplate, Sequence
 
 
@@ -89,46 +90,38 @@ class StepFieldsForm(forms.Form):
                 self.add_error("days", "A wait can be at most 365 days.")
             else:
                 cleaned["delay"] = delay
-        for kind in ("email", "sms"):
+        for kind in step_kinds.template_kinds():
             self._clean_template(cleaned, kind)
         return cleaned
 
     def _clean_template(self, cleaned, kind):
-        field = f"{kind}_template_id"
+        field = kind.template_field
         chosen = cleaned.get(field)
         current = getattr(self.step, field)
         if not chosen or chosen == current:
             cleaned[field] = current
             return
-        word = "an email" if kind == "email" else "an SMS"
-        if self.step.step_type != kind:
-            self.add_error(
-                field, f"This is {self._step_word()} step: it cannot use {word} template."
-            )
-        elif not CloseTemplate.usable_choices(kind).filter(close_id=chosen).exists():
+        if self.step.step_type != kind.key:
+            words = step_kinds.words_for(self.step.step_type)
+            self.add_error(field, f"This is {words} step: it cannot use {kind.words} template.")
+        elif not CloseTemplate.usable_choices(kind.key).filter(close_id=chosen).exists():
             self.add_error(
                 field,
                 "That template is not available: it is not shared, is archived or no longer "
                 "exists in Close. Pick another one.",
             )
 
-    def _step_word(self):
-        return {"email": "an email", "sms": "an SMS", "call": "a call"}.get(
-            self.step.step_type, "this"
-        )
-
     def apply(self):
         """Copy the cleaned fields that belong to the step's type onto the step (not saved)."""
         step, cleaned = self.step, self.cleaned_data
+        kind = step_kinds.kind_of(step.step_type)
         step.delay = cleaned["delay"]
-        if step.step_type == "email":
-            step.email_template_id = cleaned["email_template_id"]
-            if not self.thread_locked:
-                step.threading = "old_thread" if cleaned["reply_in_thread"] else "new_thread"
-        elif step.step_type == "sms":
-            step.sms_template_id = cleaned["sms_template_id"]
-        elif step.step_type == "call":
-            step.required = True  # Close's call steps always are (spec.require_calls)
+        if kind.template_field:
+            setattr(step, kind.template_field, cleaned[kind.template_field])
+        if "threading" in kind.owned_names and not self.thread_locked:
+            step.threading = "old_thread" if cleaned["reply_in_thread"] else "new_thread"
+        for name, value in kind.fixed_values.items():
+            setattr(step, name, value)  # a call is always required (spec.require_calls)
         return step
 
 
@@ -143,14 +136,19 @@ class RenameForm(forms.Form):
     )
 
 
+def _addable_kinds():
+    return [(kind.key, kind.key) for kind in step_kinds.KINDS if kind.editable]
+
+
 class AddStepForm(forms.Form):
-    step_type = forms.ChoiceField(
-        choices=[(kind, kind) for kind in spec.STEP_TYPES],
-        error_messages={
-            "required": "Choose an email, call or SMS step.",
-            "invalid_choice": "Choose an email, call or SMS step.",
-        },
-    )
+    # A callable, so the choices are the registry's when the form is used, not when imported.
+    step_type = forms.ChoiceField(choices=_addable_kinds)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        message = f"Choose {step_kinds.choice_words()} step."
+        self.fields["step_type"].error_messages.update(required=message, invalid_choice=message)
+
     # Insert before the step at this index; empty = add at the end.
     position = forms.IntegerField(
         required=False,

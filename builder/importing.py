@@ -24,6 +24,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from builder import close, spec, template_sync
+from builder import steps as step_kinds
 from builder.models import CloseTemplate, ScheduleRange, Sequence, Step
 
 MAX_FILE_BYTES = 256 * 1024
@@ -290,7 +291,10 @@ def export_payload(sequence):
 
 # --- shared -----------------------------------------------------------------------------------
 
-_STEP_STRINGS = ("step_type", "email_template_id", "sms_template_id", "threading", "id")
+
+def _step_strings():
+    """The keys of a step in Close's JSON that hold text: its type, id and kinds' own fields."""
+    return ("step_type", *step_kinds.owned_field_names(kind_specific=True), "id")
 
 
 def _shape_problems(data):
@@ -312,7 +316,7 @@ def _shape_problems(data):
         if not isinstance(step, dict):
             problems.append(f"Step {number} must be an object.")
             continue
-        for key in _STEP_STRINGS:
+        for key in _step_strings():
             if step.get(key) is not None and not isinstance(step[key], str):
                 problems.append(f"Step {number}: “{key}” must be text.")
         delay = step.get("delay", 0)
@@ -350,7 +354,7 @@ def _storable_problems(sequence_spec):
             problems.append(f"Step {number}'s wait is out of range.")
         if len(step.step_type or "") > 20:
             problems.append(f"Step {number}'s type is too long.")
-        if len(step.email_template_id or "") > 80 or len(step.sms_template_id or "") > 80:
+        if any(len(template_id or "") > 80 for template_id in step_kinds.template_ids(step)):
             problems.append(f"Step {number}'s template id is too long.")
         if (step.threading or "") not in ("", *spec.THREADING):
             problems.append(f"Step {number}'s threading must be new_thread or old_thread.")
@@ -375,27 +379,11 @@ def _create(sequence_spec, *, user, summary, close_id="", keep_step_ids=False):
         updated_by=user,
     )
     ScheduleRange.objects.bulk_create(
-        ScheduleRange(
-            sequence=sequence,
-            weekday=time_range.weekday,
-            start=dt.time.fromisoformat(time_range.start),
-            end=dt.time.fromisoformat(time_range.end),
-        )
+        ScheduleRange.from_spec(time_range, sequence=sequence)
         for time_range in sequence_spec.schedule or []
     )
     Step.objects.bulk_create(
-        Step(
-            sequence=sequence,
-            position=position,
-            step_type=step.step_type or "",
-            delay=step.delay,
-            email_template_id=step.email_template_id or "",
-            sms_template_id=step.sms_template_id or "",
-            threading=step.threading or "",
-            required=step.required,
-            close_id=(step.close_id or "") if keep_step_ids else "",
-            extra=step.extra or {},
-        )
+        Step.from_spec(step, sequence=sequence, position=position, keep_close_id=keep_step_ids)
         for position, step in enumerate(sequence_spec.steps)
     )
     sequence.record_revision(user=user, summary=summary)

@@ -4,6 +4,7 @@ State changes live here as model methods; the rules of what a valid sequence is 
 and everything that talks to Close lives in close.py / publishing.py.
 """
 
+import dataclasses
 from contextlib import contextmanager
 from datetime import time, timedelta
 
@@ -13,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from builder import spec
+from builder import steps as step_kinds
 
 DEFAULT_TIMEZONE = "America/New_York"
 # A person's saves less than this apart are one revision (Sequence.record_revision): typing
@@ -249,19 +251,26 @@ class Sequence(models.Model):
         return spec.validate(sequence_spec, CloseTemplate.lookup_for(sequence_spec))
 
 
-class Step(models.Model):
-    class Type(models.TextChoices):
-        EMAIL = "email", "Email"
-        CALL = "call", "Call"
-        SMS = "sms", "SMS"
+# The spec.Step fields a step row stores, in one place: every path that turns spec values into
+# rows (review restore, imports, the editor's undo and duplicate) copies exactly these, so a new
+# spec field is stored everywhere or nowhere. `key` is not a column: it is the row's own pk.
+STEP_COLUMNS = tuple(f.name for f in dataclasses.fields(spec.Step) if f.name != "key")
+# Close's id for the step is written only where Close gave it (import from Close, publishing)
+# or where the very same step comes back (Undo of a removal); an edit never copies it.
+EDITED_STEP_COLUMNS = tuple(name for name in STEP_COLUMNS if name != "close_id")
 
+
+class Step(models.Model):
     class Threading(models.TextChoices):
         NEW_THREAD = "new_thread", "Start a new thread"
         OLD_THREAD = "old_thread", "Reply in previous thread"
 
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
     position = models.PositiveIntegerField(default=0)
-    step_type = models.CharField(max_length=20, choices=Type)
+    # The registry's kinds (the same list as the migration's, so no migration follows from it).
+    step_type = models.CharField(
+        max_length=20, choices=[(kind.key, kind.label) for kind in step_kinds.KINDS]
+    )
     delay = models.PositiveIntegerField(default=0, help_text="Seconds after the previous step.")
     email_template_id = models.CharField(max_length=80, blank=True)
     sms_template_id = models.CharField(max_length=80, blank=True)
@@ -302,17 +311,46 @@ class Step(models.Model):
         ]
 
     def to_spec(self):
-        return spec.Step(
-            step_type=self.step_type or None,
-            delay=self.delay,
-            email_template_id=self.email_template_id or None,
-            sms_template_id=self.sms_template_id or None,
-            threading=self.threading or None,
-            required=self.required,
-            close_id=self.close_id or None,
-            extra=self.extra or {},
-            key=str(self.pk) if self.pk else None,
+        values = {name: getattr(self, name) for name in STEP_COLUMNS}
+        for name in self._text_columns():
+            values[name] = values[name] or None  # the spec says None where a column holds ""
+        values["extra"] = values["extra"] or {}
+        return spec.Step(**values, key=str(self.pk) if self.pk else None)
+
+    @classmethod
+    def columns_from_spec(cls, spec_step, *, keep_close_id=False):
+        """The column values for `spec_step`: the one mapping from spec values to a row."""
+        names = STEP_COLUMNS if keep_close_id else EDITED_STEP_COLUMNS
+        values = {name: getattr(spec_step, name) for name in names}
+        for name in cls._text_columns() & set(names):
+            values[name] = values[name] or ""  # text columns are not nullable
+        values["extra"] = values["extra"] or {}
+        return values
+
+    @classmethod
+    def from_spec(cls, spec_step, *, sequence, position, keep_close_id=False):
+        """A new (unsaved) row holding `spec_step` at `position`."""
+        return cls(
+            sequence=sequence,
+            position=position,
+            **cls.columns_from_spec(spec_step, keep_close_id=keep_close_id),
         )
+
+    def apply_spec(self, spec_step, *, keep_close_id=False):
+        """Make this row hold `spec_step`'s values (not saved; its position is the caller's)."""
+        for name, value in self.columns_from_spec(spec_step, keep_close_id=keep_close_id).items():
+            setattr(self, name, value)
+        return self
+
+    def spec_columns(self, *, keep_close_id=False):
+        """This row's values as the mapping copies them (what Undo and Duplicate carry)."""
+        return self.columns_from_spec(self.to_spec(), keep_close_id=keep_close_id)
+
+    @classmethod
+    def _text_columns(cls):
+        return {
+            name for name in STEP_COLUMNS if isinstance(cls._meta.get_field(name), models.CharField)
+        }
 
 
 class ScheduleRange(models.Model):
@@ -332,6 +370,16 @@ class ScheduleRange(models.Model):
     def to_spec(self):
         return spec.ScheduleRange(
             weekday=self.weekday, start=f"{self.start:%H:%M}", end=f"{self.end:%H:%M}"
+        )
+
+    @classmethod
+    def from_spec(cls, time_range, *, sequence):
+        """A new (unsaved) row for a valid spec.ScheduleRange."""
+        return cls(
+            sequence=sequence,
+            weekday=time_range.weekday,
+            start=time.fromisoformat(time_range.start),
+            end=time.fromisoformat(time_range.end),
         )
 
 
@@ -382,7 +430,9 @@ class CloseTemplate(models.Model):
         ids = {
             template_id
             for step in sequence_spec.steps
-            for template_id in (step.email_template_id, step.sms_template_id)
+            for template_id in (
+                getattr(step, k.template_field) for k in step_kinds.template_kinds()
+            )
             if template_id
         }
         if not ids:

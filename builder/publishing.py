@@ -42,6 +42,7 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from builder import close, jobs, notifications, permissions, review, spec
+from builder import steps as step_kinds
 from builder.models import CloseTemplate, PublishAttempt, Sequence, Step
 from builder.redact import redact, redact_json
 
@@ -1148,20 +1149,13 @@ def _step_lines(sequence_spec, templates):
 
 
 def _describe_step(step, templates):
+    """ "Email “Intro”, starts a new thread"; "Call (required)" (steps.describe, as a sentence)."""
+
     def template_name(template_id):
         info = templates.get(template_id)
         return f"“{info.name}”" if info else f"template {template_id}"
 
-    if step.step_type == "email":
-        thread = (
-            "starts a new thread" if step.threading == "new_thread" else "replies in the thread"
-        )
-        return f"Email {template_name(step.email_template_id)}, {thread}"
-    if step.step_type == "sms":
-        return f"SMS {template_name(step.sms_template_id)}"
-    if step.step_type == "call":
-        return "Call (required)" if step.required else "Call"
-    return f"Close “{step.step_type}” step, kept as it is in Close"
+    return step_kinds.describe(step, template_name).sentence()
 
 
 def _live_checks(client, sequence, sequence_spec, result):
@@ -1283,18 +1277,14 @@ def _check_close_sequence(client, sequence, result):
 def _describe_close_step(data):
     parsed = spec.from_close({"steps": [data]}).steps[0]
     kind = parsed.step_type or "email"
-    return f"{kind.capitalize() if kind != 'sms' else 'SMS'} step {data.get('id', '')}".strip()
+    label = step_kinds.type_label(kind) if step_kinds.is_known(kind) else kind.capitalize()
+    return f"{label} step {data.get('id', '')}".strip()
 
 
 # --- Close's field errors, in the editor's words --------------------------------------------
 
 FIELD_LABELS = {
-    "email_template_id": "Email template",
-    "sms_template_id": "SMS template",
-    "delay": "Wait",
-    "threading": "Threading",
-    "step_type": "Type",
-    "required": "Required",
+    **step_kinds.FIELD_LABELS,
     "id": "Close step id",
     "name": "Name",
     "timezone": "Timezone",

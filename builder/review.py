@@ -24,7 +24,6 @@ becomes a 403 page with its message) and carry the HTTP status a view should ans
 """
 
 from dataclasses import dataclass
-from datetime import time
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -33,8 +32,16 @@ from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from builder import notifications, permissions, spec
-from builder.diff import type_label
-from builder.models import Comment, Revision, ScheduleRange, Sequence, StateChange, Step
+from builder.models import (
+    EDITED_STEP_COLUMNS,
+    Comment,
+    Revision,
+    ScheduleRange,
+    Sequence,
+    StateChange,
+    Step,
+)
+from builder.steps import type_label
 
 Status = Sequence.Status
 MAX_COMMENT_LENGTH = 5000
@@ -491,13 +498,7 @@ def _apply_spec(sequence, restored):
         # With no schedule ("any time") the hours the editor had are kept, as the editor does.
         sequence.schedule_ranges.all().delete()
         ScheduleRange.objects.bulk_create(
-            ScheduleRange(
-                sequence=sequence,
-                weekday=r.weekday,
-                start=time.fromisoformat(r.start),
-                end=time.fromisoformat(r.end),
-            )
-            for r in restored.schedule
+            ScheduleRange.from_spec(r, sequence=sequence) for r in restored.schedule
         )
     existing = {str(step.pk): step for step in sequence.steps.all()}
     wanted_keys = {step.key for step in restored.steps if step.key}
@@ -511,24 +512,9 @@ def _apply_spec(sequence, restored):
         else:
             updated.append(row)
         row.position = position
-        row.step_type = step_spec.step_type or ""
-        row.delay = step_spec.delay
-        row.email_template_id = step_spec.email_template_id or ""
-        row.sms_template_id = step_spec.sms_template_id or ""
-        row.threading = step_spec.threading or ""
-        row.required = step_spec.required
-        row.extra = step_spec.extra or {}
-    fields = [
-        "position",
-        "step_type",
-        "delay",
-        "email_template_id",
-        "sms_template_id",
-        "threading",
-        "required",
-        "extra",
-    ]
-    Step.objects.bulk_update(updated, fields)
+        # A step that still exists keeps its Close id; one that comes back has none (above).
+        row.apply_spec(step_spec)
+    Step.objects.bulk_update(updated, ["position", *EDITED_STEP_COLUMNS])
     Step.objects.bulk_create(created)
     sequence._prefetched_objects_cache = {}
 

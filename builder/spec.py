@@ -18,8 +18,12 @@ import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-STEP_TYPES = ("email", "call", "sms")
-THREADING = ("new_thread", "old_thread")
+from builder import steps as step_kinds
+
+# The registered kinds when this module was imported; code that must see kinds registered
+# later (tests) asks step_kinds.kind_of() instead.
+STEP_TYPES = step_kinds.keys()
+THREADING = tuple(step_kinds.THREADING_WORDS)
 STATUSES = ("active", "paused")
 MAX_DELAY_SECONDS = 365 * 86400  # product rule: more than a year between steps is a mistake
 MAX_NAME_LENGTH = 200
@@ -28,10 +32,6 @@ MAX_NAME_LENGTH = 200
 MAX_STEPS = 200
 ERROR, WARNING = "error", "warning"
 
-# Fields Close sets on stored steps; they must never be sent back on create.
-_READ_ONLY_STEP_FIELDS = frozenset(
-    {"id", "created_by_id", "updated_by_id", "date_created", "date_updated", "organization_id"}
-)
 _TIME = re.compile(r"(?:[01]\d|2[0-3]):[0-5]\d")
 _TIME_WITH_SECONDS = re.compile(r"\d\d:\d\d:\d\d")
 _DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -277,41 +277,46 @@ def _check_step(
     is_first_email: bool = False,
 ) -> list[Problem]:
     label, path = f"Step {index + 1}", f"steps.{index}"
-    kind = step.step_type
-    if not kind:
+    if not step.step_type:
         return [_error(f"{path}.step_type", "step_type_required", f"{label} has no type.")]
-    if kind not in STEP_TYPES:
+    kind = step_kinds.kind_of(step.step_type)
+    if not kind.editable:
         if step.extra and step.close_id:
             # Imported from Close: we send it back by id, so Close keeps it as it is.
             return [
                 _warning(
                     f"{path}.step_type",
                     "step_type_kept",
-                    f"{label} is a Close '{kind}' step; Sequence Builder keeps it unchanged.",
+                    f"{label} is a Close '{step.step_type}' step; Sequence Builder keeps it "
+                    "unchanged.",
                 )
             ]
         return [
             _error(
                 f"{path}.step_type",
                 "step_type_unknown",
-                f"{label} has the unknown type '{kind}'; choose email, call or SMS.",
+                f"{label} has the unknown type '{step.step_type}'; choose "
+                f"{step_kinds.choice_words(article=False)}.",
             )
         ]
 
     problems = _check_delay(label, path, step.delay)
-    if kind == "email":
-        problems += _check_template(label, path, "email", step.email_template_id, templates)
-        problems += _check_unexpected(label, path, step, "sms_template_id")
-        problems += _check_threading(label, path, step.threading, is_first_email)
-    elif kind == "sms":
-        problems += _check_unexpected(label, path, step, "email_template_id")
-        problems += _check_template(label, path, "sms", step.sms_template_id, templates)
-        problems += _check_unexpected(label, path, step, "threading")
-    else:  # call
-        for attribute in ("email_template_id", "sms_template_id", "threading"):
-            problems += _check_unexpected(label, path, step, attribute)
-        # `required` is no problem: call steps are always required (require_calls), and the
-        # payload says so whatever an old revision stored.
+    place = step_kinds.StepPlace(label, path, is_first_email, _error)
+    others = {
+        owned.name: owned
+        for other in step_kinds.KINDS
+        if other is not kind
+        for owned in other.owns
+        if owned.unexpected_code and owned.name not in kind.owned_names
+    }
+    # In the order of Step's fields, so problems read top to bottom like the card.
+    for name in (f.name for f in dataclasses.fields(Step)):
+        if name == kind.template_field:
+            problems += _check_template(label, path, kind, getattr(step, name), templates)
+        elif name in kind.field_checks:
+            problems += kind.field_checks[name](step, place)
+        elif name in others:
+            problems += _check_unexpected(label, path, step, kind, others[name])
     return problems
 
 
@@ -332,19 +337,18 @@ def _check_delay(label: str, path: str, delay) -> list[Problem]:
     return []
 
 
-_KIND_WORDS = {"email": "email", "sms": "SMS"}
-
-
 def _check_template(
     label: str,
     path: str,
-    kind: str,
+    kind: step_kinds.StepKind,
     template_id: str | None,
     templates: Mapping[str, TemplateInfo] | None,
 ) -> list[Problem]:
-    path, word = f"{path}.{kind}_template_id", _KIND_WORDS[kind]
+    path, word = f"{path}.{kind.template_field}", kind.noun
     if not template_id:
-        return [_error(path, f"{kind}_template_required", f"{label} needs an {word} template.")]
+        return [
+            _error(path, f"{kind.key}_template_required", f"{label} needs {kind.words} template.")
+        ]
     if templates is None:
         return []
     template = templates.get(template_id)
@@ -357,12 +361,13 @@ def _check_template(
                 "Sync templates from Close, or pick another template.",
             )
         ]
-    if template.kind != kind:
+    if template.kind != kind.key:
         return [
             _error(
                 path,
                 "template_wrong_kind",
-                f'{label} is an {word} step, but "{template.name}" is not an {word} template.',
+                f'{label} is {kind.words} step, but "{template.name}" is not {kind.words} '
+                "template.",
             )
         ]
     problems = []
@@ -387,51 +392,19 @@ def _check_template(
     return problems
 
 
-_UNEXPECTED = {
-    "email_template_id": ("unexpected_email_template", "an email template"),
-    "sms_template_id": ("unexpected_sms_template", "an SMS template"),
-    "threading": ("unexpected_threading", "email threading"),
-}
-_STEP_WORDS = {"email": "an email", "sms": "an SMS", "call": "a call"}
-
-
-def _check_unexpected(label: str, path: str, step: Step, attribute: str) -> list[Problem]:
+def _check_unexpected(
+    label: str, path: str, step: Step, kind: step_kinds.StepKind, owned: step_kinds.OwnedField
+) -> list[Problem]:
     """A field that belongs to another step type (the editor may leave it behind on a switch)."""
-    if not getattr(step, attribute):
+    if not getattr(step, owned.name):
         return []
-    code, what = _UNEXPECTED[attribute]
     return [
         _error(
-            f"{path}.{attribute}",
-            code,
-            f"{label} is {_STEP_WORDS[step.step_type]} step, so it cannot have {what}.",
+            f"{path}.{owned.name}",
+            owned.unexpected_code,
+            f"{label} is {kind.words} step, so it cannot have {owned.words}.",
         )
     ]
-
-
-def _check_threading(label: str, path: str, threading, is_first_email: bool) -> list[Problem]:
-    path = f"{path}.threading"
-    if not threading and is_first_email:
-        return []  # nothing to choose: the first email starts the thread (apply_threading_rule)
-    if not threading:
-        return [
-            _error(
-                path,
-                "threading_required",
-                f"{label} needs a threading choice: a new thread or a reply in the same thread.",
-            )
-        ]
-    if threading not in THREADING:
-        return [
-            _error(
-                path,
-                "threading_invalid",
-                f"{label} has an unknown threading choice; pick a new thread or a reply.",
-            )
-        ]
-    # "old_thread" on the first email is no problem: it is the person's choice, kept for when
-    # the step moves after another email; the payload sends new_thread (apply_threading_rule).
-    return []
 
 
 def _check_schedule(ranges: Sequence[ScheduleRange]) -> list[Problem]:
@@ -555,7 +528,7 @@ def to_close_update_payload(spec: SequenceSpec) -> dict:
     """
     steps = []
     for step in apply_threading_rule(spec.steps):
-        if step.close_id and step.step_type not in STEP_TYPES and step.extra:
+        if step.close_id and not step_kinds.kind_of(step.step_type).editable and step.extra:
             steps.append({"id": step.close_id})
         elif step.close_id:
             steps.append({"id": step.close_id, **_step_payload(step)})
@@ -581,25 +554,7 @@ def _payload(spec: SequenceSpec, steps: list[dict]) -> dict:
 
 
 def _step_payload(step: Step) -> dict:
-    kind = step.step_type
-    if kind == "call":
-        return {"step_type": "call", "delay": step.delay, "required": True}  # require_calls
-    if kind == "email":
-        return {
-            "step_type": "email",
-            "delay": step.delay,
-            "email_template_id": step.email_template_id,
-            "threading": step.threading,
-        }
-    if kind == "sms":
-        return {"step_type": "sms", "delay": step.delay, "sms_template_id": step.sms_template_id}
-    if kind and step.extra:
-        return {k: v for k, v in step.extra.items() if k not in _READ_ONLY_STEP_FIELDS}
-    # Untyped (or unknown and local): validation blocks it; send what was filled in.
-    payload = {"step_type": kind, "delay": step.delay}
-    for attribute in ("email_template_id", "sms_template_id", "threading"):
-        payload[attribute] = getattr(step, attribute)
-    return {key: value for key, value in payload.items() if value is not None}
+    return step_kinds.kind_of(step.step_type).payload(step)
 
 
 def from_close(data: Mapping) -> SequenceSpec:
@@ -640,7 +595,7 @@ def _step_from_close(data: Mapping) -> Step:
         close_id=data.get("id"),
         # Only steps we cannot model keep Close's data, so they can go back untouched; for the
         # others, Close's bookkeeping fields (dates, step_allowed_delay, ...) are dropped.
-        extra=dict(data) if kind and kind not in STEP_TYPES else {},
+        extra=dict(data) if kind and not step_kinds.is_known(kind) else {},
     )
 
 

@@ -27,6 +27,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, trigger_client_event
 
 from builder import diff, permissions, spec, template_preview
+from builder import steps as step_kinds
 from builder.forms import AddStepForm, MoveStepForm, RenameForm, StepFieldsForm
 from builder.models import CloseTemplate, Comment, EditConflict, Sequence, Step
 from builder.views.access import get_sequence_for_user, require_editor
@@ -36,12 +37,13 @@ PICKER_LIMIT = 20  # results per search: enough to choose from, small enough to 
 MAX_QUERY_LENGTH = 100
 UNDO_SALT = "builder.editor.undo-remove"
 UNDO_MAX_AGE = 60 * 60  # seconds an "Undo" of a removal stays valid
-# A new email step replies in the thread unless it is the first email (the rule forces that).
-NEW_STEP_FIELDS = {"email": {"threading": "old_thread"}, "call": {"required": True}, "sms": {}}
+# What "Add step" starts each kind with (builder/steps.py: a new email replies in the thread
+# unless it is the first email, which the rule forces).
+NEW_STEP_FIELDS = {kind.key: dict(kind.new_step_values) for kind in step_kinds.KINDS}
 FOLLOW_UP_DELAY = 86400  # a step added after others waits a day; the first one starts at once
 MAX_STEPS = spec.MAX_STEPS  # the one limit, enforced by spec.validate on every path
-TYPE_LABELS = {"email": "Email", "call": "Call", "sms": "SMS"}
-TEMPLATE_FIELDS = {"email": "email_template_id", "sms": "sms_template_id"}
+TYPE_LABELS = {kind.key: kind.label for kind in step_kinds.KINDS if kind.editable}
+TEMPLATE_FIELDS = {kind.key: kind.template_field for kind in step_kinds.template_kinds()}
 # Which part of a card a problem path's field belongs to (see Card.problems).
 PROBLEM_PLACES = {
     "delay": "delay",
@@ -203,15 +205,7 @@ def step_duplicate(request, sequence, step_id):
         )
     steps = _room_for_one_more(sequence)
     index = steps.index(step)
-    copy = Step(
-        sequence=sequence,
-        step_type=step.step_type,
-        delay=step.delay,
-        email_template_id=step.email_template_id,
-        sms_template_id=step.sms_template_id,
-        threading=step.threading,
-        required=step.required,
-    )
+    copy = Step.from_spec(step.to_spec(), sequence=sequence, position=index + 1)
     steps.insert(index + 1, copy)
     changed, notes = _apply_order(steps, sequence.ordered_steps())
     summary = _with_notes(f"Duplicated step {index + 1} as step {index + 2}", notes)
@@ -515,18 +509,9 @@ def _threading_words(values):
 
 
 def _step_record(step):
-    """Everything needed to put a removed step back exactly as it was."""
-    return {
-        "pk": step.pk,
-        "step_type": step.step_type,
-        "delay": step.delay,
-        "email_template_id": step.email_template_id,
-        "sms_template_id": step.sms_template_id,
-        "threading": step.threading,
-        "required": step.required,
-        "close_id": step.close_id,
-        "extra": step.extra,
-    }
+    """Everything needed to put a removed step back exactly as it was: the same row, so its
+    Close id too."""
+    return {"pk": step.pk, **step.spec_columns(keep_close_id=True)}
 
 
 # --- Template picker -------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from builder import permissions, schedule, spec
+from builder import steps as step_kinds
 from builder.models import CloseTemplate, EditConflict, ScheduleRange
 from builder.schedule import ScheduleInputError
 from builder.views.access import get_sequence_for_user, require_editor
@@ -33,7 +34,6 @@ from builder.views.access import get_sequence_for_user, require_editor
 BLANK_ROWS = 2  # empty time-input rows offered without JavaScript
 VIEWER_TZ_COOKIE = "viewer_tz"  # set by schedule-grid.js from the browser's zone
 SENDING = {"hours": True, "any_time": False}
-STEP_WORDS = {"email": "Email", "call": "Call", "sms": "SMS"}
 # Problems a draft may be saved with: an empty grid is a moment in editing (clear, then paint),
 # so it is kept and shown; spec.validate() still blocks submitting and publishing it.
 SAVABLE_PROBLEMS = {"schedule_empty"}
@@ -515,7 +515,7 @@ def _timeline_rows(timeline, steps, timezone_name, viewer_tz):
         rows.append(
             {
                 "number": firing.step + 1,
-                "kind": STEP_WORDS.get(step.step_type, step.step_type or "Untyped"),
+                "kind": _kind_label(step.step_type),
                 "template": template_names.get(step.email_template_id or step.sms_template_id, ""),
                 "wait": spec.describe_delay(firing.delay),
                 "after": "after enrollment" if firing.step == 0 else "after the previous step",
@@ -528,6 +528,13 @@ def _timeline_rows(timeline, steps, timezone_name, viewer_tz):
             }
         )
     return rows
+
+
+def _kind_label(step_type):
+    """The timeline's "Email"; a kind we only keep shows Close's own name for it."""
+    if step_kinds.is_known(step_type):
+        return step_kinds.type_label(step_type)
+    return step_type or "Untyped"
 
 
 def _template_names(steps):
