@@ -13,6 +13,7 @@ from builder import importing, permissions, publishing
 from builder.models import PublishAttempt
 from builder.redact import redact, redact_json
 from builder.views.access import get_sequence_for_user, require_publisher
+from builder.views.review import sequence_header
 
 Outcome = PublishAttempt.Outcome
 HISTORY_LENGTH = 20
@@ -190,5 +191,7 @@ def _render(request, sequence, *, error="", status=200, partial=""):
         "close_errors": close_errors,
         "error": error,
     }
+    if not partial:  # the fragments have no header
+        context.update(sequence_header(request, sequence, active_tab="publish"))
     template = "builder/sequence_publish.html" + (f"#{partial}" if partial else "")
     return render(request, template, context, status=status)

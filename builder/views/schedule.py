@@ -30,6 +30,7 @@ from builder import steps as step_kinds
 from builder.models import CloseTemplate, EditConflict, ScheduleRange
 from builder.schedule import ScheduleInputError
 from builder.views.access import get_sequence_for_user, require_editor
+from builder.views.review import sequence_header
 
 BLANK_ROWS = 2  # empty time-input rows offered without JavaScript
 VIEWER_TZ_COOKIE = "viewer_tz"  # set by schedule-grid.js from the browser's zone
@@ -140,6 +141,7 @@ def _saved(request, sequence, draft, detail, problems):
     hours described with their problems, and an event telling the script what is saved now."""
     context = {
         "sequence": sequence,
+        **sequence_header(request, sequence, active_tab="schedule"),
         "form_version": sequence.version,
         "save_detail": detail,
         "summary": schedule.describe(draft.ranges),
@@ -331,6 +333,7 @@ def _render(
     known_timezone = schedule.is_timezone(draft.timezone)
     context = {
         "sequence": sequence,
+        **sequence_header(request, sequence, active_tab="schedule"),
         "draft": draft,
         "can_edit": permissions.can_edit(request.user),
         "grid": schedule.grid(draft.ranges),

@@ -574,3 +574,14 @@ def test_list_without_filter_is_unchanged(logged_in, example_sequence):
     assert response.status_code == 200
     assert [s.name for s in response.context["sequences"]] == ["My Sequence"]
     assert 'aria-current="page">All sequences</a>' in page(response)
+
+
+def test_the_header_tag_presents_actions_the_view_passes_and_never_works_them_out():
+    """A page naming its tab must pass the review actions (the tag only presents them)."""
+    from django.template import Context, Template, TemplateSyntaxError
+    from django.test import RequestFactory
+
+    tag = Template("{% load review_tags %}{% review_actions sequence %}")
+    request = RequestFactory().get("/")
+    with pytest.raises(TemplateSyntaxError, match="review_actions"):
+        tag.render(Context({"request": request, "sequence": None, "active_tab": "history"}))
