@@ -47,6 +47,20 @@ def test_pages_require_login_and_are_readable_by_any_member(
 
 
 @pytest.mark.parametrize(
+    ("name", "args", "tab"),
+    [
+        ("sequence_review", [], "Review"),
+        ("sequence_history", [], "History"),
+        ("sequence_revision", [1], "History"),  # a revision is a page of the history
+    ],
+)
+def test_the_header_marks_the_tab_the_page_names(logged_in, example_sequence, name, args, tab):
+    html = page(logged_in.get(url(name, example_sequence, *args)))
+    assert html.count('aria-current="page"') == 1
+    assert f'aria-current="page">{tab}</a>' in html
+
+
+@pytest.mark.parametrize(
     ("name", "args"),
     [
         ("sequence_submit", []),
