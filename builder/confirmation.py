@@ -13,12 +13,14 @@ from builder import close, spec
 from builder import steps as step_kinds
 from builder.models import CloseTemplate, PublishAttempt
 from builder.publishing import (
+    NOTES,
     STATUS_CHOICES,
     action_for,
     build_payload,
     curl_command,
     publish_refusal,
 )
+from builder.redact import redact, redact_json
 
 Action = PublishAttempt.Action
 
@@ -304,3 +306,23 @@ def show_close_refusal(result, attempt) -> list[str]:
         else:
             other += [f"Step {index + 1}: {message}" for message in messages]
     return other
+
+
+def attempt_history(*, sequence, limit: int) -> list[PublishAttempt]:
+    """The latest attempts, newest first, each with what was sent and what Close answered as
+    JSON text (`sent_json`, `answer_json`) for the page's history."""
+    attempts = list(
+        sequence.publish_attempts.select_related("user", "revision").order_by("-pk")[:limit]
+    )
+    for attempt in attempts:
+        # Hidden again on the way out: records kept before the key's every form was hidden.
+        attempt.message = redact(attempt.message)
+        attempt.response_body = redact_json(attempt.response_body)
+        attempt.sent_json = json.dumps(attempt.request_payload, indent=2, ensure_ascii=False)
+        answer = attempt.response_body
+        if isinstance(answer, dict) and NOTES in answer:
+            # Our notes are not Close's words: the history shows what Close answered.
+            answer = {k: v for k, v in answer.items() if k != NOTES} or None
+        if answer is not None:
+            attempt.answer_json = json.dumps(answer, indent=2, ensure_ascii=False)
+    return attempts

@@ -2,6 +2,7 @@
 
 # --- Schedule --------------------------------------------------------------------------------
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from builder import schedule, spec
@@ -34,7 +35,7 @@ def schedule_change_summary(
 def schedule_save(
     *,
     sequence: Sequence,
-    user,
+    user: AbstractBaseUser,
     loaded_version: int,
     timezone_name: str,
     has_schedule: bool,

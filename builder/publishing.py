@@ -135,7 +135,7 @@ def is_up_to_date(sequence) -> bool:
 # --- payloads --------------------------------------------------------------------------------
 
 
-def chosen_status(*, sequence, posted: str) -> str | None:
+def chosen_status(*, sequence: Sequence, posted: str) -> str | None:
     """The status to publish with, from the confirmation's choice; None when it offered no such
     choice. "" keeps Close's status on an update. On a create Close would make it active,
     enrolling contacts nobody chose to enroll: a create is paused unless active was chosen."""
@@ -146,7 +146,7 @@ def chosen_status(*, sequence, posted: str) -> str | None:
     return posted if posted in STATUS_CHOICES else None
 
 
-def is_running(attempt) -> bool:
+def is_running(attempt: PublishAttempt | None) -> bool:
     """Whether a publish is under way: in progress, or an unclear attempt with progress, which a
     job is checking with Close right now."""
     if attempt is None:

@@ -12,7 +12,6 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from builder import confirmation, importing, permissions, publishing
 from builder.models import PublishAttempt
-from builder.redact import redact, redact_json
 from builder.views.access import get_sequence_for_user, require_publisher
 from builder.views.review import sequence_header
 
@@ -126,25 +125,10 @@ def _latest_context(request, latest):
 
 
 def _render(request, sequence, *, error="", status=200, partial=""):
-    attempts = list(
-        sequence.publish_attempts.select_related("user", "revision").order_by("-pk")[
-            :HISTORY_LENGTH
-        ]
-    )
+    attempts = confirmation.attempt_history(sequence=sequence, limit=HISTORY_LENGTH)
     # Read again after the attempts: a publish that ended since the sequence was read has
     # changed it, and a page showing the ended attempt with the old state would stop polling.
     sequence.refresh_from_db()
-    for attempt in attempts:
-        # Hidden again on the way out: records kept before the key's every form was hidden.
-        attempt.message = redact(attempt.message)
-        attempt.response_body = redact_json(attempt.response_body)
-        attempt.sent_json = json.dumps(attempt.request_payload, indent=2, ensure_ascii=False)
-        answer = attempt.response_body
-        if isinstance(answer, dict) and publishing.NOTES in answer:
-            # Our notes are not Close's words: the history shows what Close answered.
-            answer = {k: v for k, v in answer.items() if k != publishing.NOTES} or None
-        if answer is not None:
-            attempt.answer_json = json.dumps(answer, indent=2, ensure_ascii=False)
     latest = attempts[0] if attempts else None
     running = publishing.is_running(latest)
     up_to_date = publishing.is_up_to_date(sequence)
