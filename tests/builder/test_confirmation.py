@@ -1,8 +1,10 @@
 """The publish page's confirmation (builder/confirmation.py): the summary and Close's errors."""
 
+import json
+
 import pytest
 
-from builder import confirmation
+from builder import confirmation, publishing
 from builder.models import PublishAttempt, Sequence, Step
 from tests.builder.editor_support import steps_of
 
@@ -51,3 +53,23 @@ def test_a_refusal_by_close_is_shown_on_its_steps_and_the_rest_below(example_seq
     assert result.steps[0].close_errors == ["Wait: Too long."]
     assert other == ["Name: X.", "Step 100: Wait: Gone."]
     assert confirmation.show_close_refusal(result, None) == []
+
+
+def test_the_attempt_history_hides_the_key_and_shows_only_closes_answer(
+    example_sequence, user, settings
+):
+    settings.CLOSE_API_KEY = "secret-key-4242"
+    PublishAttempt.objects.create(
+        sequence=example_sequence,
+        user=user,
+        outcome=PublishAttempt.Outcome.FAILED,
+        request_payload={"name": "Sent"},
+        response_body={"error": "bad secret-key-4242", publishing.NOTES: {"ours": True}},
+        message="Close said secret-key-4242",
+    )
+
+    (shown,) = confirmation.attempt_history(sequence=example_sequence, limit=20)
+
+    assert "secret-key-4242" not in shown.message
+    assert json.loads(shown.sent_json) == {"name": "Sent"}
+    assert json.loads(shown.answer_json) == {"error": "bad [hidden]"}
