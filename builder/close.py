@@ -1,4 +1,5 @@
-"""The one module that talks to Close. close-api.md is the reference; § numbers point into it.
+"""The one module that talks to Close. ../shared/close-api.md is the reference; § numbers point
+into it.
 
 Everything else in the project goes through CloseClient and sees only plain dicts and the typed
 errors below, whose .message is written for the sales-ops person reading it in the UI.

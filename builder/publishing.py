@@ -33,7 +33,7 @@ import json
 import logging
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -42,8 +42,7 @@ from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
 from builder import close, jobs, notifications, permissions, review, spec
-from builder import steps as step_kinds
-from builder.models import CloseTemplate, PublishAttempt, Sequence, Step
+from builder.models import PublishAttempt, Sequence, Step
 from builder.redact import redact, redact_json
 
 logger = logging.getLogger(__name__)
@@ -134,6 +133,27 @@ def is_up_to_date(sequence) -> bool:
 
 
 # --- payloads --------------------------------------------------------------------------------
+
+
+def chosen_status(*, sequence: Sequence, posted: str) -> str | None:
+    """The status to publish with, from the confirmation's choice; None when it offered no such
+    choice. "" keeps Close's status on an update. On a create Close would make it active,
+    enrolling contacts nobody chose to enroll: a create is paused unless active was chosen."""
+    if action_for(sequence) == Action.UPDATE:
+        return posted if posted in ("", *STATUS_CHOICES) else None
+    if not posted:
+        return "paused"
+    return posted if posted in STATUS_CHOICES else None
+
+
+def is_running(attempt: PublishAttempt | None) -> bool:
+    """Whether a publish is under way: in progress, or an unclear attempt with progress, which a
+    job is checking with Close right now."""
+    if attempt is None:
+        return False
+    return attempt.outcome == Outcome.IN_PROGRESS or (
+        attempt.outcome == Outcome.UNKNOWN and bool(attempt.progress)
+    )
 
 
 def action_for(sequence) -> str:
@@ -1040,274 +1060,3 @@ def check_with_close(attempt_id, guard, client=None):
     if duration is not None:  # keep the original attempt's duration
         PublishAttempt.objects.filter(pk=attempt.pk).update(duration_ms=duration)
     return _outcome(attempt)
-
-
-# --- the confirmation page -------------------------------------------------------------------
-
-
-@dataclass
-class Check:
-    state: str  # "ok" | "problem" | "warning"
-    text: str
-
-
-@dataclass
-class StepLine:
-    number: int
-    step_type: str
-    what: str  # "Email “Intro — quick question”, starts a new thread"
-    wait: str  # "1 day after the previous step"
-    change: str = ""  # update only: "new" | "changed" | "unchanged" | "kept as it is"
-    close_id: str = ""
-    close_errors: list = field(default_factory=list)
-
-
-@dataclass
-class Confirmation:
-    action: str
-    requested_status: str
-    payload: dict
-    payload_json: str
-    curl: str
-    schedule_text: str
-    steps: list
-    checks: list
-    refusal: str = ""
-    removed_steps: list = field(default_factory=list)
-    active_subscriptions: int | None = None
-    close_status: str = ""
-    live_checked: bool = False
-
-    @property
-    def can_publish(self):
-        return not self.refusal and not any(check.state == "problem" for check in self.checks)
-
-
-def confirmation(*, sequence, user, requested_status=None, client=None, live=True):
-    """What the confirmation page shows: the rules, live checks against Close, the summary and
-    the exact request. Live checks run only when the user could publish right now."""
-    action = action_for(sequence)
-    offered = STATUS_CHOICES if action == Action.CREATE else ("", *STATUS_CHOICES)
-    if requested_status not in offered:
-        # Close-api.md §12: create paused and let people activate on purpose; on update keep
-        # whatever status the sequence has in Close unless asked.
-        requested_status = "paused" if action == Action.CREATE else ""
-    sequence_spec = sequence.to_spec()
-    templates = CloseTemplate.lookup_for(sequence_spec)
-    problems = spec.validate(sequence_spec, templates)
-    payload = build_payload(sequence_spec, action=action, requested_status=requested_status)
-    result = Confirmation(
-        action=action,
-        requested_status=requested_status,
-        payload=payload,
-        payload_json=json.dumps(payload, indent=2, ensure_ascii=False),
-        curl=curl_command(action=action, payload=payload, close_id=sequence.close_id),
-        schedule_text=spec.describe_schedule(sequence_spec.schedule),
-        steps=_step_lines(sequence_spec, templates),
-        checks=[],
-        refusal=publish_refusal(sequence=sequence, user=user, problems=problems),
-    )
-    for problem in spec.blocking(problems):
-        result.checks.append(Check("problem", problem.message))
-    if live and not result.refusal:
-        own_client = client is None
-        client = client or close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
-        try:
-            _live_checks(client, sequence, sequence_spec, result)
-        finally:
-            if own_client:
-                client.close()
-    return result
-
-
-def _step_lines(sequence_spec, templates):
-    lines = []
-    # As the payload has it: the first email starts the thread, whatever the step stores.
-    for index, step in enumerate(spec.apply_threading_rule(sequence_spec.steps)):
-        if index == 0:
-            wait = (
-                "right after enrollment"
-                if not step.delay
-                else f"{spec.describe_delay(step.delay)} after enrollment"
-            )
-        else:
-            wait = (
-                "right after the previous step"
-                if not step.delay
-                else f"{spec.describe_delay(step.delay)} after the previous step"
-            )
-        lines.append(
-            StepLine(
-                number=index + 1,
-                step_type=step.step_type or "",
-                what=_describe_step(step, templates),
-                wait=wait if isinstance(step.delay, int) and step.delay >= 0 else "",
-                close_id=step.close_id or "",
-            )
-        )
-    return lines
-
-
-def _describe_step(step, templates):
-    """ "Email “Intro”, starts a new thread"; "Call (required)" (steps.describe, as a sentence)."""
-
-    def template_name(template_id):
-        info = templates.get(template_id)
-        return f"“{info.name}”" if info else f"template {template_id}"
-
-    return step_kinds.describe(step, template_name).sentence()
-
-
-def _live_checks(client, sequence, sequence_spec, result):
-    """Ask Close itself, just before sending: the key, every template, and for an update the
-    sequence as Close has it now. Problems block; an unreachable Close only warns."""
-    checks = result.checks
-    try:
-        me = client.me()
-    except close.CloseAuthError as error:
-        checks.append(Check("problem", error.message))
-        return
-    except close.CloseError as error:
-        checks.append(Check("warning", f"We could not check with Close just now: {error.message}"))
-        return
-    organizations = me.get("organizations") if isinstance(me, dict) else None
-    org = (
-        organizations[0].get("name") if organizations and isinstance(organizations[0], dict) else ""
-    )
-    checks.append(Check("ok", "Close accepts the API key" + (f" ({org})." if org else ".")))
-    result.live_checked = True
-    if not _check_templates(client, sequence_spec, checks):
-        return
-    if result.action == Action.UPDATE:
-        _check_close_sequence(client, sequence, result)
-
-
-def _check_templates(client, sequence_spec, checks):
-    used: dict[tuple[str, str], list[int]] = {}
-    for index, step in enumerate(sequence_spec.steps):
-        if step.step_type == "email" and step.email_template_id:
-            used.setdefault(("email", step.email_template_id), []).append(index + 1)
-        elif step.step_type == "sms" and step.sms_template_id:
-            used.setdefault(("sms", step.sms_template_id), []).append(index + 1)
-    for (kind, template_id), numbers in used.items():
-        where = ("Step " if len(numbers) == 1 else "Steps ") + ", ".join(map(str, numbers))
-        word = "email" if kind == "email" else "SMS"
-        try:
-            if kind == "email":
-                template = client.fetch_email_template(template_id)
-            else:
-                template = client.fetch_sms_template(template_id)
-        except close.CloseNotFound:
-            checks.append(
-                Check(
-                    "problem",
-                    f"{where}: the {word} template {template_id} no longer exists in Close. "
-                    "Pick another template.",
-                )
-            )
-            continue
-        except close.CloseError as error:
-            checks.append(
-                Check("warning", f"We could not check the templates just now: {error.message}")
-            )
-            return False
-        name = f"“{template.get('name') or template_id}”"
-        archived = template.get("is_archived") or template.get("status") == "archived"
-        if not template.get("is_shared"):
-            checks.append(
-                Check(
-                    "problem",
-                    f"{where}: {name} is not shared in Close, and Close refuses unshared "
-                    "templates in Workflows. Share it in Close, then check again.",
-                )
-            )
-        elif archived:
-            checks.append(
-                Check("problem", f"{where}: {name} is archived in Close. Pick another template.")
-            )
-        else:
-            checks.append(Check("ok", f"{where}: {name} exists in Close, is shared and active."))
-    return True
-
-
-def _check_close_sequence(client, sequence, result):
-    try:
-        current = client.fetch_sequence(sequence.close_id)
-    except close.CloseNotFound:
-        result.checks.append(
-            Check(
-                "problem",
-                f"Close no longer has this sequence ({sequence.close_id}); it may have been "
-                "deleted in Close.",
-            )
-        )
-        return
-    except close.CloseError as error:
-        result.checks.append(
-            Check("warning", f"We could not fetch the sequence from Close: {error.message}")
-        )
-        return
-    result.close_status = str(current.get("status") or "")
-    counts = current.get("subscription_counts_by_status") or {}
-    active = counts.get("active") if isinstance(counts, dict) else None
-    result.active_subscriptions = active if isinstance(active, int) else None
-    close_steps = {
-        step.get("id"): step for step in current.get("steps") or [] if isinstance(step, dict)
-    }
-    sent_ids = set()
-    for line, sent in zip(result.steps, result.payload["steps"], strict=True):
-        step_id = sent.get("id")
-        if not step_id:
-            line.change = "new"
-            continue
-        sent_ids.add(step_id)
-        before = close_steps.get(step_id)
-        if set(sent) == {"id"}:
-            line.change = "kept as it is"
-        elif before is None:
-            line.change = "missing in Close"
-        elif any(before.get(key) != value for key, value in sent.items()):
-            line.change = "changed"
-        else:
-            line.change = "unchanged"
-    removed = [step for step_id, step in close_steps.items() if step_id not in sent_ids]
-    result.removed_steps = [_describe_close_step(step) for step in removed]
-
-
-def _describe_close_step(data):
-    parsed = spec.from_close({"steps": [data]}).steps[0]
-    kind = parsed.step_type or "email"
-    label = step_kinds.type_label(kind) if step_kinds.is_known(kind) else kind.capitalize()
-    return f"{label} step {data.get('id', '')}".strip()
-
-
-# --- Close's field errors, in the editor's words --------------------------------------------
-
-FIELD_LABELS = {
-    **step_kinds.FIELD_LABELS,
-    "id": "Close step id",
-    "name": "Name",
-    "timezone": "Timezone",
-    "schedule": "Sending hours",
-    "status": "Status",
-    "steps": "Steps",
-}
-
-
-def map_field_errors(field_errors):
-    """Close's field-errors -> ({step index: ["Email template: ..."]}, ["Timezone: ..."]).
-
-    "steps.1.email_template_id" is shown on Step 2 as "Email template: <Close's message>".
-    """
-    by_step: dict[int, list[str]] = {}
-    other: list[str] = []
-    for path, message in close.flatten_field_errors(field_errors):
-        parts = path.split(".")
-        if parts[0] == "steps" and len(parts) > 1 and parts[1].isdigit():
-            label = FIELD_LABELS.get(parts[2], parts[2].replace("_", " ")) if len(parts) > 2 else ""
-            text = f"{label}: {message}" if label else message
-            by_step.setdefault(int(parts[1]), []).append(text)
-        else:
-            label = FIELD_LABELS.get(parts[0], path.replace("_", " "))
-            other.append(f"{label}: {message}" if path else message)
-    return by_step, other

@@ -486,6 +486,9 @@ def restore_revision(*, sequence, user, revision_number, loaded_version):
         group=False,
     ):
         _apply_spec(sequence, restored)
+    # Read the restored state again (refresh_from_db also drops prefetched steps and hours), so
+    # the caller's sequence shows the rows just written.
+    sequence.refresh_from_db()
     return current_revision(sequence)
 
 
@@ -516,7 +519,6 @@ def _apply_spec(sequence, restored):
         row.apply_spec(step_spec)
     Step.objects.bulk_update(updated, ["position", *EDITED_STEP_COLUMNS])
     Step.objects.bulk_create(created)
-    sequence._prefetched_objects_cache = {}
 
 
 def _reusable_pk(key):

@@ -25,7 +25,10 @@ class SyncResult:
 
 def sync_templates(*, client=None):
     """Fetch every template (shared or not, archived or not) so the editor can flag them."""
-    client = client or close.client_from_settings()
+    if client is None:
+        # A client made here is ours to close (its HTTP session holds sockets open).
+        with close.client_from_settings() as own_client:
+            return sync_templates(client=own_client)
     now = timezone.now()
     email = [_email_row(data, now) for data in client.iter_email_templates()]
     sms = [_sms_row(data, now) for data in client.iter_sms_templates()]

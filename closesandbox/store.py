@@ -2,7 +2,7 @@
 
 Nothing here does I/O or locking: the HTTP layer holds the sandbox lock around each call and
 serialises the returned payload while still holding it, so payloads may reference live state.
-Tags such as [I] refer to the confidence tags of /work/shared/close-api.md.
+Tags such as [I] refer to the confidence tags of ../shared/close-api.md (beside the project).
 """
 
 import copy

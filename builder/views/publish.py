@@ -8,11 +8,12 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRefresh
 
-from builder import importing, permissions, publishing
+from builder import confirmation, importing, permissions, publishing
 from builder.models import PublishAttempt
-from builder.redact import redact, redact_json
 from builder.views.access import get_sequence_for_user, require_publisher
+from builder.views.review import sequence_header
 
 Outcome = PublishAttempt.Outcome
 HISTORY_LENGTH = 20
@@ -30,16 +31,11 @@ def sequence_publish(request, sequence_id):
     require_publisher(request)
     if "decision" in request.POST:
         return _decide(request, sequence)
-    requested_status = request.POST.get("status", "")
+    requested_status = publishing.chosen_status(
+        sequence=sequence, posted=request.POST.get("status", "")
+    )
     version = request.POST.get("version", "")
-    # "" keeps Close's status on an update. On a create Close would make it active, enrolling
-    # contacts nobody chose to enroll: a create is paused unless active was chosen.
-    offered = publishing.STATUS_CHOICES
-    if publishing.action_for(sequence) == PublishAttempt.Action.UPDATE:
-        offered = ("", *offered)
-    elif not requested_status:
-        requested_status = "paused"
-    if requested_status not in offered or not version.isdigit():
+    if requested_status is None or not version.isdigit():
         return _render(
             request,
             sequence,
@@ -93,12 +89,11 @@ def sequence_publish_progress(request, sequence_id):
     sequence = get_sequence_for_user(request, sequence_id)
     publishing.resolve_stale(sequence=sequence)
     latest = sequence.publish_attempts.select_related("user").order_by("-pk").first()
-    running = _running(latest)
-    context = {"sequence": sequence, "running": running, **_latest_context(request, latest)}
-    response = render(request, "builder/sequence_publish.html#publish-progress", context)
+    running = publishing.is_running(latest)
     if not running and request.htmx:
-        response["HX-Refresh"] = "true"
-    return response
+        return HttpResponseClientRefresh()
+    context = {"sequence": sequence, "running": running, **_latest_context(request, latest)}
+    return render(request, "builder/sequence_publish.html#publish-progress", context)
 
 
 @require_GET
@@ -115,18 +110,9 @@ def sequence_export(request, sequence_id):
     return response
 
 
-def _running(attempt):
-    if attempt is None:
-        return False
-    # An unclear attempt with progress is being checked with Close by a job right now.
-    return attempt.outcome == Outcome.IN_PROGRESS or (
-        attempt.outcome == Outcome.UNKNOWN and bool(attempt.progress)
-    )
-
-
 def _latest_context(request, latest):
     """What the state box needs about the latest attempt, on the page and in the polled part."""
-    candidate = None if _running(latest) else publishing.pending_candidate(latest)
+    candidate = None if publishing.is_running(latest) else publishing.pending_candidate(latest)
     return {
         "latest": latest,
         "latest_notes": publishing.notes_of(latest) if latest else {},
@@ -139,56 +125,35 @@ def _latest_context(request, latest):
 
 
 def _render(request, sequence, *, error="", status=200, partial=""):
-    attempts = list(
-        sequence.publish_attempts.select_related("user", "revision").order_by("-pk")[
-            :HISTORY_LENGTH
-        ]
-    )
+    attempts = confirmation.attempt_history(sequence=sequence, limit=HISTORY_LENGTH)
     # Read again after the attempts: a publish that ended since the sequence was read has
     # changed it, and a page showing the ended attempt with the old state would stop polling.
     sequence.refresh_from_db()
-    for attempt in attempts:
-        # Hidden again on the way out: records kept before the key's every form was hidden.
-        attempt.message = redact(attempt.message)
-        attempt.response_body = redact_json(attempt.response_body)
-        attempt.sent_json = json.dumps(attempt.request_payload, indent=2, ensure_ascii=False)
-        answer = attempt.response_body
-        if isinstance(answer, dict) and publishing.NOTES in answer:
-            # Our notes are not Close's words: the history shows what Close answered.
-            answer = {k: v for k, v in answer.items() if k != publishing.NOTES} or None
-        if answer is not None:
-            attempt.answer_json = json.dumps(answer, indent=2, ensure_ascii=False)
     latest = attempts[0] if attempts else None
-    running = _running(latest)
+    running = publishing.is_running(latest)
     up_to_date = publishing.is_up_to_date(sequence)
     requested_status = request.GET.get("status")
     if requested_status is None and latest is not None and latest.outcome != Outcome.PUBLISHED:
         # A retry starts from the choice the failed attempt was made with.
         requested_status = latest.requested_status
-    confirmation = publishing.confirmation(
+    shown = confirmation.confirmation(
         sequence=sequence,
         user=request.user,
         requested_status=requested_status,
         live=not (running or up_to_date) and request.method == "GET" and not partial,
     )
-    close_errors = []
-    if latest is not None and latest.outcome == Outcome.REFUSED:
-        body = latest.response_body if isinstance(latest.response_body, dict) else {}
-        by_step, close_errors = publishing.map_field_errors(body.get("field-errors"))
-        for index, messages in by_step.items():
-            if 0 <= index < len(confirmation.steps):
-                confirmation.steps[index].close_errors = messages
-            else:
-                close_errors += [f"Step {index + 1}: {message}" for message in messages]
+    close_errors = confirmation.show_close_refusal(shown, latest)
     context = {
         "sequence": sequence,
         **_latest_context(request, latest),
-        "confirmation": confirmation,
+        "confirmation": shown,
         "attempts": attempts,
         "running": running,
         "up_to_date": up_to_date,
         "close_errors": close_errors,
         "error": error,
     }
+    if not partial:  # the fragments have no header
+        context.update(sequence_header(request, sequence, active_tab="publish"))
     template = "builder/sequence_publish.html" + (f"#{partial}" if partial else "")
     return render(request, template, context, status=status)

@@ -25,6 +25,21 @@ REVISIONS_PER_PAGE = 50
 HEADLINES_PER_REVISION = 4
 
 
+# The tabs of templates/builder/_sequence_header.html, by the `active_tab` each page passes.
+SEQUENCE_TABS = ("steps", "schedule", "review", "history", "publish")
+
+
+def sequence_header(request, sequence, *, active_tab, actions=None):
+    """The context templates/builder/_sequence_header.html needs: the page's tab, and the review
+    buttons worked out once for this request (the template tag only presents them). A page that
+    has already computed them (with the problems it read anyway) passes `actions`."""
+    if active_tab not in SEQUENCE_TABS:
+        raise ValueError(f"No sequence tab called {active_tab!r}.")
+    if actions is None:
+        actions = review.available_actions(sequence=sequence, user=request.user)
+    return {"active_tab": active_tab, "review_actions": actions}
+
+
 # --- Review -----------------------------------------------------------------------------------
 
 
@@ -106,7 +121,7 @@ def _render_review(request, sequence, *, status=200, draft_request="", comment_e
     )
     context = {
         "sequence": sequence,
-        "review_actions": actions,
+        **sequence_header(request, sequence, active_tab="review", actions=actions),
         "can_request_changes": any(a.name == "request_changes" and a.enabled for a in actions),
         "blocking": spec.blocking(problems),
         "current": review.current_revision(sequence),
@@ -284,7 +299,12 @@ def sequence_history(request, sequence_id):
         return render(
             request,
             "builder/sequence_history.html",
-            {"sequence": sequence, "rows": [], "page": None},
+            {
+                "sequence": sequence,
+                **sequence_header(request, sequence, active_tab="history"),
+                "rows": [],
+                "page": None,
+            },
             status=400,
         )
     revisions = list(page.object_list)
@@ -326,6 +346,7 @@ def sequence_history(request, sequence_id):
     )
     context = {
         "sequence": sequence,
+        **sequence_header(request, sequence, active_tab="history"),
         "rows": rows,
         "page": page,
         "state_log": state_log[:STATE_LOG_ON_HISTORY],
@@ -394,6 +415,8 @@ def _render_revision(request, sequence, revision, *, status=200):
         restore_reason = refusal.message
     context = {
         "sequence": sequence,
+        # A revision is a page of the history.
+        **sequence_header(request, sequence, active_tab="history"),
         "revision": revision,
         "shown": shown,
         "steps": [diff.describe_step(step, templates) for step in shown.steps],

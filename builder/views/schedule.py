@@ -25,11 +25,12 @@ from django.utils import timezone as django_timezone
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
-from builder import permissions, schedule, spec
+from builder import editing, permissions, schedule, spec
 from builder import steps as step_kinds
-from builder.models import CloseTemplate, EditConflict, ScheduleRange
+from builder.models import CloseTemplate, EditConflict
 from builder.schedule import ScheduleInputError
 from builder.views.access import get_sequence_for_user, require_editor
+from builder.views.review import sequence_header
 
 BLANK_ROWS = 2  # empty time-input rows offered without JavaScript
 VIEWER_TZ_COOKIE = "viewer_tz"  # set by schedule-grid.js from the browser's zone
@@ -104,25 +105,23 @@ def _save(request, sequence):
             problems=problems,
         )
     draft = replace(draft, ranges=schedule.normalize(draft.ranges))
-    summary = _change_summary(saved, draft)
+    status_before = sequence.status
+    try:
+        summary = editing.schedule_save(
+            sequence=sequence,
+            user=request.user,
+            loaded_version=loaded_version,
+            timezone_name=draft.timezone,
+            has_schedule=draft.has_schedule,
+            ranges=draft.ranges,
+        )
+    except EditConflict as conflict:
+        return _refuse_stale(request, sequence, draft, conflict, loaded_version)
     if not summary:
         if request.htmx:
             return _saved(request, sequence, draft, "No changes", problems)
         messages.info(request, "Nothing to save: the schedule is unchanged.")
         return redirect("sequence_schedule", sequence_id=sequence.pk)
-    status_before = sequence.status
-    try:
-        with sequence.editing(user=request.user, loaded_version=loaded_version, summary=summary):
-            sequence.timezone = draft.timezone
-            sequence.has_schedule = draft.has_schedule
-            sequence.save(update_fields=["timezone", "has_schedule"])
-            sequence.schedule_ranges.all().delete()
-            ScheduleRange.objects.bulk_create(
-                ScheduleRange(sequence=sequence, weekday=r.weekday, start=r.start, end=r.end)
-                for r in draft.ranges
-            )
-    except EditConflict as conflict:
-        return _refuse_stale(request, sequence, draft, conflict, loaded_version)
     if not request.htmx:
         messages.success(request, f"Saved. {summary}.")
         return redirect("sequence_schedule", sequence_id=sequence.pk)
@@ -140,6 +139,7 @@ def _saved(request, sequence, draft, detail, problems):
     hours described with their problems, and an event telling the script what is saved now."""
     context = {
         "sequence": sequence,
+        **sequence_header(request, sequence, active_tab="schedule"),
         "form_version": sequence.version,
         "save_detail": detail,
         "summary": schedule.describe(draft.ranges),
@@ -248,21 +248,6 @@ def _refusing(problems):
     return [p for p in spec.blocking(problems) if p.code not in SAVABLE_PROBLEMS]
 
 
-def _change_summary(saved, draft):
-    """ "Schedule: Mon–Fri 09:00–16:59 → Mon–Thu 09:00–16:59; Timezone: A → B", or ""."""
-    changes = []
-    before, after = schedule.describe(saved.effective()), schedule.describe(draft.effective())
-    if before != after:
-        changes.append(f"Schedule: {before} → {after}")
-    elif schedule.normalize(saved.ranges) != draft.ranges:  # kept while sending at any time
-        changes.append(
-            f"Kept hours: {schedule.describe(saved.ranges)} → {schedule.describe(draft.ranges)}"
-        )
-    if saved.timezone != draft.timezone:
-        changes.append(f"Timezone: {saved.timezone} → {draft.timezone}")
-    return "; ".join(changes)
-
-
 def _saved_draft(sequence):
     return Draft(
         timezone=sequence.timezone,
@@ -331,6 +316,7 @@ def _render(
     known_timezone = schedule.is_timezone(draft.timezone)
     context = {
         "sequence": sequence,
+        **sequence_header(request, sequence, active_tab="schedule"),
         "draft": draft,
         "can_edit": permissions.can_edit(request.user),
         "grid": schedule.grid(draft.ranges),

@@ -136,8 +136,8 @@ def _render_new(request, form, status=200):
 def templates_sync(request):
     require_template_user(request)
     try:
-        client = close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
-        result = template_sync.sync_templates(client=client)
+        with close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST) as client:
+            result = template_sync.sync_templates(client=client)
     except close.CloseError as error:
         messages.error(request, f"Templates were not synced: {error.message}")
     else:

@@ -565,17 +565,3 @@ def test_editor_queries_stay_the_same_with_more_steps_and_comments(
     with django_assert_num_queries(small):
         html = logged_in.get(edit_url(example_sequence)).content.decode()
     assert html.count('class="step-comments"') == 40
-
-
-def test_the_publish_summary_says_what_close_gets_for_a_reply_on_top(example_sequence, user):
-    from builder import publishing
-
-    first_email = steps_of(example_sequence)[1]
-    Step.objects.filter(pk=first_email.pk).update(threading="old_thread")
-
-    result = publishing.confirmation(
-        sequence=Sequence.objects.get(pk=example_sequence.pk), user=user, live=False
-    )
-
-    assert result.payload["steps"][1]["threading"] == "new_thread"
-    assert result.steps[1].what.endswith(", starts a new thread")

@@ -383,22 +383,6 @@ def test_curl_command_never_holds_the_key(settings):
     assert json.loads(body) == {"name": 'It\'s "quoted"'}
 
 
-def test_field_errors_map_onto_steps_in_the_editors_words():
-    by_step, other = publishing.map_field_errors(
-        {
-            "steps.1.email_template_id": "This field is required.",
-            "steps": {"2": {"delay": "Must be at least 0."}},
-            "timezone": "This field is required.",
-        }
-    )
-
-    assert by_step == {
-        1: ["Email template: This field is required."],
-        2: ["Wait: Must be at least 0."],
-    }
-    assert other == ["Timezone: This field is required."]
-
-
 @pytest.mark.parametrize(
     ("error", "action", "outcome", "message"),
     [
@@ -462,3 +446,13 @@ def test_one_function_maps_a_close_error_and_the_action_to_an_outcome(
     error, action, outcome, message
 ):
     assert publishing.error_outcome(error, action=action, close_id="seq_1") == (outcome, message)
+
+
+def test_the_status_chosen_on_the_confirmation(example_sequence):
+    # A create is paused unless active was chosen; only an update may keep Close's status ("").
+    assert publishing.chosen_status(sequence=example_sequence, posted="") == "paused"
+    assert publishing.chosen_status(sequence=example_sequence, posted="active") == "active"
+    assert publishing.chosen_status(sequence=example_sequence, posted="bogus") is None
+    example_sequence.close_id = "seq_1"
+    assert publishing.chosen_status(sequence=example_sequence, posted="") == ""
+    assert publishing.chosen_status(sequence=example_sequence, posted="bogus") is None

@@ -47,6 +47,20 @@ def test_pages_require_login_and_are_readable_by_any_member(
 
 
 @pytest.mark.parametrize(
+    ("name", "args", "tab"),
+    [
+        ("sequence_review", [], "Review"),
+        ("sequence_history", [], "History"),
+        ("sequence_revision", [1], "History"),  # a revision is a page of the history
+    ],
+)
+def test_the_header_marks_the_tab_the_page_names(logged_in, example_sequence, name, args, tab):
+    html = page(logged_in.get(url(name, example_sequence, *args)))
+    assert html.count('aria-current="page"') == 1
+    assert f'aria-current="page">{tab}</a>' in html
+
+
+@pytest.mark.parametrize(
     ("name", "args"),
     [
         ("sequence_submit", []),
@@ -574,3 +588,14 @@ def test_list_without_filter_is_unchanged(logged_in, example_sequence):
     assert response.status_code == 200
     assert [s.name for s in response.context["sequences"]] == ["My Sequence"]
     assert 'aria-current="page">All sequences</a>' in page(response)
+
+
+def test_the_header_tag_presents_actions_the_view_passes_and_never_works_them_out():
+    """A page naming its tab must pass the review actions (the tag only presents them)."""
+    from django.template import Context, Template, TemplateSyntaxError
+    from django.test import RequestFactory
+
+    tag = Template("{% load review_tags %}{% review_actions sequence %}")
+    request = RequestFactory().get("/")
+    with pytest.raises(TemplateSyntaxError, match="review_actions"):
+        tag.render(Context({"request": request, "sequence": None, "active_tab": "history"}))
