@@ -232,6 +232,12 @@ class AppNotFoundMiddleware:
 VIEWER_TZ_COOKIE = "viewer_tz"  # set by static/js/viewer-tz.js on every page
 
 
+def viewer_timezone_cookie(request) -> str:
+    """The browser's zone name as viewer-tz.js stored it, decoded: the scripts write it
+    URL-encoded ("Asia%2FTokyo") and Django hands cookies over raw."""
+    return unquote(request.COOKIES.get(VIEWER_TZ_COOKIE, ""))[:100]
+
+
 class ViewerTimezoneMiddleware:
     """Show times in the viewer's timezone: the browser's, which viewer-tz.js keeps in the
     `viewer_tz` cookie (a year; it follows the person's browser, so a laptop that travels shows
@@ -246,8 +252,7 @@ class ViewerTimezoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        # The scripts write the name URL-encoded ("Asia%2FTokyo"); Django hands cookies over raw.
-        name = unquote(request.COOKIES.get(VIEWER_TZ_COOKIE, ""))[:100]
+        name = viewer_timezone_cookie(request)
         if name and schedule.is_timezone(name):
             timezone.activate(ZoneInfo(name))
         else:

@@ -27,13 +27,13 @@ from django_htmx.http import HttpResponseClientRefresh, trigger_client_event
 
 from builder import editing, permissions, schedule, spec
 from builder import steps as step_kinds
+from builder.middleware import viewer_timezone_cookie
 from builder.models import CloseTemplate, EditConflict
 from builder.schedule import ScheduleInputError
 from builder.views.access import get_sequence_for_user, require_editor
 from builder.views.review import sequence_header
 
 BLANK_ROWS = 2  # empty time-input rows offered without JavaScript
-VIEWER_TZ_COOKIE = "viewer_tz"  # set by schedule-grid.js from the browser's zone
 SENDING = {"hours": True, "any_time": False}
 # Problems a draft may be saved with: an empty grid is a moment in editing (clear, then paint),
 # so it is kept and shown; spec.validate() still blocks submitting and publishing it.
@@ -389,7 +389,7 @@ class Preview:
 def _preview(request, sequence, saved):
     """The timeline for the enrollment moment in the query string (default: now)."""
     errors = []
-    viewer_name = request.GET.get("viewer_tz") or request.COOKIES.get(VIEWER_TZ_COOKIE, "")
+    viewer_name = request.GET.get("viewer_tz") or viewer_timezone_cookie(request)
     viewer_name = schedule.resolve_timezone(viewer_name) if viewer_name else "UTC"
     if not schedule.is_timezone(viewer_name):
         if "viewer_tz" in request.GET:

@@ -456,8 +456,11 @@ def test_timeline_shows_held_steps_and_warnings(logged_in, example_sequence):
     assert "For you, in" not in html  # same zone: one column
 
 
-def test_timeline_defaults_to_now_in_the_browser_zone_cookie(logged_in, example_sequence):
-    logged_in.cookies["viewer_tz"] = "Asia/Tokyo"
+@pytest.mark.parametrize(
+    "cookie", ["Asia/Tokyo", "Asia%2FTokyo"], ids=["plain", "as-the-script-writes-it"]
+)
+def test_timeline_defaults_to_now_in_the_browser_zone_cookie(logged_in, example_sequence, cookie):
+    logged_in.cookies["viewer_tz"] = cookie
     tokyo = schedule.zoneinfo.ZoneInfo("Asia/Tokyo")
     before = datetime.now(UTC).astimezone(tokyo)
 
