@@ -58,8 +58,12 @@ serve: $(VENV)/.installed node_modules/.installed
 
 # Seeds a realistic data set into temporary databases (SQLite and a temporary PostgreSQL) and
 # prints page timings, query counts and a 20-editor load run. See BENCHMARKS.md.
+# `make bench BROWSER=yes` also times clicks in headless Chromium (scripts/bench_browser.py,
+# a few minutes more).
+BROWSER ?= no
 bench: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/python scripts/bench.py
+	@if [ "$(BROWSER)" = yes ]; then $(BIN)/python scripts/bench_browser.py; fi
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles .pytest_cache .ruff_cache
