@@ -452,7 +452,7 @@ def render_ratios(results):
     import bench_steps
 
     labels = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
-    lines = bench_steps.ratios(results, labels)
+    lines = bench_steps.ratios(results, labels, lambda samples: percentile(samples, 50))
     return "\n\nRatios (issue 10, same run):\n\n" + "\n".join(lines) if lines else ""
 
 

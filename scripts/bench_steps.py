@@ -91,10 +91,9 @@ def measure(bench):
     return rows
 
 
-def ratios(results, labels):
-    """Lines saying each ratio per database: p50 over p50, and whether it meets the target."""
-    from statistics import median
-
+def ratios(results, labels, p50):
+    """Lines saying each ratio per database: p50 over p50 (`p50(samples)`, the table's own), and
+    whether it meets the target."""
     lines = []
     for what, top, bottom, target in RATIOS:
         parts = []
@@ -102,7 +101,7 @@ def ratios(results, labels):
             found = {row["key"]: row for row in measured["rows"]}
             if top not in found or bottom not in found:
                 continue
-            ratio = median(found[top]["samples_ms"]) / median(found[bottom]["samples_ms"])
+            ratio = p50(found[top]["samples_ms"]) / p50(found[bottom]["samples_ms"])
             verdict = "met" if ratio <= target else "NOT met"
             parts.append(f"{labels.get(database, database)} {ratio:.2f}x ({verdict})")
         if parts:
