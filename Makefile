@@ -23,7 +23,8 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
-# Front-end packages (SortableJS), pinned in package-lock.json and served from node_modules/.
+# Front-end packages, pinned in package-lock.json: SortableJS (served from node_modules/) and, as
+# devDependencies (npm ci installs them unless NODE_ENV=production), ESLint for static/js/.
 node_modules/.installed: package.json package-lock.json
 	@command -v npm >/dev/null || { echo "Sequence Builder needs npm (Node 20) to install its front-end packages."; exit 1; }
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
@@ -35,6 +36,7 @@ run: $(VENV)/.installed node_modules/.installed
 test: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	npm run --silent lint:js
 	$(BIN)/pytest
 
 # Production: gunicorn with the production settings (DEBUG off: SECRET_KEY and ALLOWED_HOSTS
@@ -56,8 +58,12 @@ serve: $(VENV)/.installed node_modules/.installed
 
 # Seeds a realistic data set into temporary databases (SQLite and a temporary PostgreSQL) and
 # prints page timings, query counts and a 20-editor load run. See BENCHMARKS.md.
+# `make bench BROWSER=yes` also times clicks in headless Chromium (scripts/bench_browser.py,
+# a few minutes more).
+BROWSER ?= no
 bench: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/python scripts/bench.py
+	@if [ "$(BROWSER)" = yes ]; then $(BIN)/python scripts/bench_browser.py; fi
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles .pytest_cache .ruff_cache

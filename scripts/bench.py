@@ -59,7 +59,7 @@ EDITOR_STEPS = 10
 REPEATS = 40
 MIN_REPEATS = 10
 TIME_BUDGET = 10.0  # seconds per measurement, once MIN_REPEATS are in
-AREA_MODULES = ["bench_editor", "bench_review", "bench_publish"]
+AREA_MODULES = ["bench_editor", "bench_review", "bench_publish", "bench_steps"]
 TARGETS = {
     "editor_page": ("p50", 50.0),
     "template_search": ("p50", 30.0),
@@ -118,6 +118,7 @@ def main():
                 measured["load"] = load_run(env, measured["editors"], args)
             results[database] = measured
     table = render_table(results, args)
+    table += render_ratios(results)
     # A script run on its own makes its own database (see its docstring), whichever database the
     # seeded run used: print each once, under its own name, not as if it ran on that database.
     scripts = {}
@@ -444,6 +445,15 @@ def render_table(results, args):
             )
         )
     return "\n".join(lines)
+
+
+def render_ratios(results):
+    """The ratios between rows that scripts/bench_steps.py asks for (issue 10), per database."""
+    import bench_steps
+
+    labels = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
+    lines = bench_steps.ratios(results, labels, lambda samples: percentile(samples, 50))
+    return "\n\nRatios (issue 10, same run):\n\n" + "\n".join(lines) if lines else ""
 
 
 def _row(cells):

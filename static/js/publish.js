@@ -1,42 +1,51 @@
-// Publish page: "Copy" buttons for the request JSON and the curl command.
-// Without JavaScript the buttons stay hidden and the text can be selected by hand.
+// Publish page (templates/builder/sequence_publish.html): "Copy" buttons for the request JSON and
+// the curl command. Without JavaScript the buttons stay hidden and the text can be selected by
+// hand. The words a button shows afterwards come from the template (data-copied,
+// data-copy-by-hand): this script never words anything itself.
 (function () {
+  "use strict";
+
+  const SHOW_FOR = 1500; // ms the button says what happened before its label comes back
+
   function showButtons(root) {
-    root.querySelectorAll("button[data-copy]").forEach(function (button) {
+    root.querySelectorAll("button[data-copy]").forEach((button) => {
       button.hidden = false;
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { showButtons(document); });
-  // The request block is swapped by htmx when the status choice changes.
-  document.addEventListener("htmx:afterSwap", function (event) { showButtons(event.target); });
-
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest("button[data-copy]");
-    if (!button) return;
-    var source = document.getElementById(button.dataset.copy);
-    if (!source) return;
-    var label = button.textContent;
-    function done(text) {
-      button.textContent = text;
-      setTimeout(function () { button.textContent = label; }, 1500);
-    }
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(source.textContent).then(
-        function () { done("Copied"); },
-        function () { selectText(source); done("Press Ctrl+C to copy"); }
-      );
-    } else {
-      selectText(source);
-      done("Press Ctrl+C to copy");
-    }
-  });
-
   function selectText(element) {
-    var range = document.createRange();
+    const range = document.createRange();
     range.selectNodeContents(element);
-    var selection = window.getSelection();
+    const selection = window.getSelection();
     selection.removeAllRanges();
     selection.addRange(range);
   }
+
+  document.addEventListener("DOMContentLoaded", () => showButtons(document));
+  // The request block is swapped by htmx when the status choice changes.
+  document.addEventListener("htmx:afterSwap", (event) => showButtons(event.target));
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-copy]");
+    if (!button) return;
+    const source = document.getElementById(button.dataset.copy);
+    if (!source) return;
+    const label = button.textContent;
+    const say = (text) => {
+      if (!text) return;
+      button.textContent = text;
+      setTimeout(() => {
+        button.textContent = label;
+      }, SHOW_FOR);
+    };
+    const byHand = () => {
+      selectText(source);
+      say(button.dataset.copyByHand);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(source.textContent).then(() => say(button.dataset.copied), byHand);
+    } else {
+      byHand();
+    }
+  });
 })();

@@ -5,7 +5,10 @@
 // builder/schedule.py is the reference for every rule here (the schedule is a set of open
 // minutes per day; painting a cell changes only its 30 minutes; a day header clears a day or
 // fills an empty one like the nearest earlier day). The server re-validates whatever is posted;
-// it also writes every description and problem, so this script never words one itself.
+// it also writes every description and problem, so this script never words one itself: the
+// sentences it shows while someone edits (titles, labels, the status line) are the template's,
+// in #schedule-messages (data-* attributes, with {name} placeholders) and the day buttons'
+// data-day-name.
 (function () {
   "use strict";
 
@@ -13,7 +16,6 @@
   const SLOT = 30;
   const SLOTS = MINUTES / SLOT;
   const DAYS = [1, 2, 3, 4, 5, 6, 7];
-  const DAY_NAMES = ["", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
   const TIME = /^([01]\d|2[0-3]):[0-5]\d$/;
 
   const form = document.getElementById("schedule-form");
@@ -23,6 +25,17 @@
   document.documentElement.classList.add("js");
 
   const data = JSON.parse(dataNode.textContent);
+  const messages = (document.getElementById("schedule-messages") || { dataset: {} }).dataset;
+  const dayNames = {};
+  grid.querySelectorAll(".day-toggle[data-day-name]").forEach((button) => {
+    dayNames[button.dataset.day] = button.dataset.dayName;
+  });
+
+  // The template's sentence for `key`, its {placeholders} filled from `values`.
+  function say(key, values = {}) {
+    return (messages[key] || "").replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  }
+
   const editable = Boolean(data.editable);
   const rowsBody = document.getElementById("range-rows");
   const rowTemplate = document.getElementById("range-row-template");
@@ -126,12 +139,12 @@
   }
 
   function toggleTitle(week, day) {
-    const name = DAY_NAMES[day];
-    if (week[day].includes(1)) return `Clear ${name}`;
+    const name = dayNames[day];
+    if (week[day].includes(1)) return say("clearDay", { day: name });
     const source = sourceDayFor(week, day);
-    if (!source) return `Open all of ${name}`;
+    if (!source) return say("openDay", { day: name });
     const hours = runsOf(week[source]).map(([a, b]) => `${toTime(a)}–${toTime(b)}`).join(", ");
-    return `Give ${name} the hours of ${DAY_NAMES[source]} (${hours})`;
+    return say("copyDay", { day: name, source: dayNames[source], hours });
   }
 
   // --- Drawing ------------------------------------------------------------------------------
@@ -148,8 +161,8 @@
         const text = runsOf(week[day].subarray(base, base + SLOT))
           .map(([a, b]) => `${toTime(base + a)}–${toTime(base + b)}`)
           .join(", ");
-        td.setAttribute("aria-description", `Partly open: ${text}`);
-        td.title = `${td.getAttribute("aria-label")}: partly open, ${text}`;
+        td.setAttribute("aria-description", say("partlyOpen", { hours: text }));
+        td.title = say("partlyOpenTitle", { cell: td.getAttribute("aria-label"), hours: text });
         td.style.setProperty("--fill-from", `${(first * 100) / SLOT}%`);
         td.style.setProperty("--fill-to", `${((last + 1) * 100) / SLOT}%`);
       } else if (td.hasAttribute("aria-description")) {
@@ -173,11 +186,11 @@
         select.value = row.weekday;
         start.value = row.start;
         end.value = row.end;
-        select.setAttribute("aria-label", `Row ${number} day`);
-        start.setAttribute("aria-label", `Row ${number} from`);
-        end.setAttribute("aria-label", `Row ${number} until`);
+        select.setAttribute("aria-label", say("rowDay", { number }));
+        start.setAttribute("aria-label", say("rowFrom", { number }));
+        end.setAttribute("aria-label", say("rowUntil", { number }));
         remove.value = String(index);
-        remove.setAttribute("aria-label", `Remove row ${number}`);
+        remove.setAttribute("aria-label", say("rowRemove", { number }));
         markRow(tr, row);
         return tr;
       })
@@ -272,7 +285,7 @@
     if (!editable || conflicted || !window.htmx) return;
     clearTimeout(saveTimer);
     saveTimer = setTimeout(saveNow, delay);
-    setStatus("Saving…"); // not "Saved" while a change waits for the pause that sends it
+    setStatus(say("saving")); // not "Saved" while a change waits for the pause that sends it
   }
 
   // What the last save posted: the same thing twice (Enter, then the change event it causes)
@@ -306,7 +319,7 @@
     saving += 1;
     const status = document.getElementById("save-status");
     if (status) status.classList.remove("is-error"); // a new attempt: the old refusal is history
-    setStatus("Saving…");
+    setStatus(say("saving"));
   });
   form.addEventListener("htmx:afterRequest", (event) => {
     if (event.detail.elt !== form) return;
@@ -315,10 +328,10 @@
   });
   // Anything the app did not answer on purpose (a lost connection, a stale CSRF token, a
   // server error) still gets a visible line; the changes stay on the page, unsaved.
-  form.addEventListener("htmx:sendError", () => showFailure("Not saved: the server could not be reached. Your changes are still here; they are saved with your next change."));
+  form.addEventListener("htmx:sendError", () => showFailure(say("unreachable")));
   form.addEventListener("htmx:responseError", (event) => {
     if (event.detail.elt !== form) return;
-    showFailure(`Not saved: the server answered ${event.detail.xhr.status}. Reload the page to try again.`);
+    showFailure(say("failed", { status: event.detail.xhr.status }));
   });
 
   function showFailure(text) {
@@ -573,7 +586,7 @@
     if (options && now) {
       const option = document.createElement("option");
       option.value = browserZone;
-      option.label = `Your browser’s timezone · ${now.offset}`;
+      option.label = say("browserZone", { offset: now.offset });
       options.prepend(option);
     }
   }
@@ -595,17 +608,17 @@
     const typed = tzInput.value.trim();
     const zone = canonicalZone(typed) || typed;
     const now = zone ? zoneNow(zone) : null;
-    const means = zone !== typed ? `${typed} is ${zone}. ` : "";
-    tzNow.textContent = now
-      ? `${means}Now ${now.time} there (${now.offset}).`
-      : "Not a timezone name yet: pick one from the list, or type one like PST, Eastern or Europe/Paris.";
-    grid.setAttribute("aria-label", `Sending hours in ${zone}`);
+    const means = zone !== typed ? `${say("zoneMeans", { typed, zone })} ` : "";
+    tzNow.textContent = now ? means + say("zoneNow", { time: now.time, offset: now.offset }) : say("zoneUnknown");
+    grid.setAttribute("aria-label", say("gridLabel", { zone }));
     const gridZone = document.getElementById("grid-zone");
     if (gridZone) gridZone.textContent = zone;
     if (useBrowserZone) {
       useBrowserZone.hidden = !browserZone || zone === browserZone;
       const mine = zoneNow(browserZone);
-      useBrowserZone.textContent = `Use my timezone: ${browserZone}${mine ? ` (${mine.offset})` : ""}`;
+      useBrowserZone.textContent = mine
+        ? say("useMyZoneOffset", { zone: browserZone, offset: mine.offset })
+        : say("useMyZone", { zone: browserZone });
     }
   }
 

@@ -1,0 +1,260 @@
+"""`make bench` rows for the step list (issue 10): does an edit cost the same at 200 steps as at 10?
+
+Called by scripts/bench.py (`measure(bench)`) on its seeded data, on SQLite and on PostgreSQL,
+with production settings and the whole middleware stack (Django's test client, like the other
+rows). Every request is the one the page sends, to the app's own endpoints:
+
+- "Add step" (htmx POST /steps/add/ with the page's version) on a sequence of 9 and of 199
+  steps: the timed add makes it 10 (200, the limit); after each one the new step is removed
+  again through "Remove step" (not timed), so every add starts from the same sequence.
+- "Move up" (htmx POST /steps/<id>/move/) at 200 steps, a step in the middle, up then down.
+- One autosave (htmx POST /steps/<id>/ of a card's wait) at 200 steps.
+- The editor page (GET) at 50 and at 200 steps (fresh sequences: one revision, no comments),
+  and the log-in page (GET, anonymous): the page that does almost nothing, for scale.
+
+`ratios(results)` words the ratios the issue asks for, per database: add@200 / add@10 (target
+at most 1.5x) and editor page @50 p50 / log-in page p50 (target at most 3x).
+"""
+
+import random
+import time
+
+REPEATS = 30
+MIN_REPEATS = 10
+TIME_BUDGET = 15.0  # seconds per row once MIN_REPEATS are in (a slow row stops early)
+WARMUP = 3
+
+ADD_10, ADD_200 = "steps_add_10", "steps_add_200"
+MOVE_200, AUTOSAVE_200 = "steps_move_200", "steps_autosave_200"
+EDITOR_50, EDITOR_200, LOGIN = "steps_editor_50", "steps_editor_200", "steps_login"
+RATIOS = [
+    ("add step at 200 steps / at 10 steps", ADD_200, ADD_10, 1.5),
+    ("editor page at 50 steps / log-in page", EDITOR_50, LOGIN, 3.0),
+]
+
+
+def measure(bench):
+    from django.test import Client
+    from django.urls import reverse
+
+    user = bench.users[0]
+    rng = random.Random(10)
+    rows = []
+
+    def row(key, name, timed, note):
+        samples, queries = timed
+        rows.append(
+            {"key": key, "name": name, "samples_ms": samples, "queries": queries, "note": note}
+        )
+
+    for count, key in [(10, ADD_10), (200, ADD_200)]:
+        sequence = _sequence(f"Add-step bench ({count})", count - 1, user, rng, bench)
+        row(
+            key,
+            f"Add step at {count} steps (htmx POST, {count - 1} → {count})",
+            _time_edits(bench, sequence, _add(sequence), undo=_remove_last(sequence)),
+            f"POST {reverse('step_add', args=[sequence.pk])}; queries per add",
+        )
+
+    sequence = _sequence("Move-step bench (200)", 200, user, rng, bench)
+    row(
+        MOVE_200,
+        "Move step at 200 steps (htmx POST Move up / Move down)",
+        _time_edits(bench, sequence, _move(sequence)),
+        "step 100 up, then back down; queries per move",
+    )
+    row(
+        AUTOSAVE_200,
+        "Autosave one step at 200 steps (htmx POST of a card's wait)",
+        _time_edits(bench, sequence, _autosave(sequence)),
+        "queries per autosave (step update)",
+    )
+
+    for count, key in [(50, EDITOR_50), (200, EDITOR_200)]:
+        fresh = _sequence(f"Editor-page bench ({count})", count, user, rng, bench)
+        url = reverse("sequence_edit", args=[fresh.pk])
+        row(
+            key,
+            f"Editor page at {count} steps (GET)",
+            bench.time(lambda url=url: bench.client.get(url), repeats=REPEATS),
+            f"route {url}",
+        )
+
+    anonymous = Client()
+    login = reverse("login")
+    row(
+        LOGIN,
+        "Log-in page (GET, anonymous)",
+        bench.time(lambda: anonymous.get(login), repeats=REPEATS),
+        f"route {login}; for scale",
+    )
+    return rows
+
+
+def ratios(results, labels, p50):
+    """Lines saying each ratio per database: p50 over p50 (`p50(samples)`, the table's own), and
+    whether it meets the target."""
+    lines = []
+    for what, top, bottom, target in RATIOS:
+        parts = []
+        for database, measured in results.items():
+            found = {row["key"]: row for row in measured["rows"]}
+            if top not in found or bottom not in found:
+                continue
+            ratio = p50(found[top]["samples_ms"]) / p50(found[bottom]["samples_ms"])
+            verdict = "met" if ratio <= target else "NOT met"
+            parts.append(f"{labels.get(database, database)} {ratio:.2f}x ({verdict})")
+        if parts:
+            lines.append(f"- {what}, p50: {'; '.join(parts)}. Target at most {target:g}x.")
+    return lines
+
+
+# --- Requests ----------------------------------------------------------------------------------
+def _add(sequence):
+    from django.urls import reverse
+
+    path = reverse("step_add", args=[sequence.pk])
+    return lambda client, version: client.post(
+        path, {"version": version, "step_type": "call"}, HTTP_HX_REQUEST="true"
+    )
+
+
+def _remove_last(sequence):
+    from django.urls import reverse
+
+    def remove(client, version):
+        path = reverse("step_remove", args=[sequence.pk, _last(sequence).pk])
+        return client.post(path, {"version": version}, HTTP_HX_REQUEST="true")
+
+    return remove
+
+
+def _move(sequence):
+    from django.urls import reverse
+
+    step = _steps(sequence)[99]
+    path = reverse("step_move", args=[sequence.pk, step.pk])
+    state = {"up": False}
+
+    def move(client, version):
+        state["up"] = not state["up"]
+        direction = "up" if state["up"] else "down"
+        return client.post(
+            path, {"version": version, "direction": direction}, HTTP_HX_REQUEST="true"
+        )
+
+    return move
+
+
+def _autosave(sequence):
+    from django.urls import reverse
+
+    step = _steps(sequence)[100]
+    path = reverse("step_update", args=[sequence.pk, step.pk])
+    state = {"count": 0}
+
+    def save(client, version):
+        state["count"] += 1
+        data = {
+            "version": version,
+            "days": "0",
+            "hours": str(2 + state["count"] % 22),
+            "minutes": "0",
+            "required": "on",
+        }
+        return client.post(path, data, HTTP_HX_REQUEST="true")
+
+    return save
+
+
+def _time_edits(bench, sequence, edit, *, undo=None):
+    """Like Bench.time, for an edit: each request sends the version the page would hold now.
+
+    `undo` (not timed) puts the sequence back after each edit. (samples in ms, queries of one)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def once(timed=True):
+        version = str(_version(sequence))
+        started = time.perf_counter()
+        response = edit(bench.client, version)
+        elapsed = (time.perf_counter() - started) * 1000
+        _expect_200(response)
+        if undo is not None:
+            _expect_200(undo(bench.client, str(_version(sequence))))
+        return elapsed
+
+    for _ in range(WARMUP):
+        once()
+    samples = []
+    budget_ends = time.perf_counter() + TIME_BUDGET
+    for _ in range(REPEATS):
+        samples.append(once())
+        if len(samples) >= MIN_REPEATS and time.perf_counter() > budget_ends:
+            break
+    version = str(_version(sequence))
+    with CaptureQueriesContext(connection) as queries:
+        _expect_200(edit(bench.client, version))
+    # Counted now: the captured queries are read from the connection's log, which the next
+    # request (the undo) starts afresh.
+    count = len(queries)
+    if undo is not None:
+        _expect_200(undo(bench.client, str(_version(sequence))))
+    return samples, count
+
+
+def _expect_200(response):
+    # A refused edit (422, 409) would be a fast wrong answer, not a figure.
+    if response.status_code != 200:
+        raise RuntimeError(f"bench_steps: request answered {response.status_code}")
+    return response
+
+
+# --- Data --------------------------------------------------------------------------------------
+def _sequence(name, count, user, rng, bench):
+    """A draft with `count` steps like a real one (a call first, then emails, calls and SMS)."""
+    from builder.models import Sequence, Step
+
+    sequence = Sequence.create_draft(name=name, timezone_name="America/New_York", user=user)
+    steps = []
+    for position in range(count):
+        kind = "call" if position == 0 else rng.choice(["email", "email", "call", "sms"])
+        first_email = kind == "email" and not any(s.step_type == "email" for s in steps)
+        sms_ok = kind == "sms" and bench.sms_templates
+        steps.append(
+            Step(
+                sequence=sequence,
+                position=position,
+                step_type="call" if kind == "sms" and not sms_ok else kind,
+                delay=0 if position == 0 else rng.choice([3600, 86400, 2 * 86400]),
+                email_template_id=rng.choice(bench.templates) if kind == "email" else "",
+                sms_template_id=rng.choice(bench.sms_templates) if sms_ok else "",
+                threading=_threading(kind, first_email),
+                required=True,
+            )
+        )
+    Step.objects.bulk_create(steps)
+    sequence.refresh_from_db()
+    return sequence
+
+
+def _threading(kind, first_email):
+    if kind != "email":
+        return ""
+    return "new_thread" if first_email else "old_thread"  # Close: the first email starts one
+
+
+def _steps(sequence):
+    from builder.models import Step
+
+    return list(Step.objects.filter(sequence=sequence).order_by("position", "pk"))
+
+
+def _last(sequence):
+    return _steps(sequence)[-1]
+
+
+def _version(sequence):
+    from builder.models import Sequence
+
+    return Sequence.objects.values_list("version", flat=True).get(pk=sequence.pk)
