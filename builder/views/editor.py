@@ -13,12 +13,11 @@ swap of the status line, which holds it), and editor.js sends it with the next s
 """
 
 import functools
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.core import signing
-from django.db.models import Count, Min, Q, prefetch_related_objects
+from django.db.models import Count, Min, prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -26,15 +25,14 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, trigger_client_event
 
-from builder import diff, permissions, spec, template_preview
+from builder import diff, permissions, spec
 from builder import steps as step_kinds
+from builder.cards import URL_MARKER, Card, template_search
 from builder.forms import AddStepForm, MoveStepForm, RenameForm, StepFieldsForm
 from builder.models import CloseTemplate, Comment, EditConflict, Sequence, Step
 from builder.views.access import get_sequence_for_user, require_editor
 
 PAGE = "builder/sequence_edit.html"
-PICKER_LIMIT = 20  # results per search: enough to choose from, small enough to stay fast
-MAX_QUERY_LENGTH = 100
 UNDO_SALT = "builder.editor.undo-remove"
 UNDO_MAX_AGE = 60 * 60  # seconds an "Undo" of a removal stays valid
 # What "Add step" starts each kind with (builder/steps.py: a new email replies in the thread
@@ -42,8 +40,6 @@ UNDO_MAX_AGE = 60 * 60  # seconds an "Undo" of a removal stays valid
 NEW_STEP_FIELDS = {kind.key: dict(kind.new_step_values) for kind in step_kinds.KINDS}
 FOLLOW_UP_DELAY = 86400  # a step added after others waits a day; the first one starts at once
 MAX_STEPS = spec.MAX_STEPS  # the one limit, enforced by spec.validate on every path
-TYPE_LABELS = {kind.key: kind.label for kind in step_kinds.KINDS if kind.editable}
-TEMPLATE_FIELDS = {kind.key: kind.template_field for kind in step_kinds.template_kinds()}
 # Which part of a card a problem path's field belongs to (see Card.problems).
 PROBLEM_PLACES = {
     "delay": "delay",
@@ -87,11 +83,11 @@ def step_templates(request, sequence_id, step_id):
     sequence = _load(request, sequence_id)
     try:
         step = _step_of(sequence, step_id)
-        if step.step_type not in TEMPLATE_FIELDS:
+        if not step_kinds.kind_of(step.step_type).template_field:
             raise Refused(f"Step {_number(sequence, step)} is a call: it has no template to pick.")
     except Refused as refusal:
         return _refuse(request, sequence, refusal)
-    picker = _search_templates(step, request.GET.get("q", ""))
+    picker = template_search(step=step, query=request.GET.get("q", ""))
     if request.htmx:
         card = Card(step=step, index=step.position, count=0, picker=picker)
         return render(request, f"{PAGE}#template-picker", {"card": card, "sequence": sequence})
@@ -140,7 +136,7 @@ def step_update(request, sequence, step_id):
     """Save one card's fields: the wait, threading, Required, or a template from the picker."""
     version = _loaded_version(request, sequence)
     step = _step_of(sequence, step_id)
-    if step.step_type not in TYPE_LABELS:
+    if not step_kinds.kind_of(step.step_type).editable:
         raise Refused(
             f"Step {_number(sequence, step)} is kept as it is in Close: it cannot be edited."
         )
@@ -158,7 +154,7 @@ def step_update(request, sequence, step_id):
     if summary:
         with sequence.editing(user=request.user, loaded_version=version, summary=summary):
             step.save(update_fields=_changed_fields(step, before, _step_values(step)))
-    picked = bool(request.POST.get(TEMPLATE_FIELDS.get(step.step_type, ""), ""))
+    picked = bool(request.POST.get(step_kinds.kind_of(step.step_type).template_field or "", ""))
     focus = f"#step-{step.pk}-chosen" if picked else None
     return _saved(request, sequence, summary, changed=step, picked=picked, focus=focus)
 
@@ -199,7 +195,7 @@ def step_add(request, sequence):
 def step_duplicate(request, sequence, step_id):
     version = _loaded_version(request, sequence)
     step = _step_of(sequence, step_id)
-    if step.step_type not in TYPE_LABELS:
+    if not step_kinds.kind_of(step.step_type).editable:
         raise Refused(
             f"Step {_number(sequence, step)} is kept as it is in Close: it cannot be copied."
         )
@@ -460,7 +456,7 @@ def _changed_fields(step, before, after):
     """
     columns = {
         "delay": "delay",
-        "template": TEMPLATE_FIELDS.get(step.step_type),
+        "template": step_kinds.kind_of(step.step_type).template_field,
         "threading": "threading",
         "required": "required",
     }
@@ -514,212 +510,11 @@ def _step_record(step):
     return {"pk": step.pk, **step.spec_columns(keep_close_id=True)}
 
 
-# --- Template picker -------------------------------------------------------------------------
-
-
-@dataclass
-class Picker:
-    step_id: int
-    query: str
-    results: list  # of PickerResult
-    total: int
-
-
-@dataclass
-class PickerResult:
-    template: CloseTemplate
-    preview: template_preview.Preview
-
-
-def _search_templates(step, query):
-    """Shared, live templates of the step's kind whose name or subject has every word typed."""
-    query = " ".join(query.split())[:MAX_QUERY_LENGTH]
-    templates = CloseTemplate.usable_choices(step.step_type).defer(None).order_by("name")
-    for word in query.split()[:8]:
-        templates = templates.filter(Q(name__icontains=word) | Q(subject__icontains=word))
-    found = list(templates[: PICKER_LIMIT + 1])
-    total = len(found) if len(found) <= PICKER_LIMIT else templates.count()
-    results = [PickerResult(template, _preview(template)) for template in found[:PICKER_LIMIT]]
-    return Picker(step_id=step.pk, query=query, results=results, total=total)
-
-
-def _preview(template):
-    return template_preview.preview(
-        subject=template.subject, body=template.body, is_html=template.kind == "email"
-    )
-
-
 # --- Rendering -------------------------------------------------------------------------------
 
 
-@dataclass
-class Card:
-    """What one step card shows: the step, where it starts, its template and its problems."""
-
-    step: Step
-    index: int
-    count: int
-    starts_at: int = 0  # seconds after enrollment
-    template: CloseTemplate | None = None
-    problems: dict = field(default_factory=dict)  # place in the card -> [Problem]
-    is_first_email: bool = False
-    form: StepFieldsForm | None = None  # a refused post, shown with its errors
-    picker: Picker | None = None
-    url_patterns: dict = field(default_factory=dict)  # from _step_url_patterns()
-    previews: dict = field(default_factory=dict)  # template id -> Preview, shared by the cards
-    open_comments: int = 0  # unresolved review comments about this step
-    comments_url: str = ""  # the first of them, on the Review tab
-
-    @property
-    def pk(self):
-        return self.step.pk
-
-    @property
-    def number(self):
-        return self.index + 1
-
-    @property
-    def is_last(self):
-        return self.index == self.count - 1
-
-    @functools.cached_property
-    def urls(self):
-        pk = str(self.pk)
-        urls = {name: url.replace(_URL_MARKER, pk) for name, url in self.url_patterns.items()}
-        urls["insert"] = f"{self.url_patterns.get('add', '')}?position={self.index}"
-        return urls
-
-    @property
-    def editable(self):
-        return self.step.step_type in TYPE_LABELS
-
-    @property
-    def template_field(self):
-        return TEMPLATE_FIELDS.get(self.step.step_type)
-
-    @property
-    def template_id(self):
-        return getattr(self.step, self.template_field) if self.template_field else ""
-
-    @property
-    def type_label(self):
-        return _type_label(self.step)
-
-    @property
-    def day(self):
-        return self.starts_at // 86400 + 1
-
-    @property
-    def starts_text(self):
-        return describe_start(self.starts_at)
-
-    @property
-    def delay_values(self):
-        if self.form is not None:
-            return {name: self.form.data.get(name, "") for name in ("days", "hours", "minutes")}
-        days, hours, minutes = spec.split_delay(self.step.delay)
-        return {"days": days, "hours": hours, "minutes": minutes}
-
-    @property
-    def leftover_seconds(self):
-        """Seconds the boxes cannot show (a delay made in Close); saves keep them."""
-        return spec.leftover_seconds(self.step.delay)
-
-    @property
-    def replies_in_thread(self):
-        """What Close gets: the first email starts the thread, whatever it stores."""
-        if self.is_first_email:
-            return False
-        if self.form is not None:
-            return bool(self.form.data.get("reply_in_thread"))
-        return self.step.threading == "old_thread"
-
-    @property
-    def thread_locked(self):
-        """The first email starts the thread; its stored choice waits for it to move down."""
-        return self.is_first_email
-
-    @property
-    def keeps_reply_choice(self):
-        return self.is_first_email and self.step.threading == "old_thread"
-
-    @property
-    def template_flag(self):
-        """Why a picked template cannot be used any more, in two or three words."""
-        template = self.template
-        if self.template_id and template is None:
-            return "Not synced"
-        if template is None:
-            return ""
-        if not template.present_in_close:
-            return "Deleted in Close"
-        if template.is_archived:
-            return "Archived in Close"
-        if not template.is_shared:
-            return "Not shared"
-        return ""
-
-    @property
-    def preview(self):
-        if self.template is None:
-            return None
-        if self.template.close_id not in self.previews:
-            self.previews[self.template.close_id] = _preview(self.template)
-        return self.previews[self.template.close_id]
-
-    @property
-    def summary(self):
-        """ "Email · Follow-up — case study · replies in thread" (the card puts the day first)."""
-        parts = [self.type_label]
-        if self.template_field:
-            if self.template:
-                parts.append(self.template.name)
-            else:
-                parts.append("unknown template" if self.template_id else "no template yet")
-        if self.step.step_type == "email" and self.is_first_email:
-            parts.append("starts the thread")
-        elif self.step.step_type == "email":
-            parts.append("replies in thread" if self.replies_in_thread else "new thread")
-        elif self.step.step_type == "call":
-            parts.append("required")  # always, in Close (spec.require_calls)
-        return " · ".join(parts)
-
-    @property
-    def delay_errors(self):
-        """What was wrong with a refused post's wait (shown under the three boxes)."""
-        if self.form is None:
-            return []
-        names = ("__all__", "days", "hours", "minutes")
-        return [error for name in names for error in self.form.errors.get(name, [])]
-
-    @property
-    def invalid_delay_fields(self):
-        """The wait boxes a refused post's errors are about (all three for the wait as a whole)."""
-        if self.form is None:
-            return []
-        names = ("days", "hours", "minutes")
-        if self.form.errors.get("__all__"):
-            return list(names)
-        return [name for name in names if self.form.errors.get(name)]
-
-    @property
-    def template_errors(self):
-        if self.form is None or not self.template_field:
-            return []
-        return self.form.errors.get(self.template_field, [])
-
-
-def describe_start(seconds):
-    """ "starts on day 4", or "starts on day 1, 3 hours in" (editor.js says it the same way)."""
-    days, rest = divmod(seconds, 86400)
-    text = f"starts on day {days + 1}"
-    if rest:
-        text += f", {spec.describe_delay(rest)} in"
-    return text
-
-
 def _type_label(step):
-    return TYPE_LABELS.get(step.step_type) or f"Close “{step.step_type}” step"
+    return step_kinds.type_label(step.step_type)
 
 
 def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
@@ -828,9 +623,6 @@ def _problem_item(problem, cards, sequence):
     return item
 
 
-# reverse() costs about as much as rendering a whole card: each step's URLs are made from
-# patterns reversed once per page with a marker where the step id goes.
-_URL_MARKER = "9876543210"
 _STEP_URLS = {
     "update": "step_update",
     "move": "step_move",
@@ -842,7 +634,7 @@ _STEP_URLS = {
 
 def _step_url_patterns(sequence):
     patterns = {
-        name: reverse(url_name, args=[sequence.pk, int(_URL_MARKER)])
+        name: reverse(url_name, args=[sequence.pk, int(URL_MARKER)])
         for name, url_name in _STEP_URLS.items()
     }
     patterns["add"] = reverse("step_add", args=[sequence.pk])
