@@ -35,9 +35,6 @@ from builder.views.access import get_sequence_for_user, require_editor
 PAGE = "builder/sequence_edit.html"
 UNDO_SALT = "builder.editor.undo-remove"
 UNDO_MAX_AGE = 60 * 60  # seconds an "Undo" of a removal stays valid
-# What "Add step" starts each kind with (builder/steps.py: a new email replies in the thread
-# unless it is the first email, which the rule forces).
-NEW_STEP_FIELDS = {kind.key: dict(kind.new_step_values) for kind in step_kinds.KINDS}
 FOLLOW_UP_DELAY = 86400  # a step added after others waits a day; the first one starts at once
 MAX_STEPS = spec.MAX_STEPS  # the one limit, enforced by spec.validate on every path
 # Which part of a card a problem path's field belongs to (see Card.problems).
@@ -178,7 +175,7 @@ def step_add(request, sequence):
         sequence=sequence,
         step_type=step_type,
         delay=FOLLOW_UP_DELAY if position else 0,
-        **NEW_STEP_FIELDS[step_type],
+        **step_kinds.kind_of(step_type).new_step_values,
     )
     steps.insert(position, step)
     if step is _first_email(steps):
@@ -559,6 +556,7 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
         "sequence": sequence,
         "cards": cards,
         "can_edit": permissions.can_edit(request.user),
+        "kinds": [kind for kind in step_kinds.KINDS if kind.editable],  # Add / Insert buttons
         "page_version": sequence.version,
         "name_value": sequence.name,
         "problem_items": problem_items,
