@@ -109,18 +109,28 @@ def sequence_rename(request, sequence):
 def step_update(request, sequence, step_id):
     """Save one card's fields: the wait, threading, Required, or a template from the picker."""
     version = _loaded_version(request, sequence)
+    shown = _shown(request, sequence)
     step = editing.step_in(sequence=sequence, step_id=step_id)
     edit = editing.step_update(
         sequence=sequence, user=request.user, loaded_version=version, step=step, data=request.POST
     )
     focus = f"#step-{step.pk}-chosen" if edit.picked else None
-    return _saved(request, sequence, edit.summary, changed=step, picked=edit.picked, focus=focus)
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed=step,
+        shown=shown,
+        picked=edit.picked,
+        focus=focus,
+    )
 
 
 @editor_action
 def step_add(request, sequence):
     """ "Add email step" (at the end) or "Insert step" (before the step at `position`)."""
     version = _loaded_version(request, sequence)
+    shown = _shown(request, sequence)
     # "Insert step" buttons name the place in their URL (?position=2), the type in their value.
     position = request.POST.get("position", request.GET.get("position", ""))
     form = AddStepForm({"step_type": request.POST.get("step_type", ""), "position": position})
@@ -133,24 +143,43 @@ def step_add(request, sequence):
         step_type=form.cleaned_data["step_type"],
         position=form.cleaned_data["position"],
     )
-    return _saved(request, sequence, edit.summary, changed="list", focus=f"#step-{edit.step.pk}")
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        placed=edit.step,
+        focus=f"#step-{edit.step.pk}",
+    )
 
 
 @editor_action
 def step_duplicate(request, sequence, step_id):
     version = _loaded_version(request, sequence)
+    shown = _shown(request, sequence)
     step = editing.step_in(sequence=sequence, step_id=step_id)
     edit = editing.step_duplicate(
         sequence=sequence, user=request.user, loaded_version=version, step=step
     )
-    return _saved(request, sequence, edit.summary, changed="list", focus=f"#step-{edit.step.pk}")
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        placed=edit.step,
+        focus=f"#step-{edit.step.pk}",
+    )
 
 
 @editor_action
 def step_remove(request, sequence, step_id):
     """Remove a step; the answer carries a signed copy of it, which "Undo" posts back."""
     version = _loaded_version(request, sequence)
+    shown = _shown(request, sequence)
     step = editing.step_in(sequence=sequence, step_id=step_id)
+    removed = step.pk  # delete() clears step.pk
     edit = editing.step_remove(
         sequence=sequence, user=request.user, loaded_version=version, step=step
     )
@@ -158,7 +187,14 @@ def step_remove(request, sequence, step_id):
         messages.success(request, f"Saved: {edit.summary}.")
         return redirect(f"{_edit_url(sequence)}?undo={edit.undo['token']}#editor-notice")
     return _saved(
-        request, sequence, edit.summary, changed="list", undo=edit.undo, focus="#undo-button"
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        removed=removed,
+        undo=edit.undo,
+        focus="#undo-button",
     )
 
 
@@ -166,19 +202,29 @@ def step_remove(request, sequence, step_id):
 def step_restore(request, sequence):
     """Undo a removal: put the step back where it was, with its id, fields and comments."""
     version = _loaded_version(request, sequence)
+    shown = _shown(request, sequence)
     edit = editing.step_restore(
         sequence=sequence,
         user=request.user,
         loaded_version=version,
         token=request.POST.get("token", ""),
     )
-    return _saved(request, sequence, edit.summary, changed="list", focus=f"#step-{edit.step.pk}")
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        placed=edit.step,
+        focus=f"#step-{edit.step.pk}",
+    )
 
 
 @editor_action
 def step_move(request, sequence, step_id):
     """Move up / Move down: the keyboard (and no-JavaScript) way to reorder."""
     version = _loaded_version(request, sequence)
+    shown = _shown(request, sequence)
     step = editing.step_in(sequence=sequence, step_id=step_id)
     form = MoveStepForm(request.POST)
     if not form.is_valid():
@@ -195,7 +241,14 @@ def step_move(request, sequence, step_id):
     at_end = edit.index == 0 if direction == "up" else edit.index == edit.count - 1
     button = {"up": "down", "down": "up"}[direction] if at_end else direction
     return _saved(
-        request, sequence, edit.summary, changed="list", focus=f"#step-{step.pk}-{button}"
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        placed=step,
+        removed=step.pk,
+        focus=f"#step-{step.pk}-{button}",
     )
 
 
@@ -203,13 +256,15 @@ def step_move(request, sequence, step_id):
 def steps_reorder(request, sequence):
     """Drag and drop: `order` lists every step id of the sequence, once, in the new order."""
     version = _loaded_version(request, sequence)
+    shown = _shown(request, sequence)
     edit = editing.steps_reorder(
         sequence=sequence,
         user=request.user,
         loaded_version=version,
         order=request.POST.getlist("order"),
     )
-    return _saved(request, sequence, edit.summary, changed="list")
+    # The cards are where the drag put them: only their numbers and days follow.
+    return _saved(request, sequence, edit.summary, changed="list", shown=shown)
 
 
 # --- Loading and checking --------------------------------------------------------------------
@@ -389,28 +444,68 @@ class _PageRequest:
         return getattr(self._request, name)
 
 
+def _page_context(request, context):
+    page_path = urlsplit(request.htmx.current_url or "").path or _edit_url(context["sequence"])
+    return {**context, "request": _PageRequest(request, page_path)}
+
+
 def _fragments(request, context, names, *, status=200, swap=None):
     """One htmx answer: the named partials of the page, in order (the first is the main one).
 
     `swap="none"`: only the out-of-band fragments are swapped, never the requesting element."""
-    page_path = urlsplit(request.htmx.current_url or "").path or _edit_url(context["sequence"])
-    context = {**context, "request": _PageRequest(request, page_path)}
+    context = _page_context(request, context)
     html = "".join(render_to_string(f"{PAGE}#{name}", context, request) for name in names)
     response = HttpResponse(html, status=status)
     return reswap(response, swap) if swap else response
 
 
-def _saved(request, sequence, summary, *, changed, undo=None, focus=None, picked=False):
-    """The answer to a save (or a no-op): fresh fragments for htmx, a redirect otherwise.
+def _shown(request, sequence):
+    """What each card shows of its place in the list (number, day, neighbours, problems), as
+    the page had it before a change: the answer then re-sends only the cards it changed."""
+    if not request.htmx:
+        return {}
+    return _places(_context(request, sequence)["cards"])
 
-    `changed` says what to send back: "name", "list" (the whole step list), or a Step (its
-    card's notes, and every card's head, since a later step's day may have moved; the picker
-    too when a template was `picked`).
+
+def _places(cards):
+    return {
+        card.pk: (
+            card.index,
+            card.is_last,
+            card.starts_at,
+            card.is_first_email,
+            card.summary,
+            card.open_comments,
+            repr(sorted(card.problems.items())),
+        )
+        for card in cards
+    }
+
+
+def _saved(
+    request,
+    sequence,
+    summary,
+    *,
+    changed,
+    shown=None,
+    placed=None,
+    removed=None,
+    undo=None,
+    focus=None,
+    picked=False,
+):
+    """The answer to a save (or a no-op): fragments for htmx, a redirect otherwise.
+
+    `changed` is "name", "list" or the Step whose card was saved. For the list, `placed` is a
+    step to put in the page (added, restored or moved: rendered whole, next to a neighbour) and
+    `removed` the id of one to take out; every other card whose place changed since `shown`
+    (`_shown()` before the change) gets only its small place fragments. The answer's size and
+    queries do not grow with the number of steps, except for cards a change really renumbered.
     """
     status_before = sequence.status_at_load
-    sequence.refresh_from_db(fields=["name", "status", "version", "updated_by", "updated_at"])
-    sequence._prefetched_objects_cache = {}
-    prefetch_related_objects([sequence], "steps", "schedule_ranges")
+    # Read the sequence as saved, with its steps in their new order.
+    sequence = _reload(sequence)
     if not request.htmx:
         if summary:
             messages.success(request, f"Saved: {summary}.")
@@ -421,22 +516,64 @@ def _saved(request, sequence, summary, *, changed, undo=None, focus=None, picked
         # the header, state and review controls all say so.
         messages.info(request, f"Saved: {summary}. The sequence is back in Draft.")
         return HttpResponseClientRefresh()
-    swap = None
     context = _context(request, sequence, save_detail=summary or "No changes", undo=undo, oob=True)
-    if changed == "list":
-        names = ["step-list", "save-status", "problems", "undo", "head"]
-    elif changed == "name":
+    cards = context["cards"]
+    html = []
+    if changed == "name":
         names = ["save-status", "problems", "name-errors", "head"]
     else:
-        # A card's own boxes are never sent back: the user may be typing in the next one.
-        context["card"] = next(card for card in context["cards"] if card.pk == changed.pk)
-        context["with_picker"] = picked
-        names = ["save-status", "problems", "head", "step-heads", "card-state"]
-        swap = "none"
-    response = _fragments(request, context, names, swap=swap)
+        names = ["save-status", "problems", "head"] + (["undo"] if changed == "list" else [])
+        if changed != "list":
+            # A card's own boxes are never sent back: the user may be typing in the next one.
+            context["card"] = next(card for card in cards if card.pk == changed.pk)
+            context["with_picker"] = picked
+            html.append(_render(request, context, "card-state"))
+        if (placed is not None or removed is not None) and len(cards) <= 1:
+            # The first card, or the last one gone: the list itself changes (its empty note).
+            names.append("step-list")
+        else:
+            if removed is not None:
+                html.append(
+                    _render(request, {**context, "removed_pk": removed}, "step-card-removed")
+                )
+            if placed is not None:
+                html.append(_render_placed(request, context, placed))
+            before = shown or {}
+            for card, place in zip(cards, _places(cards).values(), strict=True):
+                if card.pk == getattr(placed, "pk", None) or before.get(card.pk) == place:
+                    continue
+                html.append(_render(request, {**context, "card": card}, "step-place"))
+                own = isinstance(changed, Step) and card.pk == changed.pk
+                if card.editable and not own and before.get(card.pk, place)[3:] != place[3:]:
+                    # Its problems or first-email state changed too: its notes, box and picker.
+                    card_context = {**context, "card": card, "with_picker": True}
+                    html.append(_render(request, card_context, "card-state"))
+    html[:0] = [_render(request, context, name) for name in names]
+    response = reswap(HttpResponse("".join(html)), "none")
     if focus:
         trigger_client_event(response, "editor-focus", {"target": focus}, after="settle")
     return response
+
+
+def _render_placed(request, context, step):
+    """The card of `step`, placed after the card before it (or before the one after it)."""
+    cards = context["cards"]
+    index = next(i for i, card in enumerate(cards) if card.pk == step.pk)
+    neighbour = f"afterend:#step-{cards[index - 1].pk}" if index else ""
+    place = neighbour or f"beforebegin:#step-{cards[1].pk}"
+    card_context = {**context, "card": cards[index], "card_place": place, "oob": False}
+    return _render(request, card_context, "step-card-placed")
+
+
+def _render(request, context, name):
+    return render_to_string(f"{PAGE}#{name}", _page_context(request, context), request)
+
+
+def _reload(sequence):
+    """The sequence as saved now, its steps and schedule read again (one query each)."""
+    fresh = Sequence.objects.prefetch_related("steps", "schedule_ranges").get(pk=sequence.pk)
+    fresh.status_at_load = sequence.status_at_load
+    return fresh
 
 
 def _refuse(request, sequence, refusal):
