@@ -24,7 +24,7 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, trigger_client_event
 
-from builder import editing, permissions, spec
+from builder import editing, permissions, review, spec
 from builder import steps as step_kinds
 from builder.cards import URL_MARKER, Card, template_search
 from builder.editing import Refused
@@ -355,6 +355,12 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
         # "Ready to publish" is a reviewer's word: before approval the page only says whether
         # anything blocks publishing.
         "is_approved": sequence.status == Sequence.Status.APPROVED,
+        # The shared header: its current tab, and its review buttons checked against the
+        # problems worked out above (one validation per answer, not one per use).
+        "active_tab": "steps",
+        "review_actions": review.available_actions(
+            sequence=sequence, user=request.user, problems=problems
+        ),
         "undo": undo,
         **extra,
     }
