@@ -8,12 +8,13 @@ the templates in templates/builder/ render them.
 import functools
 from dataclasses import dataclass, field
 
-from django.db.models import Q
+from django.db.models import Count, Min, Q
+from django.urls import NoReverseMatch, reverse
 
 from builder import spec, template_preview
 from builder import steps as step_kinds
 from builder.forms import StepFieldsForm
-from builder.models import CloseTemplate, Step
+from builder.models import CloseTemplate, Comment, Sequence, Step
 
 PICKER_LIMIT = 20  # results per search: enough to choose from, small enough to stay fast
 MAX_QUERY_LENGTH = 100
@@ -22,6 +23,14 @@ MAX_QUERY_LENGTH = 100
 URL_MARKER = "9876543210"
 # Kinds registered without a partial of their own show the generic one.
 DEFAULT_CARD_PARTIAL = "builder/steps/_card.html"
+# Which part of a card a problem path's field belongs to (see Card.problems).
+PROBLEM_PLACES = {
+    "delay": "delay",
+    "email_template_id": "template",
+    "sms_template_id": "template",
+    "threading": "threading",
+    "required": "required",
+}
 
 
 @dataclass
@@ -231,3 +240,117 @@ def describe_start(seconds):
     if rest:
         text += f", {spec.describe_delay(rest)} in"
     return text
+
+
+# --- The cards of a sequence ------------------------------------------------------------------
+
+
+def step_cards(
+    *,
+    sequence: Sequence,
+    problems: list,
+    url_patterns: dict,
+    form: StepFieldsForm | None = None,
+    picker: Picker | None = None,
+) -> tuple[list[Card], list[dict]]:
+    """A card for each step, and the problems for the summary with where each is shown (the
+    cards get theirs); the same number of queries for any number of steps."""
+    steps = sequence.ordered_steps()
+    template_ids = {step.email_template_id or step.sms_template_id for step in steps} - {""}
+    templates = (
+        {t.close_id: t for t in CloseTemplate.objects.filter(close_id__in=template_ids)}
+        if template_ids
+        else {}
+    )
+    comments = _open_comments(sequence)
+    review_url = reverse("sequence_review", args=[sequence.pk])
+    previews = {}
+    cards, starts_at = [], 0
+    first_email = next((i for i, s in enumerate(steps) if s.step_type == "email"), None)
+    for index, step in enumerate(steps):
+        starts_at += step.delay
+        card = Card(
+            step=step,
+            index=index,
+            count=len(steps),
+            starts_at=starts_at,
+            template=templates.get(step.email_template_id or step.sms_template_id),
+            is_first_email=index == first_email,
+            url_patterns=url_patterns,
+            previews=previews,
+        )
+        if step.pk in comments:
+            card.open_comments = comments[step.pk]["count"]
+            card.comments_url = f"{review_url}#comment-{comments[step.pk]['first']}"
+        if form is not None and form.step.pk == step.pk:
+            card.form = form
+        if picker is not None and picker.step_id == step.pk:
+            card.picker = picker
+        cards.append(card)
+    problem_items = [_problem_item(problem, cards, sequence) for problem in problems]
+    return cards, problem_items
+
+
+def _open_comments(sequence):
+    """{step id: {"count", "first"}} of unresolved review threads, in one grouped query."""
+    rows = (
+        Comment.objects.filter(
+            sequence=sequence, step__isnull=False, parent__isnull=True, resolved_at__isnull=True
+        )
+        .values("step")
+        .annotate(count=Count("pk"), first=Min("pk"))
+        .order_by()
+    )
+    return {row["step"]: row for row in rows}
+
+
+def _problem_item(problem, cards, sequence):
+    """A problem for the summary at the top, with where it is shown (and linked) on the page."""
+    parts = problem.path.split(".")
+    item = {"problem": problem, "href": "", "place": parts[0]}
+    if parts[0] == "steps" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(cards):
+        card = cards[int(parts[1])]
+        place = PROBLEM_PLACES.get(parts[2] if len(parts) > 2 else "", "step")
+        if place == "template" and parts[2] != card.template_field:
+            place = "step"  # a stray template of the other kind: about the step as a whole
+        card.problems.setdefault(place, []).append(problem)
+        anchor = {
+            "delay": "days",
+            "template": "template",
+            "threading": "thread",
+            "required": "required",
+        }.get(place)
+        item["href"] = f"#step-{card.pk}-{anchor}" if anchor else f"#step-{card.pk}"
+    elif parts[0] == "name":
+        item["href"] = "#sequence-name"
+    elif parts[0] == "steps":
+        item["href"] = "#add-steps"
+    elif parts[0] in ("timezone", "schedule"):
+        item["place"] = "schedule"
+        item["href"] = schedule_url(sequence)
+    return item
+
+
+_STEP_URLS = {
+    "update": "step_update",
+    "move": "step_move",
+    "duplicate": "step_duplicate",
+    "remove": "step_remove",
+    "templates": "step_templates",
+}
+
+
+def step_url_patterns(sequence: Sequence) -> dict:
+    patterns = {
+        name: reverse(url_name, args=[sequence.pk, int(URL_MARKER)])
+        for name, url_name in _STEP_URLS.items()
+    }
+    patterns["add"] = reverse("step_add", args=[sequence.pk])
+    return patterns
+
+
+def schedule_url(sequence: Sequence) -> str:
+    try:
+        return reverse("sequence_schedule", args=[sequence.pk])
+    except NoReverseMatch:  # the schedule page is another area's; link it once it exists
+        return ""

@@ -16,32 +16,30 @@ import functools
 from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.db.models import Count, Min, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, trigger_client_event
 
 from builder import editing, permissions, review, spec
 from builder import steps as step_kinds
-from builder.cards import URL_MARKER, Card, template_search
+from builder.cards import (
+    Card,
+    schedule_url,
+    step_cards,
+    step_url_patterns,
+    template_search,
+)
 from builder.editing import Refused
 from builder.forms import AddStepForm, MoveStepForm, RenameForm
-from builder.models import CloseTemplate, Comment, EditConflict, Sequence, Step
+from builder.models import EditConflict, Sequence, Step
 from builder.views.access import get_sequence_for_user, require_editor
 
 PAGE = "builder/sequence_edit.html"
 MAX_STEPS = editing.MAX_STEPS  # the one limit, enforced by spec.validate on every path
-# Which part of a card a problem path's field belongs to (see Card.problems).
-PROBLEM_PLACES = {
-    "delay": "delay",
-    "email_template_id": "template",
-    "sms_template_id": "template",
-    "threading": "threading",
-    "required": "required",
-}
 
 
 # --- Views -----------------------------------------------------------------------------------
@@ -295,45 +293,15 @@ def _loaded_version(request, sequence):
 
 def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
     """Everything the page and its fragments show; the same number of queries for any length."""
-    steps = sequence.ordered_steps()
-    template_ids = {step.email_template_id or step.sms_template_id for step in steps} - {""}
-    templates = (
-        {t.close_id: t for t in CloseTemplate.objects.filter(close_id__in=template_ids)}
-        if template_ids
-        else {}
-    )
     problems = sequence.problems()
-    url_patterns = _step_url_patterns(sequence)
-    comments = _open_comments(sequence)
-    review_url = reverse("sequence_review", args=[sequence.pk])
-    previews = {}
-    cards, starts_at = [], 0
-    first_email = next((i for i, s in enumerate(steps) if s.step_type == "email"), None)
-    for index, step in enumerate(steps):
-        starts_at += step.delay
-        card = Card(
-            step=step,
-            index=index,
-            count=len(steps),
-            starts_at=starts_at,
-            template=templates.get(step.email_template_id or step.sms_template_id),
-            is_first_email=index == first_email,
-            url_patterns=url_patterns,
-            previews=previews,
-        )
-        if step.pk in comments:
-            card.open_comments = comments[step.pk]["count"]
-            card.comments_url = f"{review_url}#comment-{comments[step.pk]['first']}"
-        if form is not None and form.step.pk == step.pk:
-            card.form = form
-        if picker is not None and picker.step_id == step.pk:
-            card.picker = picker
-        cards.append(card)
-    problem_items = [_problem_item(problem, cards, sequence) for problem in problems]
+    url_patterns = step_url_patterns(sequence)
+    card_list, problem_items = step_cards(
+        sequence=sequence, problems=problems, url_patterns=url_patterns, form=form, picker=picker
+    )
     schedule = sequence.to_spec().schedule
     return {
         "sequence": sequence,
-        "cards": cards,
+        "cards": card_list,
         "can_edit": permissions.can_edit(request.user),
         "kinds": [kind for kind in step_kinds.KINDS if kind.editable],  # Add / Insert buttons
         "page_version": sequence.version,
@@ -345,7 +313,7 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
         "schedule_text": spec.describe_schedule(schedule),
         "urls": {
             "edit": _edit_url(sequence),
-            "schedule": _schedule_url(sequence),
+            "schedule": schedule_url(sequence),
             "add": url_patterns["add"],
             "rename": reverse("sequence_rename", args=[sequence.pk]),
             "reorder": reverse("steps_reorder", args=[sequence.pk]),
@@ -364,71 +332,6 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
         "undo": undo,
         **extra,
     }
-
-
-def _open_comments(sequence):
-    """{step id: {"count", "first"}} of unresolved review threads, in one grouped query."""
-    rows = (
-        Comment.objects.filter(
-            sequence=sequence, step__isnull=False, parent__isnull=True, resolved_at__isnull=True
-        )
-        .values("step")
-        .annotate(count=Count("pk"), first=Min("pk"))
-        .order_by()
-    )
-    return {row["step"]: row for row in rows}
-
-
-def _problem_item(problem, cards, sequence):
-    """A problem for the summary at the top, with where it is shown (and linked) on the page."""
-    parts = problem.path.split(".")
-    item = {"problem": problem, "href": "", "place": parts[0]}
-    if parts[0] == "steps" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(cards):
-        card = cards[int(parts[1])]
-        place = PROBLEM_PLACES.get(parts[2] if len(parts) > 2 else "", "step")
-        if place == "template" and parts[2] != card.template_field:
-            place = "step"  # a stray template of the other kind: about the step as a whole
-        card.problems.setdefault(place, []).append(problem)
-        anchor = {
-            "delay": "days",
-            "template": "template",
-            "threading": "thread",
-            "required": "required",
-        }.get(place)
-        item["href"] = f"#step-{card.pk}-{anchor}" if anchor else f"#step-{card.pk}"
-    elif parts[0] == "name":
-        item["href"] = "#sequence-name"
-    elif parts[0] == "steps":
-        item["href"] = "#add-steps"
-    elif parts[0] in ("timezone", "schedule"):
-        item["place"] = "schedule"
-        item["href"] = _schedule_url(sequence)
-    return item
-
-
-_STEP_URLS = {
-    "update": "step_update",
-    "move": "step_move",
-    "duplicate": "step_duplicate",
-    "remove": "step_remove",
-    "templates": "step_templates",
-}
-
-
-def _step_url_patterns(sequence):
-    patterns = {
-        name: reverse(url_name, args=[sequence.pk, int(URL_MARKER)])
-        for name, url_name in _STEP_URLS.items()
-    }
-    patterns["add"] = reverse("step_add", args=[sequence.pk])
-    return patterns
-
-
-def _schedule_url(sequence):
-    try:
-        return reverse("sequence_schedule", args=[sequence.pk])
-    except NoReverseMatch:  # the schedule page is another area's; link it once it exists
-        return ""
 
 
 def _edit_url(sequence):
