@@ -451,7 +451,11 @@ def _saved(
             for card, place in zip(cards, _places(cards).values(), strict=True):
                 if card.pk == getattr(placed, "pk", None) or before.get(card.pk) == place:
                     continue
-                html.append(_render(request, {**context, "card": card}, "step-place"))
+                prev = before.get(card.pk)
+                # Its buttons change only when it reaches or leaves either end of the list.
+                with_tools = prev is None or (prev[0] == 0, prev[1]) != (card.index == 0, place[1])
+                place_context = {**context, "card": card, "with_tools": with_tools}
+                html.append(_render(request, place_context, "step-place"))
                 own = isinstance(changed, Step) and card.pk == changed.pk
                 if card.editable and not own and before.get(card.pk, place)[3:] != place[3:]:
                     # Its problems or first-email state changed too: its notes, box and picker.

@@ -592,3 +592,24 @@ def test_the_publish_summary_says_what_close_gets_for_a_reply_on_top(example_seq
 
     assert result.payload["steps"][1]["threading"] == "new_thread"
     assert result.steps[1].what.endswith(", starts a new thread")
+
+
+def test_a_move_sends_the_moved_card_and_the_buttons_that_changed(logged_in, example_sequence):
+    call, first_email, reply = steps_of(example_sequence)
+
+    response = post(logged_in, "step_move", example_sequence, reply.pk, data={"direction": "up"})
+
+    html = response.content.decode()
+    assert response["HX-Reswap"] == "none"
+    # The moved card leaves its place and comes back, whole, after the card now before it.
+    assert f'<li id="step-{reply.pk}" hx-swap-oob="delete"></li>' in html
+    assert re.search(
+        rf'<ol hx-swap-oob="afterend:#step-{call.pk}">\s*<li id="step-{reply.pk}"', html
+    )
+    # The card it passed is last now: its Move down is disabled, and only it is renumbered.
+    tools = re.search(
+        rf'<div class="step-tools" id="step-{first_email.pk}-tools"[^>]*>.*?</div>', html, re.S
+    )
+    assert tools and "hx-swap-oob" in tools.group(0)
+    assert re.search(rf'id="step-{first_email.pk}-down" class="small" disabled', tools.group(0))
+    assert f'id="step-{call.pk}-head"' not in html
