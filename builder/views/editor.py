@@ -1,8 +1,9 @@
 """The step editor: one page of step cards that saves every change as the user makes it.
 
-Each endpoint answers an htmx request with fragments of builder/sequence_edit.html, and a plain
-form post (no JavaScript) with a redirect back to the page and a message, so the editor works
-either way. Every change:
+Each endpoint parses the request, calls a service of builder/editing.py and renders: for htmx,
+fragments of builder/sequence_edit.html swapped out of band (the card it changed, and only the
+small place fragments of cards it renumbered, so an answer does not grow with the list); for a
+plain form post (no JavaScript), a redirect back to the page with a message. Every change:
   - is for Editors only (`require_editor`, checked first) and is a CSRF-protected POST;
   - is checked completely before anything is written, so a refusal leaves nothing half-saved;
   - goes through `sequence.editing(loaded_version=...)`, which refuses a page that is out of date
@@ -342,7 +343,8 @@ class _PageRequest:
     """The request as the page the browser shows, for fragments rendered during an htmx call.
 
     The shared sequence header marks its current tab by `request.path`; re-rendered from an
-    htmx POST to /steps/12/, it should still mark the page the user is on.
+    htmx POST to /steps/12/, it should still mark the page the user is on. The context already
+    says `active_tab`: once the header reads that, this wrapper and `_page_context` go.
     """
 
     def __init__(self, request, path):
