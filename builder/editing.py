@@ -1,12 +1,438 @@
-"""Services that change a draft, each inside Sequence.editing(): one transaction, one revision."""
+"""The step editor's changes, one service each: add, insert, duplicate, remove, restore (Undo),
+move, reorder and update a step, and rename the sequence.
 
-# --- Schedule --------------------------------------------------------------------------------
+Every service:
+  - checks everything before writing, so a refusal (`Refused`) leaves nothing half-saved;
+  - writes inside `sequence.editing(loaded_version=...)`, which refuses a page that is out of
+    date (EditConflict names who saved) and records a revision with a one-line `summary`;
+  - reads the kinds from the registry (builder/steps.py) and copies step values through the one
+    spec <-> row mapping (Step.from_spec / spec_columns).
+
+The sequence comes with its steps prefetched (the editor loads them once per request); the
+services keep that list, not the database, as the order the page showed.
+"""
+
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core import signing
 from django.db import transaction
 
-from builder import schedule, spec
-from builder.models import ScheduleRange, Sequence
+from builder import diff, schedule, spec
+from builder import steps as step_kinds
+from builder.forms import StepFieldsForm
+from builder.models import CloseTemplate, Comment, ScheduleRange, Sequence, Step
+
+UNDO_SALT = "builder.editor.undo-remove"
+UNDO_MAX_AGE = 60 * 60  # seconds an "Undo" of a removal stays valid
+FOLLOW_UP_DELAY = 86400  # a step added after others waits a day; the first one starts at once
+MAX_STEPS = spec.MAX_STEPS  # the one limit, enforced by spec.validate on every path
+
+
+class Refused(Exception):
+    """Bad input: nothing was changed. `message` tells the user why.
+
+    `status` follows the app's one refusal convention (base.html's htmx-config): 422 for input
+    that is not valid, 409 when the sequence changed under the page. htmx swaps both like a 200,
+    so the fragments that explain the refusal reach the page in production and with DEBUG on
+    (django-htmx's debug script replaces the whole page for a 400, 403, 404 or 500).
+    """
+
+    def __init__(self, message, *, status=422, form=None, name_error=False):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.form = form  # a StepFieldsForm with errors, shown inline in its card
+        self.name_error = name_error  # the message belongs under the Name field
+
+
+@dataclass
+class Edit:
+    """What a service did: its summary ("" when nothing changed) and the step it was about."""
+
+    summary: str
+    step: Step | None = None
+    index: int = 0  # where `step` is now (0-based) in the list of `count` steps
+    count: int = 0
+    # The rows whose position changed besides `step` (their numbers, days and buttons moved).
+    moved: tuple = ()
+    undo: dict | None = None  # after a removal: {"message", "token"} for the Undo button
+    picked: bool = False  # an update that chose a template from the picker
+
+
+# --- Services --------------------------------------------------------------------------------
+
+
+def sequence_rename(
+    *, sequence: Sequence, user: AbstractBaseUser, loaded_version: int, name: str
+) -> Edit:
+    old_name = sequence.name
+    if name == old_name:
+        return Edit(summary="")
+    summary = f"Renamed “{old_name}” → “{name}”"
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        Sequence.objects.filter(pk=sequence.pk).update(name=name)
+        sequence.name = name
+    return Edit(summary=summary)
+
+
+def step_update(
+    *, sequence: Sequence, user: AbstractBaseUser, loaded_version: int, step: Step, data
+) -> Edit:
+    """Save one card's fields (`data`, as the card posts them): the wait, threading, Required,
+    or a template from the picker."""
+    kind = step_kinds.kind_of(step.step_type)
+    steps = sequence.ordered_steps()
+    if not kind.editable:
+        raise Refused(
+            f"Step {steps.index(step) + 1} is kept as it is in Close: it cannot be edited."
+        )
+    # The first email's box is locked (it starts the thread), so it posts no choice: keep the
+    # stored one for when the step moves after another email.
+    is_first_email = step is _first_email(steps)
+    form = StepFieldsForm(data, step=step, thread_locked=is_first_email)
+    if not form.is_valid():
+        raise Refused(first_error(form), form=form)
+    before = _step_values(step)
+    form.apply()
+    after = _step_values(step)
+    changes = _describe_changes(before, after)
+    index = steps.index(step)
+    summary = f"Step {index + 1}: {changes}" if changes else ""
+    if summary:
+        with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+            step.save(update_fields=_changed_fields(step, before, after))
+    picked = bool(data.get(kind.template_field or "", ""))
+    return Edit(summary=summary, step=step, index=index, count=len(steps), picked=picked)
+
+
+def step_add(
+    *,
+    sequence: Sequence,
+    user: AbstractBaseUser,
+    loaded_version: int,
+    step_type: str,
+    position: int | None = None,
+) -> Edit:
+    """ "Add email step" (at the end, `position` None) or "Insert step" (before `position`)."""
+    steps = _room_for_one_more(sequence)
+    if position is None:
+        position = len(steps)
+    elif position > len(steps):
+        raise Refused("That place in the list does not exist any more: reload the page.")
+    before = list(steps)
+    step = Step(
+        sequence=sequence,
+        step_type=step_type,
+        delay=FOLLOW_UP_DELAY if position else 0,
+        **step_kinds.kind_of(step_type).new_step_values,
+    )
+    steps.insert(position, step)
+    if step is _first_email(steps):
+        step.threading = "new_thread"  # a new first email: the default, nobody chose a reply
+    verb = "Added" if position == len(steps) - 1 else "Inserted"
+    changed, notes = _apply_order(steps, before)
+    summary = _with_notes(f"{verb} step {position + 1} ({step_type})", notes)
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        _save_steps(changed, new=step)
+    return _edit(summary, step, steps, changed)
+
+
+def step_duplicate(
+    *, sequence: Sequence, user: AbstractBaseUser, loaded_version: int, step: Step
+) -> Edit:
+    if not step_kinds.kind_of(step.step_type).editable:
+        number = sequence.ordered_steps().index(step) + 1
+        raise Refused(f"Step {number} is kept as it is in Close: it cannot be copied.")
+    steps = _room_for_one_more(sequence)
+    before = list(steps)
+    index = steps.index(step)
+    copy = Step.from_spec(step.to_spec(), sequence=sequence, position=index + 1)
+    steps.insert(index + 1, copy)
+    changed, notes = _apply_order(steps, before)
+    summary = _with_notes(f"Duplicated step {index + 1} as step {index + 2}", notes)
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        _save_steps(changed, new=copy)
+    return _edit(summary, copy, steps, changed)
+
+
+def step_remove(
+    *, sequence: Sequence, user: AbstractBaseUser, loaded_version: int, step: Step
+) -> Edit:
+    """Remove a step; the Edit's `undo` carries a signed copy of it, which "Undo" posts back."""
+    steps = sequence.ordered_steps()
+    before = list(steps)
+    index = steps.index(step)
+    token = signing.dumps(
+        {
+            "sequence": sequence.pk,
+            "position": index,
+            "step": _step_record(step),
+            "comments": list(Comment.objects.filter(step=step).values_list("pk", flat=True)),
+        },
+        salt=UNDO_SALT,
+        compress=True,
+    )
+    steps.remove(step)
+    label = removed_label(step, index)
+    changed, notes = _apply_order(steps, before)
+    summary = _with_notes(f"Removed {label}", notes)
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        step.delete()
+        _save_steps(changed)
+    edit = Edit(summary=summary, step=None, index=index, count=len(steps), moved=tuple(changed))
+    edit.undo = {"message": f"Removed {label}.", "token": token}
+    return edit
+
+
+def step_restore(
+    *, sequence: Sequence, user: AbstractBaseUser, loaded_version: int, token: str
+) -> Edit:
+    """Undo a removal: put the step back where it was, with its id, fields and comments."""
+    record = undo_record(sequence=sequence, token=token)
+    if Step.objects.filter(pk=record["step"]["pk"]).exists():
+        raise Refused("That step is already back: there is nothing to undo.")
+    steps = _room_for_one_more(sequence)
+    before = list(steps)
+    position = min(record["position"], len(steps))
+    step = Step(sequence=sequence, **record["step"])
+    steps.insert(position, step)
+    changed, notes = _apply_order(steps, before)
+    label = step_kinds.type_label(step.step_type).lower()
+    summary = _with_notes(f"Restored step {position + 1} ({label})", notes)
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        _save_steps(changed, new=step)
+        Comment.objects.filter(
+            pk__in=record["comments"], sequence=sequence, step__isnull=True
+        ).update(step=step)
+    return _edit(summary, step, steps, changed)
+
+
+def step_move(
+    *, sequence: Sequence, user: AbstractBaseUser, loaded_version: int, step: Step, up: bool
+) -> Edit:
+    """Move up / Move down: the keyboard (and no-JavaScript) way to reorder."""
+    steps = sequence.ordered_steps()
+    before = list(steps)
+    index = steps.index(step)
+    target = index - 1 if up else index + 1
+    if not 0 <= target < len(steps):
+        where = "first" if up else "last"
+        raise Refused(f"Step {index + 1} is already the {where} step.")
+    steps[index], steps[target] = steps[target], steps[index]
+    changed, notes = _apply_order(steps, before)
+    moved = diff.step_label(target + 1, index + 1)
+    summary = _with_notes(f"{moved}: {diff.move_words(target + 1, index + 1)}", notes)
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        _save_steps(changed)
+    return _edit(summary, step, steps, changed)
+
+
+def steps_reorder(
+    *, sequence: Sequence, user: AbstractBaseUser, loaded_version: int, order: list[str]
+) -> Edit:
+    """Drag and drop: `order` lists every step id of the sequence, once, in the new order."""
+    steps = sequence.ordered_steps()
+    by_id = {str(step.pk): step for step in steps}
+    if len(order) != len(steps) or set(order) != set(by_id):
+        raise Refused(
+            "The new order does not list exactly the steps of this sequence (one was added or "
+            "removed meanwhile?). Reload the page, then reorder again."
+        )
+    new_steps = [by_id[step_id] for step_id in order]
+    if new_steps == steps:
+        return Edit(summary="", count=len(steps))
+    changed, notes = _apply_order(new_steps, steps)
+    moves = [
+        f"{diff.step_label(new, old)}: {diff.move_words(new, old)}"
+        for new, old in diff.moved_steps([s.pk for s in steps], [s.pk for s in new_steps])
+    ]
+    summary = _with_notes("; ".join(moves), notes)
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        _save_steps(changed)
+    return Edit(summary=summary, count=len(new_steps), moved=tuple(changed))
+
+
+# --- Reading ---------------------------------------------------------------------------------
+
+
+def step_in(*, sequence: Sequence, step_id: int) -> Step:
+    """The step of the sequence with this id (from its loaded steps)."""
+    for step in sequence.ordered_steps():
+        if step.pk == step_id:
+            return step
+    # 409, not 404: the page shows a step that is gone, i.e. the sequence changed under it.
+    raise Refused(
+        "That step is not in this sequence (any more): reload the page to see its steps.",
+        status=409,
+    )
+
+
+def undo_record(*, sequence: Sequence, token: str) -> dict:
+    """The removed step a signed Undo token carries (Refused when expired, forged or foreign)."""
+    try:
+        record = signing.loads(token, salt=UNDO_SALT, max_age=UNDO_MAX_AGE)
+    except signing.SignatureExpired:
+        raise Refused("That undo has expired (after an hour): add the step again.") from None
+    except signing.BadSignature:
+        raise Refused("That undo is not valid: reload the page.") from None
+    if record.get("sequence") != sequence.pk:
+        raise Refused("That undo belongs to another sequence.")
+    return record
+
+
+def undo_offer(*, sequence: Sequence, token: str) -> dict | None:
+    """The "Undo" a page shows after a removal without JavaScript (the token is in the URL)."""
+    if not token:
+        return None
+    try:
+        record = undo_record(sequence=sequence, token=token)
+    except Refused:
+        return None
+    if Step.objects.filter(pk=record["step"]["pk"]).exists():
+        return None
+    label = removed_label(Step(**record["step"]), record["position"])
+    return {"message": f"Removed {label}.", "token": token}
+
+
+def removed_label(step: Step, index: int) -> str:
+    return f"step {index + 1} ({step_kinds.type_label(step.step_type).lower()})"
+
+
+def first_error(form) -> str:
+    """The message to show for a refused form (its field errors are worded to stand alone)."""
+    return next((errors[0] for errors in form.errors.values() if errors), "That is not valid.")
+
+
+# --- Changing --------------------------------------------------------------------------------
+
+
+def _edit(summary, step, steps, changed):
+    moved = tuple(other for other in changed if other is not step)
+    return Edit(summary=summary, step=step, index=steps.index(step), count=len(steps), moved=moved)
+
+
+def _room_for_one_more(sequence):
+    steps = sequence.ordered_steps()
+    if len(steps) >= MAX_STEPS:
+        raise Refused(f"A sequence can have at most {MAX_STEPS} steps.")
+    return steps
+
+
+def _apply_order(steps, before):
+    """Number the steps in list order (`before` is the order they had); return what changed.
+
+    Returns (changed steps, notes for the user), without saving. A step's threading is the
+    person's choice and stays stored: the first email starts the thread only in what Close gets
+    (spec.apply_threading_rule) and on its card. The notes say where that rule now applies to a
+    reply, or stops applying to one.
+    """
+    changed, notes = [], []
+    for position, step in enumerate(steps):
+        if step.position != position:
+            step.position = position
+            changed.append(step)
+    old_first, new_first = _first_email(before), _first_email(steps)
+    # A step being added or restored needs no note: it comes with its own summary.
+    adding = new_first is not None and new_first._state.adding
+    if not adding and new_first is not old_first and _replies(new_first):
+        label = _renumbered(new_first, steps, before)
+        notes.append(f"{label} now starts a new thread (it is the first email)")
+    if old_first is not new_first and old_first in steps and _replies(old_first):
+        notes.append(
+            f"{_renumbered(old_first, steps, before)} replies in the previous thread again"
+        )
+    return changed, notes
+
+
+def _renumbered(step, steps, before):
+    """ "step 2 (was 3)": a note names the step by its new number, like the change it follows."""
+    label = diff.step_label(steps.index(step) + 1, before.index(step) + 1)
+    return label[0].lower() + label[1:]
+
+
+def _replies(step):
+    return step is not None and step.threading == "old_thread"
+
+
+def _first_email(steps):
+    index = spec.first_email_index([step.to_spec() for step in steps])
+    return None if index is None else steps[index]
+
+
+def _save_steps(changed, new=None):
+    """Write a new step, and the positions and threading of the rows `_apply_order` changed."""
+    if new is not None:
+        new.save(force_insert=True)
+    Step.objects.bulk_update(
+        [step for step in changed if step is not new], ["position", "threading"]
+    )
+
+
+def _changed_fields(step, before, after):
+    """The columns an edit of one card changed (`_step_values` before and after).
+
+    Only these are written: the row was read before the edit's transaction, and a publish
+    finishing meanwhile stores Close's step id in it; saving the whole row would put back the
+    id read earlier. Close's ids are never an edit's to write.
+    """
+    columns = {
+        "delay": "delay",
+        "template": step_kinds.kind_of(step.step_type).template_field,
+        "threading": "threading",
+        "required": "required",
+    }
+    return [columns[name] for name in after if after[name] != before[name] and columns[name]]
+
+
+def _with_notes(summary, notes):
+    return "; ".join([summary, *notes])
+
+
+def _step_values(step):
+    return {
+        "delay": step.delay,
+        "template": step.email_template_id or step.sms_template_id,
+        "threading": step.threading,
+        "required": step.required,
+    }
+
+
+def _describe_changes(before, after):
+    """ "delay 3 days → 5 days; replies in thread → new thread" (empty when nothing changed)."""
+    parts = []
+    if before["delay"] != after["delay"]:
+        old, new = (spec.describe_delay(before["delay"]), spec.describe_delay(after["delay"]))
+        parts.append(f"delay {old} → {new}")
+    if before["template"] != after["template"]:
+        names = dict(
+            CloseTemplate.objects.filter(
+                close_id__in=[before["template"], after["template"]]
+            ).values_list("close_id", "name")
+        )
+        new = f"“{names.get(after['template'], after['template'])}”"
+        if before["template"]:
+            parts.append(f"template “{names.get(before['template'], before['template'])}” → {new}")
+        else:
+            parts.append(f"template {new}")
+    if before["threading"] != after["threading"]:
+        parts.append(f"{_threading_words(before)} → {_threading_words(after)}")
+    if before["required"] != after["required"]:
+        parts.append("required" if after["required"] else "not required")
+    return "; ".join(parts)
+
+
+def _threading_words(values):
+    return "replies in thread" if values["threading"] == "old_thread" else "new thread"
+
+
+def _step_record(step):
+    """Everything needed to put a removed step back exactly as it was: the same row, so its
+    Close id too."""
+    return {"pk": step.pk, **step.spec_columns(keep_close_id=True)}
+
+
+# --- Schedule --------------------------------------------------------------------------------
 
 
 def schedule_change_summary(

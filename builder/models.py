@@ -124,8 +124,6 @@ class Sequence(models.Model):
         """Linked to a sequence in Close (published or imported), whatever the draft's state."""
         return bool(self.close_id)
 
-    is_published = is_in_close  # kept until the editor is moved over; remove then
-
     @property
     def close_url(self):
         if not self.close_id:
@@ -183,8 +181,9 @@ class Sequence(models.Model):
         change_status() closes them on every review step and publish, so an approved or
         published revision's snapshot never changes afterwards.
         """
-        self._prefetched_objects_cache = {}  # read the rows just written, not a stale prefetch
-        snapshot = spec.to_snapshot(self.to_spec())
+        # The rows just written, read again: not the steps this object may have prefetched before.
+        saved = Sequence.objects.prefetch_related("steps", "schedule_ranges").get(pk=self.pk)
+        snapshot = spec.to_snapshot(saved.to_spec())
         now = timezone.now()
         if group:
             extended = Revision.objects.filter(

@@ -2,7 +2,7 @@
 
 from django import template
 
-from builder import permissions, review
+from builder import permissions
 
 register = template.Library()
 
@@ -28,13 +28,10 @@ def review_actions(context, sequence):
     request = context["request"]
     actions = context.get("review_actions")
     if actions is None:
-        if context.get("active_tab"):
-            raise template.TemplateSyntaxError(
-                "review_actions needs `review_actions` in the context: pass "
-                "builder.views.review.sequence_header(...) from the view."
-            )
-        # The editor passes neither yet. Kept until the editor is moved over; remove then.
-        actions = review.available_actions(sequence=sequence, user=request.user)
+        raise template.TemplateSyntaxError(
+            "review_actions needs `review_actions` in the context: pass "
+            "builder.views.review.sequence_header(...) from the view."
+        )
     if context.get("active_tab") == "publish":
         # The publish page has the real button (and its own reasons); no link to itself.
         actions = [action for action in actions if action.name != "publish"]

@@ -1,8 +1,9 @@
 """The step editor: one page of step cards that saves every change as the user makes it.
 
-Each endpoint answers an htmx request with fragments of builder/sequence_edit.html, and a plain
-form post (no JavaScript) with a redirect back to the page and a message, so the editor works
-either way. Every change:
+Each endpoint parses the request, calls a service of builder/editing.py and renders: for htmx,
+fragments of builder/sequence_edit.html swapped out of band (the card it changed, and only the
+small place fragments of cards it renumbered, so an answer does not grow with the list); for a
+plain form post (no JavaScript), a redirect back to the page with a message. Every change:
   - is for Editors only (`require_editor`, checked first) and is a CSRF-protected POST;
   - is checked completely before anything is written, so a refusal leaves nothing half-saved;
   - goes through `sequence.editing(loaded_version=...)`, which refuses a page that is out of date
@@ -13,62 +14,32 @@ swap of the status line, which holds it), and editor.js sends it with the next s
 """
 
 import functools
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.core import signing
-from django.db.models import Count, Min, Q, prefetch_related_objects
+from django.db.models import prefetch_related_objects
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRefresh, reswap, trigger_client_event
 
-from builder import diff, permissions, spec, template_preview
+from builder import editing, permissions, review, spec
 from builder import steps as step_kinds
-from builder.forms import AddStepForm, MoveStepForm, RenameForm, StepFieldsForm
-from builder.models import CloseTemplate, Comment, EditConflict, Sequence, Step
+from builder.cards import (
+    Card,
+    schedule_url,
+    step_cards,
+    step_url_patterns,
+    template_search,
+)
+from builder.editing import Refused
+from builder.forms import AddStepForm, MoveStepForm, RenameForm
+from builder.models import EditConflict, Sequence, Step
 from builder.views.access import get_sequence_for_user, require_editor
 
 PAGE = "builder/sequence_edit.html"
-PICKER_LIMIT = 20  # results per search: enough to choose from, small enough to stay fast
-MAX_QUERY_LENGTH = 100
-UNDO_SALT = "builder.editor.undo-remove"
-UNDO_MAX_AGE = 60 * 60  # seconds an "Undo" of a removal stays valid
-# What "Add step" starts each kind with (builder/steps.py: a new email replies in the thread
-# unless it is the first email, which the rule forces).
-NEW_STEP_FIELDS = {kind.key: dict(kind.new_step_values) for kind in step_kinds.KINDS}
-FOLLOW_UP_DELAY = 86400  # a step added after others waits a day; the first one starts at once
-MAX_STEPS = spec.MAX_STEPS  # the one limit, enforced by spec.validate on every path
-TYPE_LABELS = {kind.key: kind.label for kind in step_kinds.KINDS if kind.editable}
-TEMPLATE_FIELDS = {kind.key: kind.template_field for kind in step_kinds.template_kinds()}
-# Which part of a card a problem path's field belongs to (see Card.problems).
-PROBLEM_PLACES = {
-    "delay": "delay",
-    "email_template_id": "template",
-    "sms_template_id": "template",
-    "threading": "threading",
-    "required": "required",
-}
-
-
-class Refused(Exception):
-    """Bad input: nothing was changed. `message` tells the user why.
-
-    `status` follows the app's one refusal convention (base.html's htmx-config): 422 for input
-    that is not valid, 409 when the sequence changed under the page. htmx swaps both like a 200,
-    so the fragments that explain the refusal reach the page in production and with DEBUG on
-    (django-htmx's debug script replaces the whole page for a 400, 403, 404 or 500).
-    """
-
-    def __init__(self, message, *, status=422, form=None, name_error=False):
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.form = form  # a StepFieldsForm with errors, shown inline in its card
-        self.name_error = name_error  # the message belongs under the Name field
+MAX_STEPS = editing.MAX_STEPS  # the one limit, enforced by spec.validate on every path
 
 
 # --- Views -----------------------------------------------------------------------------------
@@ -77,7 +48,7 @@ class Refused(Exception):
 @require_GET
 def sequence_edit(request, sequence_id):
     sequence = _load(request, sequence_id)
-    undo = _undo_offer(sequence, request.GET.get("undo", ""))
+    undo = editing.undo_offer(sequence=sequence, token=request.GET.get("undo", ""))
     return render(request, PAGE, _context(request, sequence, undo=undo))
 
 
@@ -86,12 +57,13 @@ def step_templates(request, sequence_id, step_id):
     """Search the shared templates for one step's picker (htmx active search, or a plain GET)."""
     sequence = _load(request, sequence_id)
     try:
-        step = _step_of(sequence, step_id)
-        if step.step_type not in TEMPLATE_FIELDS:
-            raise Refused(f"Step {_number(sequence, step)} is a call: it has no template to pick.")
+        step = editing.step_in(sequence=sequence, step_id=step_id)
+        if not step_kinds.kind_of(step.step_type).template_field:
+            number = sequence.ordered_steps().index(step) + 1
+            raise Refused(f"Step {number} is a call: it has no template to pick.")
     except Refused as refusal:
         return _refuse(request, sequence, refusal)
-    picker = _search_templates(step, request.GET.get("q", ""))
+    picker = template_search(step=step, query=request.GET.get("q", ""))
     if request.htmx:
         card = Card(step=step, index=step.position, count=0, picker=picker)
         return render(request, f"{PAGE}#template-picker", {"card": card, "sequence": sequence})
@@ -125,199 +97,172 @@ def sequence_rename(request, sequence):
     form = RenameForm(request.POST)
     if not form.is_valid():
         raise Refused(form.errors["name"][0], name_error=True)
-    old_name, name = sequence.name, form.cleaned_data["name"]
-    summary = ""
-    if name != old_name:
-        summary = f"Renamed “{old_name}” → “{name}”"
-        with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-            Sequence.objects.filter(pk=sequence.pk).update(name=name)
-            sequence.name = name
-    return _saved(request, sequence, summary, changed="name")
+    edit = editing.sequence_rename(
+        sequence=sequence, user=request.user, loaded_version=version, name=form.cleaned_data["name"]
+    )
+    return _saved(request, sequence, edit.summary, changed="name")
 
 
 @editor_action
 def step_update(request, sequence, step_id):
     """Save one card's fields: the wait, threading, Required, or a template from the picker."""
     version = _loaded_version(request, sequence)
-    step = _step_of(sequence, step_id)
-    if step.step_type not in TYPE_LABELS:
-        raise Refused(
-            f"Step {_number(sequence, step)} is kept as it is in Close: it cannot be edited."
-        )
-    steps = sequence.ordered_steps()
-    # The first email's box is locked (it starts the thread), so it posts no choice: keep the
-    # stored one for when the step moves after another email.
-    is_first_email = steps.index(step) == spec.first_email_index([s.to_spec() for s in steps])
-    form = StepFieldsForm(request.POST, step=step, thread_locked=is_first_email)
-    if not form.is_valid():
-        raise Refused(_first_error(form), form=form)
-    before = _step_values(step)
-    form.apply()
-    changes = _describe_changes(before, _step_values(step))
-    summary = f"Step {steps.index(step) + 1}: {changes}" if changes else ""
-    if summary:
-        with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-            step.save(update_fields=_changed_fields(step, before, _step_values(step)))
-    picked = bool(request.POST.get(TEMPLATE_FIELDS.get(step.step_type, ""), ""))
-    focus = f"#step-{step.pk}-chosen" if picked else None
-    return _saved(request, sequence, summary, changed=step, picked=picked, focus=focus)
+    shown = _shown(request, sequence)
+    step = editing.step_in(sequence=sequence, step_id=step_id)
+    edit = editing.step_update(
+        sequence=sequence, user=request.user, loaded_version=version, step=step, data=request.POST
+    )
+    focus = f"#step-{step.pk}-chosen" if edit.picked else None
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed=step,
+        shown=shown,
+        picked=edit.picked,
+        focus=focus,
+    )
 
 
 @editor_action
 def step_add(request, sequence):
     """ "Add email step" (at the end) or "Insert step" (before the step at `position`)."""
     version = _loaded_version(request, sequence)
+    shown = _shown(request, sequence)
     # "Insert step" buttons name the place in their URL (?position=2), the type in their value.
     position = request.POST.get("position", request.GET.get("position", ""))
     form = AddStepForm({"step_type": request.POST.get("step_type", ""), "position": position})
     if not form.is_valid():
-        raise Refused(_first_error(form))
-    steps = _room_for_one_more(sequence)
-    step_type, position = form.cleaned_data["step_type"], form.cleaned_data["position"]
-    if position is None:
-        position = len(steps)
-    elif position > len(steps):
-        raise Refused("That place in the list does not exist any more: reload the page.")
-    step = Step(
+        raise Refused(editing.first_error(form))
+    edit = editing.step_add(
         sequence=sequence,
-        step_type=step_type,
-        delay=FOLLOW_UP_DELAY if position else 0,
-        **NEW_STEP_FIELDS[step_type],
+        user=request.user,
+        loaded_version=version,
+        step_type=form.cleaned_data["step_type"],
+        position=form.cleaned_data["position"],
     )
-    steps.insert(position, step)
-    if step is _first_email(steps):
-        step.threading = "new_thread"  # a new first email: the default, nobody chose a reply
-    verb = "Added" if position == len(steps) - 1 else "Inserted"
-    changed, notes = _apply_order(steps, sequence.ordered_steps())
-    summary = _with_notes(f"{verb} step {position + 1} ({step_type})", notes)
-    with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-        _save_steps(changed, new=step)
-    return _saved(request, sequence, summary, changed="list", focus=f"#step-{step.pk}")
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        placed=edit.step,
+        focus=f"#step-{edit.step.pk}",
+    )
 
 
 @editor_action
 def step_duplicate(request, sequence, step_id):
     version = _loaded_version(request, sequence)
-    step = _step_of(sequence, step_id)
-    if step.step_type not in TYPE_LABELS:
-        raise Refused(
-            f"Step {_number(sequence, step)} is kept as it is in Close: it cannot be copied."
-        )
-    steps = _room_for_one_more(sequence)
-    index = steps.index(step)
-    copy = Step.from_spec(step.to_spec(), sequence=sequence, position=index + 1)
-    steps.insert(index + 1, copy)
-    changed, notes = _apply_order(steps, sequence.ordered_steps())
-    summary = _with_notes(f"Duplicated step {index + 1} as step {index + 2}", notes)
-    with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-        _save_steps(changed, new=copy)
-    return _saved(request, sequence, summary, changed="list", focus=f"#step-{copy.pk}")
+    shown = _shown(request, sequence)
+    step = editing.step_in(sequence=sequence, step_id=step_id)
+    edit = editing.step_duplicate(
+        sequence=sequence, user=request.user, loaded_version=version, step=step
+    )
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        placed=edit.step,
+        focus=f"#step-{edit.step.pk}",
+    )
 
 
 @editor_action
 def step_remove(request, sequence, step_id):
     """Remove a step; the answer carries a signed copy of it, which "Undo" posts back."""
     version = _loaded_version(request, sequence)
-    step = _step_of(sequence, step_id)
-    steps = sequence.ordered_steps()
-    index = steps.index(step)
-    token = signing.dumps(
-        {
-            "sequence": sequence.pk,
-            "position": index,
-            "step": _step_record(step),
-            "comments": list(Comment.objects.filter(step=step).values_list("pk", flat=True)),
-        },
-        salt=UNDO_SALT,
-        compress=True,
+    shown = _shown(request, sequence)
+    step = editing.step_in(sequence=sequence, step_id=step_id)
+    removed = step.pk  # delete() clears step.pk
+    edit = editing.step_remove(
+        sequence=sequence, user=request.user, loaded_version=version, step=step
     )
-    steps.remove(step)
-    label = f"step {index + 1} ({_type_label(step).lower()})"
-    changed, notes = _apply_order(steps, sequence.ordered_steps())
-    summary = _with_notes(f"Removed {label}", notes)
-    with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-        step.delete()
-        _save_steps(changed)
-    undo = {"message": f"Removed {label}.", "token": token}
     if not request.htmx:
-        messages.success(request, f"Saved: {summary}.")
-        return redirect(f"{_edit_url(sequence)}?undo={token}#editor-notice")
-    return _saved(request, sequence, summary, changed="list", undo=undo, focus="#undo-button")
+        messages.success(request, f"Saved: {edit.summary}.")
+        return redirect(f"{_edit_url(sequence)}?undo={edit.undo['token']}#editor-notice")
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        removed=removed,
+        undo=edit.undo,
+        focus="#undo-button",
+    )
 
 
 @editor_action
 def step_restore(request, sequence):
     """Undo a removal: put the step back where it was, with its id, fields and comments."""
     version = _loaded_version(request, sequence)
-    record = _read_undo(sequence, request.POST.get("token", ""))
-    if Step.objects.filter(pk=record["step"]["pk"]).exists():
-        raise Refused("That step is already back: there is nothing to undo.")
-    steps = _room_for_one_more(sequence)
-    position = min(record["position"], len(steps))
-    step = Step(sequence=sequence, **record["step"])
-    steps.insert(position, step)
-    changed, notes = _apply_order(steps, sequence.ordered_steps())
-    summary = _with_notes(f"Restored step {position + 1} ({_type_label(step).lower()})", notes)
-    with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-        _save_steps(changed, new=step)
-        Comment.objects.filter(
-            pk__in=record["comments"], sequence=sequence, step__isnull=True
-        ).update(step=step)
-    return _saved(request, sequence, summary, changed="list", focus=f"#step-{step.pk}")
+    shown = _shown(request, sequence)
+    edit = editing.step_restore(
+        sequence=sequence,
+        user=request.user,
+        loaded_version=version,
+        token=request.POST.get("token", ""),
+    )
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        placed=edit.step,
+        focus=f"#step-{edit.step.pk}",
+    )
 
 
 @editor_action
 def step_move(request, sequence, step_id):
     """Move up / Move down: the keyboard (and no-JavaScript) way to reorder."""
     version = _loaded_version(request, sequence)
-    step = _step_of(sequence, step_id)
+    shown = _shown(request, sequence)
+    step = editing.step_in(sequence=sequence, step_id=step_id)
     form = MoveStepForm(request.POST)
     if not form.is_valid():
-        raise Refused(_first_error(form))
-    steps = sequence.ordered_steps()
-    index = steps.index(step)
-    up = form.cleaned_data["direction"] == "up"
-    target = index - 1 if up else index + 1
-    if not 0 <= target < len(steps):
-        where = "first" if up else "last"
-        raise Refused(f"Step {index + 1} is already the {where} step.")
-    steps[index], steps[target] = steps[target], steps[index]
-    direction = "up" if up else "down"
-    changed, notes = _apply_order(steps, sequence.ordered_steps())
-    moved = diff.step_label(target + 1, index + 1)
-    summary = _with_notes(f"{moved}: {diff.move_words(target + 1, index + 1)}", notes)
-    with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-        _save_steps(changed)
+        raise Refused(editing.first_error(form))
+    direction = form.cleaned_data["direction"]
+    edit = editing.step_move(
+        sequence=sequence,
+        user=request.user,
+        loaded_version=version,
+        step=step,
+        up=direction == "up",
+    )
     # Focus follows the moved card: the same button, or the other one once it reaches an end.
-    at_end = target == 0 if up else target == len(steps) - 1
+    at_end = edit.index == 0 if direction == "up" else edit.index == edit.count - 1
     button = {"up": "down", "down": "up"}[direction] if at_end else direction
-    return _saved(request, sequence, summary, changed="list", focus=f"#step-{step.pk}-{button}")
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        placed=step,
+        removed=step.pk,
+        focus=f"#step-{step.pk}-{button}",
+    )
 
 
 @editor_action
 def steps_reorder(request, sequence):
     """Drag and drop: `order` lists every step id of the sequence, once, in the new order."""
     version = _loaded_version(request, sequence)
-    order = request.POST.getlist("order")
-    steps = sequence.ordered_steps()
-    by_id = {str(step.pk): step for step in steps}
-    if len(order) != len(steps) or set(order) != set(by_id):
-        raise Refused(
-            "The new order does not list exactly the steps of this sequence (one was added or "
-            "removed meanwhile?). Reload the page, then reorder again."
-        )
-    new_steps = [by_id[step_id] for step_id in order]
-    if new_steps == steps:
-        return _saved(request, sequence, "", changed="list")
-    changed, notes = _apply_order(new_steps, steps)
-    moves = [
-        f"{diff.step_label(new, old)}: {diff.move_words(new, old)}"
-        for new, old in diff.moved_steps([s.pk for s in steps], [s.pk for s in new_steps])
-    ]
-    summary = _with_notes("; ".join(moves), notes)
-    with sequence.editing(user=request.user, loaded_version=version, summary=summary):
-        _save_steps(changed)
-    return _saved(request, sequence, summary, changed="list")
+    shown = _shown(request, sequence)
+    edit = editing.steps_reorder(
+        sequence=sequence,
+        user=request.user,
+        loaded_version=version,
+        order=request.POST.getlist("order"),
+    )
+    # The cards are where the drag put them: only their numbers and days follow.
+    return _saved(request, sequence, edit.summary, changed="list", shown=shown)
 
 
 # --- Loading and checking --------------------------------------------------------------------
@@ -343,427 +288,22 @@ def _loaded_version(request, sequence):
     return version
 
 
-def _step_of(sequence, step_id):
-    for step in sequence.ordered_steps():
-        if step.pk == step_id:
-            return step
-    # 409, not 404: the page shows a step that is gone, i.e. the sequence changed under it.
-    raise Refused(
-        "That step is not in this sequence (any more): reload the page to see its steps.",
-        status=409,
-    )
-
-
-def _number(sequence, step):
-    """The number the page shows for `step` (positions may have gaps in old data)."""
-    return sequence.ordered_steps().index(step) + 1
-
-
-def _room_for_one_more(sequence):
-    steps = sequence.ordered_steps()
-    if len(steps) >= MAX_STEPS:
-        raise Refused(f"A sequence can have at most {MAX_STEPS} steps.")
-    return steps
-
-
-def _first_error(form):
-    """The message to show for a refused form (its field errors are worded to stand alone)."""
-    return next((errors[0] for errors in form.errors.values() if errors), "That is not valid.")
-
-
-def _read_undo(sequence, token):
-    try:
-        record = signing.loads(token, salt=UNDO_SALT, max_age=UNDO_MAX_AGE)
-    except signing.SignatureExpired:
-        raise Refused("That undo has expired (after an hour): add the step again.") from None
-    except signing.BadSignature:
-        raise Refused("That undo is not valid: reload the page.") from None
-    if record.get("sequence") != sequence.pk:
-        raise Refused("That undo belongs to another sequence.")
-    return record
-
-
-def _undo_offer(sequence, token):
-    """The "Undo" a page shows after a removal without JavaScript (the token is in the URL)."""
-    if not token:
-        return None
-    try:
-        record = _read_undo(sequence, token)
-    except Refused:
-        return None
-    if Step.objects.filter(pk=record["step"]["pk"]).exists():
-        return None
-    step = Step(**record["step"])
-    label = f"step {record['position'] + 1} ({_type_label(step).lower()})"
-    return {"message": f"Removed {label}.", "token": token}
-
-
-# --- Changing --------------------------------------------------------------------------------
-
-
-def _apply_order(steps, before):
-    """Number the steps in list order (`before` is the order they had); return what changed.
-
-    Returns (changed steps, notes for the user), without saving. A step's threading is the
-    person's choice and stays stored: the first email starts the thread only in what Close gets
-    (spec.apply_threading_rule) and on its card. The notes say where that rule now applies to a
-    reply, or stops applying to one.
-    """
-    changed, notes = [], []
-    for position, step in enumerate(steps):
-        if step.position != position:
-            step.position = position
-            changed.append(step)
-    old_first, new_first = _first_email(before), _first_email(steps)
-    # A step being added or restored needs no note: it comes with its own summary.
-    adding = new_first is not None and new_first._state.adding
-    if not adding and new_first is not old_first and _replies(new_first):
-        label = _renumbered(new_first, steps, before)
-        notes.append(f"{label} now starts a new thread (it is the first email)")
-    if old_first is not new_first and old_first in steps and _replies(old_first):
-        notes.append(
-            f"{_renumbered(old_first, steps, before)} replies in the previous thread again"
-        )
-    return changed, notes
-
-
-def _renumbered(step, steps, before):
-    """ "step 2 (was 3)": a note names the step by its new number, like the change it follows."""
-    label = diff.step_label(steps.index(step) + 1, before.index(step) + 1)
-    return label[0].lower() + label[1:]
-
-
-def _replies(step):
-    return step is not None and step.threading == "old_thread"
-
-
-def _first_email(steps):
-    index = spec.first_email_index([step.to_spec() for step in steps])
-    return None if index is None else steps[index]
-
-
-def _save_steps(changed, new=None):
-    """Write a new step, and the positions and threading of the rows `_apply_order` changed."""
-    if new is not None:
-        new.save(force_insert=True)
-    Step.objects.bulk_update(
-        [step for step in changed if step is not new], ["position", "threading"]
-    )
-
-
-def _changed_fields(step, before, after):
-    """The columns an edit of one card changed (`_step_values` before and after).
-
-    Only these are written: the row was read before the edit's transaction, and a publish
-    finishing meanwhile stores Close's step id in it; saving the whole row would put back the
-    id read earlier. Close's ids are never an edit's to write.
-    """
-    columns = {
-        "delay": "delay",
-        "template": TEMPLATE_FIELDS.get(step.step_type),
-        "threading": "threading",
-        "required": "required",
-    }
-    return [columns[name] for name in after if after[name] != before[name] and columns[name]]
-
-
-def _with_notes(summary, notes):
-    return "; ".join([summary, *notes])
-
-
-def _step_values(step):
-    return {
-        "delay": step.delay,
-        "template": step.email_template_id or step.sms_template_id,
-        "threading": step.threading,
-        "required": step.required,
-    }
-
-
-def _describe_changes(before, after):
-    """ "delay 3 days → 5 days; replies in thread → new thread" (empty when nothing changed)."""
-    parts = []
-    if before["delay"] != after["delay"]:
-        old, new = (spec.describe_delay(before["delay"]), spec.describe_delay(after["delay"]))
-        parts.append(f"delay {old} → {new}")
-    if before["template"] != after["template"]:
-        names = dict(
-            CloseTemplate.objects.filter(
-                close_id__in=[before["template"], after["template"]]
-            ).values_list("close_id", "name")
-        )
-        new = f"“{names.get(after['template'], after['template'])}”"
-        if before["template"]:
-            parts.append(f"template “{names.get(before['template'], before['template'])}” → {new}")
-        else:
-            parts.append(f"template {new}")
-    if before["threading"] != after["threading"]:
-        parts.append(f"{_threading_words(before)} → {_threading_words(after)}")
-    if before["required"] != after["required"]:
-        parts.append("required" if after["required"] else "not required")
-    return "; ".join(parts)
-
-
-def _threading_words(values):
-    return "replies in thread" if values["threading"] == "old_thread" else "new thread"
-
-
-def _step_record(step):
-    """Everything needed to put a removed step back exactly as it was: the same row, so its
-    Close id too."""
-    return {"pk": step.pk, **step.spec_columns(keep_close_id=True)}
-
-
-# --- Template picker -------------------------------------------------------------------------
-
-
-@dataclass
-class Picker:
-    step_id: int
-    query: str
-    results: list  # of PickerResult
-    total: int
-
-
-@dataclass
-class PickerResult:
-    template: CloseTemplate
-    preview: template_preview.Preview
-
-
-def _search_templates(step, query):
-    """Shared, live templates of the step's kind whose name or subject has every word typed."""
-    query = " ".join(query.split())[:MAX_QUERY_LENGTH]
-    templates = CloseTemplate.usable_choices(step.step_type).defer(None).order_by("name")
-    for word in query.split()[:8]:
-        templates = templates.filter(Q(name__icontains=word) | Q(subject__icontains=word))
-    found = list(templates[: PICKER_LIMIT + 1])
-    total = len(found) if len(found) <= PICKER_LIMIT else templates.count()
-    results = [PickerResult(template, _preview(template)) for template in found[:PICKER_LIMIT]]
-    return Picker(step_id=step.pk, query=query, results=results, total=total)
-
-
-def _preview(template):
-    return template_preview.preview(
-        subject=template.subject, body=template.body, is_html=template.kind == "email"
-    )
-
-
 # --- Rendering -------------------------------------------------------------------------------
-
-
-@dataclass
-class Card:
-    """What one step card shows: the step, where it starts, its template and its problems."""
-
-    step: Step
-    index: int
-    count: int
-    starts_at: int = 0  # seconds after enrollment
-    template: CloseTemplate | None = None
-    problems: dict = field(default_factory=dict)  # place in the card -> [Problem]
-    is_first_email: bool = False
-    form: StepFieldsForm | None = None  # a refused post, shown with its errors
-    picker: Picker | None = None
-    url_patterns: dict = field(default_factory=dict)  # from _step_url_patterns()
-    previews: dict = field(default_factory=dict)  # template id -> Preview, shared by the cards
-    open_comments: int = 0  # unresolved review comments about this step
-    comments_url: str = ""  # the first of them, on the Review tab
-
-    @property
-    def pk(self):
-        return self.step.pk
-
-    @property
-    def number(self):
-        return self.index + 1
-
-    @property
-    def is_last(self):
-        return self.index == self.count - 1
-
-    @functools.cached_property
-    def urls(self):
-        pk = str(self.pk)
-        urls = {name: url.replace(_URL_MARKER, pk) for name, url in self.url_patterns.items()}
-        urls["insert"] = f"{self.url_patterns.get('add', '')}?position={self.index}"
-        return urls
-
-    @property
-    def editable(self):
-        return self.step.step_type in TYPE_LABELS
-
-    @property
-    def template_field(self):
-        return TEMPLATE_FIELDS.get(self.step.step_type)
-
-    @property
-    def template_id(self):
-        return getattr(self.step, self.template_field) if self.template_field else ""
-
-    @property
-    def type_label(self):
-        return _type_label(self.step)
-
-    @property
-    def day(self):
-        return self.starts_at // 86400 + 1
-
-    @property
-    def starts_text(self):
-        return describe_start(self.starts_at)
-
-    @property
-    def delay_values(self):
-        if self.form is not None:
-            return {name: self.form.data.get(name, "") for name in ("days", "hours", "minutes")}
-        days, hours, minutes = spec.split_delay(self.step.delay)
-        return {"days": days, "hours": hours, "minutes": minutes}
-
-    @property
-    def leftover_seconds(self):
-        """Seconds the boxes cannot show (a delay made in Close); saves keep them."""
-        return spec.leftover_seconds(self.step.delay)
-
-    @property
-    def replies_in_thread(self):
-        """What Close gets: the first email starts the thread, whatever it stores."""
-        if self.is_first_email:
-            return False
-        if self.form is not None:
-            return bool(self.form.data.get("reply_in_thread"))
-        return self.step.threading == "old_thread"
-
-    @property
-    def thread_locked(self):
-        """The first email starts the thread; its stored choice waits for it to move down."""
-        return self.is_first_email
-
-    @property
-    def keeps_reply_choice(self):
-        return self.is_first_email and self.step.threading == "old_thread"
-
-    @property
-    def template_flag(self):
-        """Why a picked template cannot be used any more, in two or three words."""
-        template = self.template
-        if self.template_id and template is None:
-            return "Not synced"
-        if template is None:
-            return ""
-        if not template.present_in_close:
-            return "Deleted in Close"
-        if template.is_archived:
-            return "Archived in Close"
-        if not template.is_shared:
-            return "Not shared"
-        return ""
-
-    @property
-    def preview(self):
-        if self.template is None:
-            return None
-        if self.template.close_id not in self.previews:
-            self.previews[self.template.close_id] = _preview(self.template)
-        return self.previews[self.template.close_id]
-
-    @property
-    def summary(self):
-        """ "Email · Follow-up — case study · replies in thread" (the card puts the day first)."""
-        parts = [self.type_label]
-        if self.template_field:
-            if self.template:
-                parts.append(self.template.name)
-            else:
-                parts.append("unknown template" if self.template_id else "no template yet")
-        if self.step.step_type == "email" and self.is_first_email:
-            parts.append("starts the thread")
-        elif self.step.step_type == "email":
-            parts.append("replies in thread" if self.replies_in_thread else "new thread")
-        elif self.step.step_type == "call":
-            parts.append("required")  # always, in Close (spec.require_calls)
-        return " · ".join(parts)
-
-    @property
-    def delay_errors(self):
-        """What was wrong with a refused post's wait (shown under the three boxes)."""
-        if self.form is None:
-            return []
-        names = ("__all__", "days", "hours", "minutes")
-        return [error for name in names for error in self.form.errors.get(name, [])]
-
-    @property
-    def invalid_delay_fields(self):
-        """The wait boxes a refused post's errors are about (all three for the wait as a whole)."""
-        if self.form is None:
-            return []
-        names = ("days", "hours", "minutes")
-        if self.form.errors.get("__all__"):
-            return list(names)
-        return [name for name in names if self.form.errors.get(name)]
-
-    @property
-    def template_errors(self):
-        if self.form is None or not self.template_field:
-            return []
-        return self.form.errors.get(self.template_field, [])
-
-
-def describe_start(seconds):
-    """ "starts on day 4", or "starts on day 1, 3 hours in" (editor.js says it the same way)."""
-    days, rest = divmod(seconds, 86400)
-    text = f"starts on day {days + 1}"
-    if rest:
-        text += f", {spec.describe_delay(rest)} in"
-    return text
-
-
-def _type_label(step):
-    return TYPE_LABELS.get(step.step_type) or f"Close “{step.step_type}” step"
 
 
 def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
     """Everything the page and its fragments show; the same number of queries for any length."""
-    steps = sequence.ordered_steps()
-    template_ids = {step.email_template_id or step.sms_template_id for step in steps} - {""}
-    templates = (
-        {t.close_id: t for t in CloseTemplate.objects.filter(close_id__in=template_ids)}
-        if template_ids
-        else {}
-    )
     problems = sequence.problems()
-    url_patterns = _step_url_patterns(sequence)
-    comments = _open_comments(sequence)
-    review_url = reverse("sequence_review", args=[sequence.pk])
-    previews = {}
-    cards, starts_at = [], 0
-    first_email = next((i for i, s in enumerate(steps) if s.step_type == "email"), None)
-    for index, step in enumerate(steps):
-        starts_at += step.delay
-        card = Card(
-            step=step,
-            index=index,
-            count=len(steps),
-            starts_at=starts_at,
-            template=templates.get(step.email_template_id or step.sms_template_id),
-            is_first_email=index == first_email,
-            url_patterns=url_patterns,
-            previews=previews,
-        )
-        if step.pk in comments:
-            card.open_comments = comments[step.pk]["count"]
-            card.comments_url = f"{review_url}#comment-{comments[step.pk]['first']}"
-        if form is not None and form.step.pk == step.pk:
-            card.form = form
-        if picker is not None and picker.step_id == step.pk:
-            card.picker = picker
-        cards.append(card)
-    problem_items = [_problem_item(problem, cards, sequence) for problem in problems]
+    url_patterns = step_url_patterns(sequence)
+    card_list, problem_items = step_cards(
+        sequence=sequence, problems=problems, url_patterns=url_patterns, form=form, picker=picker
+    )
     schedule = sequence.to_spec().schedule
     return {
         "sequence": sequence,
-        "cards": cards,
+        "cards": card_list,
         "can_edit": permissions.can_edit(request.user),
+        "kinds": [kind for kind in step_kinds.KINDS if kind.editable],  # Add / Insert buttons
         "page_version": sequence.version,
         "name_value": sequence.name,
         "problem_items": problem_items,
@@ -773,7 +313,7 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
         "schedule_text": spec.describe_schedule(schedule),
         "urls": {
             "edit": _edit_url(sequence),
-            "schedule": _schedule_url(sequence),
+            "schedule": schedule_url(sequence),
             "add": url_patterns["add"],
             "rename": reverse("sequence_rename", args=[sequence.pk]),
             "reorder": reverse("steps_reorder", args=[sequence.pk]),
@@ -783,120 +323,77 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
         # "Ready to publish" is a reviewer's word: before approval the page only says whether
         # anything blocks publishing.
         "is_approved": sequence.status == Sequence.Status.APPROVED,
+        # The shared header: its current tab, and its review buttons checked against the
+        # problems worked out above (one validation per answer, not one per use).
+        "active_tab": "steps",
+        "review_actions": review.available_actions(
+            sequence=sequence, user=request.user, problems=problems
+        ),
         "undo": undo,
         **extra,
     }
-
-
-def _open_comments(sequence):
-    """{step id: {"count", "first"}} of unresolved review threads, in one grouped query."""
-    rows = (
-        Comment.objects.filter(
-            sequence=sequence, step__isnull=False, parent__isnull=True, resolved_at__isnull=True
-        )
-        .values("step")
-        .annotate(count=Count("pk"), first=Min("pk"))
-        .order_by()
-    )
-    return {row["step"]: row for row in rows}
-
-
-def _problem_item(problem, cards, sequence):
-    """A problem for the summary at the top, with where it is shown (and linked) on the page."""
-    parts = problem.path.split(".")
-    item = {"problem": problem, "href": "", "place": parts[0]}
-    if parts[0] == "steps" and len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(cards):
-        card = cards[int(parts[1])]
-        place = PROBLEM_PLACES.get(parts[2] if len(parts) > 2 else "", "step")
-        if place == "template" and parts[2] != card.template_field:
-            place = "step"  # a stray template of the other kind: about the step as a whole
-        card.problems.setdefault(place, []).append(problem)
-        anchor = {
-            "delay": "days",
-            "template": "template",
-            "threading": "thread",
-            "required": "required",
-        }.get(place)
-        item["href"] = f"#step-{card.pk}-{anchor}" if anchor else f"#step-{card.pk}"
-    elif parts[0] == "name":
-        item["href"] = "#sequence-name"
-    elif parts[0] == "steps":
-        item["href"] = "#add-steps"
-    elif parts[0] in ("timezone", "schedule"):
-        item["place"] = "schedule"
-        item["href"] = _schedule_url(sequence)
-    return item
-
-
-# reverse() costs about as much as rendering a whole card: each step's URLs are made from
-# patterns reversed once per page with a marker where the step id goes.
-_URL_MARKER = "9876543210"
-_STEP_URLS = {
-    "update": "step_update",
-    "move": "step_move",
-    "duplicate": "step_duplicate",
-    "remove": "step_remove",
-    "templates": "step_templates",
-}
-
-
-def _step_url_patterns(sequence):
-    patterns = {
-        name: reverse(url_name, args=[sequence.pk, int(_URL_MARKER)])
-        for name, url_name in _STEP_URLS.items()
-    }
-    patterns["add"] = reverse("step_add", args=[sequence.pk])
-    return patterns
-
-
-def _schedule_url(sequence):
-    try:
-        return reverse("sequence_schedule", args=[sequence.pk])
-    except NoReverseMatch:  # the schedule page is another area's; link it once it exists
-        return ""
 
 
 def _edit_url(sequence):
     return reverse("sequence_edit", args=[sequence.pk])
 
 
-class _PageRequest:
-    """The request as the page the browser shows, for fragments rendered during an htmx call.
-
-    The shared sequence header marks its current tab by `request.path`; re-rendered from an
-    htmx POST to /steps/12/, it should still mark the page the user is on.
-    """
-
-    def __init__(self, request, path):
-        self._request = request
-        self.path = path
-
-    def __getattr__(self, name):
-        return getattr(self._request, name)
-
-
 def _fragments(request, context, names, *, status=200, swap=None):
     """One htmx answer: the named partials of the page, in order (the first is the main one).
 
     `swap="none"`: only the out-of-band fragments are swapped, never the requesting element."""
-    page_path = urlsplit(request.htmx.current_url or "").path or _edit_url(context["sequence"])
-    context = {**context, "request": _PageRequest(request, page_path)}
     html = "".join(render_to_string(f"{PAGE}#{name}", context, request) for name in names)
     response = HttpResponse(html, status=status)
     return reswap(response, swap) if swap else response
 
 
-def _saved(request, sequence, summary, *, changed, undo=None, focus=None, picked=False):
-    """The answer to a save (or a no-op): fresh fragments for htmx, a redirect otherwise.
+def _shown(request, sequence):
+    """What each card shows of its place in the list (number, day, neighbours, problems), as
+    the page had it before a change: the answer then re-sends only the cards it changed."""
+    if not request.htmx:
+        return {}
+    return _places(_context(request, sequence)["cards"])
 
-    `changed` says what to send back: "name", "list" (the whole step list), or a Step (its
-    card's notes, and every card's head, since a later step's day may have moved; the picker
-    too when a template was `picked`).
+
+def _places(cards):
+    return {
+        card.pk: (
+            card.index,
+            card.is_last,
+            card.starts_at,
+            card.is_first_email,
+            card.summary,
+            card.open_comments,
+            repr(sorted(card.problems.items())),
+        )
+        for card in cards
+    }
+
+
+def _saved(
+    request,
+    sequence,
+    summary,
+    *,
+    changed,
+    shown=None,
+    placed=None,
+    removed=None,
+    undo=None,
+    focus=None,
+    picked=False,
+):
+    """The answer to a save (or a no-op): fragments for htmx, a redirect otherwise.
+
+    `changed` is "name", "list" or the Step whose card was saved. For the list, `placed` is a
+    step to put in the page (added, restored or moved: rendered whole, next to a neighbour) and
+    `removed` the id of one to take out; every other card whose place changed since `shown`
+    (`_shown()` before the change) gets only its small place fragments. The answer's size and
+    queries do not grow with the number of steps, except for cards a change really renumbered.
     """
     status_before = sequence.status_at_load
-    sequence.refresh_from_db(fields=["name", "status", "version", "updated_by", "updated_at"])
-    sequence._prefetched_objects_cache = {}
-    prefetch_related_objects([sequence], "steps", "schedule_ranges")
+    # Read the sequence as saved, with its steps in their new order.
+    sequence = _reload(sequence)
     if not request.htmx:
         if summary:
             messages.success(request, f"Saved: {summary}.")
@@ -907,22 +404,68 @@ def _saved(request, sequence, summary, *, changed, undo=None, focus=None, picked
         # the header, state and review controls all say so.
         messages.info(request, f"Saved: {summary}. The sequence is back in Draft.")
         return HttpResponseClientRefresh()
-    swap = None
     context = _context(request, sequence, save_detail=summary or "No changes", undo=undo, oob=True)
-    if changed == "list":
-        names = ["step-list", "save-status", "problems", "undo", "head"]
-    elif changed == "name":
+    cards = context["cards"]
+    html = []
+    if changed == "name":
         names = ["save-status", "problems", "name-errors", "head"]
     else:
-        # A card's own boxes are never sent back: the user may be typing in the next one.
-        context["card"] = next(card for card in context["cards"] if card.pk == changed.pk)
-        context["with_picker"] = picked
-        names = ["save-status", "problems", "head", "step-heads", "card-state"]
-        swap = "none"
-    response = _fragments(request, context, names, swap=swap)
+        names = ["save-status", "problems", "head"] + (["undo"] if changed == "list" else [])
+        if changed != "list":
+            # A card's own boxes are never sent back: the user may be typing in the next one.
+            context["card"] = next(card for card in cards if card.pk == changed.pk)
+            context["with_picker"] = picked
+            html.append(_render(request, context, "card-state"))
+        if (placed is not None or removed is not None) and len(cards) <= 1:
+            # The first card, or the last one gone: the list itself changes (its empty note).
+            names.append("step-list")
+        else:
+            if removed is not None:
+                html.append(
+                    _render(request, {**context, "removed_pk": removed}, "step-card-removed")
+                )
+            if placed is not None:
+                html.append(_render_placed(request, context, placed))
+            before = shown or {}
+            for card, place in zip(cards, _places(cards).values(), strict=True):
+                if card.pk == getattr(placed, "pk", None) or before.get(card.pk) == place:
+                    continue
+                prev = before.get(card.pk)
+                # Its buttons change only when it reaches or leaves either end of the list.
+                with_tools = prev is None or (prev[0] == 0, prev[1]) != (card.index == 0, place[1])
+                place_context = {**context, "card": card, "with_tools": with_tools}
+                html.append(_render(request, place_context, "step-place"))
+                own = isinstance(changed, Step) and card.pk == changed.pk
+                if card.editable and not own and before.get(card.pk, place)[3:] != place[3:]:
+                    # Its problems or first-email state changed too: its notes, box and picker.
+                    card_context = {**context, "card": card, "with_picker": True}
+                    html.append(_render(request, card_context, "card-state"))
+    html[:0] = [_render(request, context, name) for name in names]
+    response = reswap(HttpResponse("".join(html)), "none")
     if focus:
         trigger_client_event(response, "editor-focus", {"target": focus}, after="settle")
     return response
+
+
+def _render_placed(request, context, step):
+    """The card of `step`, placed after the card before it (or before the one after it)."""
+    cards = context["cards"]
+    index = next(i for i, card in enumerate(cards) if card.pk == step.pk)
+    neighbour = f"afterend:#step-{cards[index - 1].pk}" if index else ""
+    place = neighbour or f"beforebegin:#step-{cards[1].pk}"
+    card_context = {**context, "card": cards[index], "card_place": place, "oob": False}
+    return _render(request, card_context, "step-card-placed")
+
+
+def _render(request, context, name):
+    return render_to_string(f"{PAGE}#{name}", context, request)
+
+
+def _reload(sequence):
+    """The sequence as saved now, its steps and schedule read again (one query each)."""
+    fresh = Sequence.objects.prefetch_related("steps", "schedule_ranges").get(pk=sequence.pk)
+    fresh.status_at_load = sequence.status_at_load
+    return fresh
 
 
 def _refuse(request, sequence, refusal):

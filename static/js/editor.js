@@ -194,7 +194,7 @@
 
   // --- Live day totals --------------------------------------------------------------------
   // While a wait is typed, every later card's "Day N" and "starts on day N" follow at once;
-  // the server says the same after the save (builder/views/editor.py describe_start).
+  // the server says the same after the save (builder/cards.py describe_start).
   const UNITS = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
 
   function describeDelay(seconds) {
@@ -302,7 +302,7 @@
 
   // --- Drag and drop ----------------------------------------------------------------------
   // SortableJS moves the card in the page; the new order goes to the reorder endpoint, which
-  // checks it lists exactly this sequence's steps and answers with the renumbered list.
+  // checks it lists exactly this sequence's steps and answers with the moved cards' new numbers.
   let focusAfterReorder = null;
 
   function submitOrder(list) {

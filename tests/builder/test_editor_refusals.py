@@ -17,7 +17,7 @@ def _token_for(sequence):
     """A valid undo token: remove the last step as its editor would, then put it back."""
     from django.core import signing
 
-    from builder.views.editor import UNDO_SALT
+    from builder.editing import UNDO_SALT
 
     return signing.dumps(
         {

@@ -39,7 +39,13 @@ def test_add_step_appends_a_step_of_that_type(logged_in, example_sequence, step_
     assert response.status_code == 200
     assert [s.position for s in steps] == [0, 1, 2, 3]
     assert new.step_type == step_type and new.delay == 86400
-    assert html.lstrip().startswith('<ol id="step-list"') and ">Step 4<" in html
+    # Only the new card, placed after the last one; the list itself is not sent again.
+    assert response["HX-Reswap"] == "none"
+    assert re.search(
+        rf'<ol hx-swap-oob="afterend:#step-{steps[2].pk}">\s*<li id="step-{new.pk}"', html
+    )
+    assert ">Step 4<" in html and '<ol id="step-list"' not in html
+    assert html.count('class="step-fields"') == 1
     assert focus_of(response) == f"#step-{new.pk}"
     assert latest_summary(example_sequence) == f"Added step 4 ({step_type.lower()})"
 
@@ -138,6 +144,12 @@ def test_remove_offers_undo_that_puts_the_step_back_as_it_was(logged_in, example
     )
     assert "Removed step 2 (email)." in html and 'id="undo-button"' in html
     assert focus_of(response) == "#undo-button"
+    # Its card is taken out of the page; the card after it is renumbered and now starts the
+    # thread (its checkbox locked): small fragments, not the list.
+    assert f'<li id="step-{removed.pk}" hx-swap-oob="delete"></li>' in html
+    assert f'id="step-{steps[2].pk}-title">Step 2<' in html
+    assert f'id="step-{steps[2].pk}-thread-why"' in html
+    assert '<ol id="step-list"' not in html
     token = re.search(r'name="token" value="([^"]+)"', html).group(1)
 
     undone = post(logged_in, "step_restore", example_sequence, data={"token": token})
@@ -311,7 +323,8 @@ def test_reorder_saves_the_new_order(logged_in, example_sequence):
         "Step 1 (was 3): moved up; step 1 (was 3) now starts a new thread (it is the first email)"
     )
     html = response.content.decode()
-    assert html.lstrip().startswith('<ol id="step-list"')
+    # The cards are where the drag put them: each gets its new number, out of band.
+    assert '<ol id="step-list"' not in html and 'class="step-fields"' not in html
     assert re.findall(r'id="step-\d+-title">(Step \d)<', html) == ["Step 1", "Step 2", "Step 3"]
 
 
@@ -565,3 +578,24 @@ def test_editor_queries_stay_the_same_with_more_steps_and_comments(
     with django_assert_num_queries(small):
         html = logged_in.get(edit_url(example_sequence)).content.decode()
     assert html.count('class="step-comments"') == 40
+
+
+def test_a_move_sends_the_moved_card_and_the_buttons_that_changed(logged_in, example_sequence):
+    call, first_email, reply = steps_of(example_sequence)
+
+    response = post(logged_in, "step_move", example_sequence, reply.pk, data={"direction": "up"})
+
+    html = response.content.decode()
+    assert response["HX-Reswap"] == "none"
+    # The moved card leaves its place and comes back, whole, after the card now before it.
+    assert f'<li id="step-{reply.pk}" hx-swap-oob="delete"></li>' in html
+    assert re.search(
+        rf'<ol hx-swap-oob="afterend:#step-{call.pk}">\s*<li id="step-{reply.pk}"', html
+    )
+    # The card it passed is last now: its Move down is disabled, and only it is renumbered.
+    tools = re.search(
+        rf'<div class="step-tools" id="step-{first_email.pk}-tools"[^>]*>.*?</div>', html, re.S
+    )
+    assert tools and "hx-swap-oob" in tools.group(0)
+    assert re.search(rf'id="step-{first_email.pk}-down" class="small" disabled', tools.group(0))
+    assert f'id="step-{call.pk}-head"' not in html

@@ -249,6 +249,28 @@ def test_a_registered_kind_gets_payload_diff_description_and_validation(linkedin
     )
 
 
+def test_a_registered_kind_gets_an_add_button_and_a_card_in_the_editor(
+    linkedin, logged_in, example_sequence
+):
+    """The editor's buttons and cards come from the registry: nothing else knows "linkedin"."""
+    from tests.builder.editor_support import edit_url
+
+    page = logged_in.get(edit_url(example_sequence)).content.decode()
+    assert re.search(r'name="step_type" value="linkedin"[^>]*>.*Add LinkedIn step</button>', page)
+    assert "Insert LinkedIn step</button>" in page
+
+    response = post(logged_in, "step_add", example_sequence, data={"step_type": "linkedin"})
+
+    assert response.status_code == 200
+    added = steps_of(example_sequence)[-1]
+    assert (added.step_type, added.delay) == ("linkedin", 86400)
+    page = logged_in.get(edit_url(example_sequence)).content.decode()
+    card = page[page.index(f'<li id="step-{added.pk}"') :]
+    card = card[: card.index("</li>")]
+    assert "LinkedIn" in card and f'id="step-{added.pk}-days"' in card
+    assert "does not edit this kind of step" not in card
+
+
 def test_the_registry_forgets_a_kind_after_its_block():
     with steps.registered(steps.StepKind(key="fax", label="Fax", noun="fax", words="a fax")):
         assert steps.kind_of("fax").label == "Fax"

@@ -1,0 +1,80 @@
+"""Issue 10: a change to one step costs the same at 10 steps as at 200.
+
+Each answer carries the changed card and the small place fragments (number, day, buttons) of the
+cards whose place changed, never the whole list; the queries do not depend on the length.
+"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from builder.models import Sequence, Step
+from tests.builder.editor_support import edit_url, post, steps_of, update_step
+
+# Calls, which need no template: the problems panel lists every problem, so a list full of
+# steps without templates answers with a longer panel, as it should.
+KINDS = ("call",)
+
+
+def _sequence_of(user, count):
+    sequence = Sequence.create_draft(name=f"Long {count}", timezone_name="Europe/Berlin", user=user)
+    Step.objects.bulk_create(
+        Step(
+            sequence=sequence,
+            position=i,
+            step_type=KINDS[i % len(KINDS)],
+            delay=86400 if i else 0,
+        )
+        for i in range(count)
+    )
+    return sequence
+
+
+def _measure(action):
+    with CaptureQueriesContext(connection) as queries:
+        response = action()
+    assert response.status_code == 200, response.content[:500]
+    return len(queries.captured_queries), len(response.content)
+
+
+ACTIONS = {
+    "add": lambda client, sequence: post(client, "step_add", sequence, data={"step_type": "call"}),
+    "move": lambda client, sequence: post(
+        client, "step_move", sequence, steps_of(sequence)[-1].pk, data={"direction": "up"}
+    ),
+    "remove": lambda client, sequence: post(
+        client, "step_remove", sequence, steps_of(sequence)[-1].pk
+    ),
+    "update": lambda client, sequence: update_step(client, steps_of(sequence)[-1], days="3"),
+    "page": lambda client, sequence: client.get(edit_url(sequence)),
+}
+
+
+@pytest.mark.parametrize("action", ["add", "move", "remove", "update"])
+def test_one_change_costs_the_same_queries_and_bytes_at_10_and_200_steps(logged_in, user, action):
+    do = ACTIONS[action]
+    # 199: room for one more under the limit of 200.
+    short, long = _sequence_of(user, 10), _sequence_of(user, 199)
+    # Warm up: the first request of a test loads more (session, user).
+    do(logged_in, _sequence_of(user, 5))
+
+    short_queries, short_size = _measure(lambda: do(logged_in, short))
+    long_queries, long_size = _measure(lambda: do(logged_in, long))
+
+    print(
+        f"{action}: {short_queries} q {short_size} B at 10; {long_queries} q {long_size} B at 199"
+    )
+    assert long_queries == short_queries
+    # The same fragments, a few digits longer (ids, numbers), never the list.
+    assert long_size < short_size * 1.25 + 500, (short_size, long_size)
+
+
+def test_the_editor_page_queries_do_not_grow_with_steps(logged_in, user):
+    short, long = _sequence_of(user, 10), _sequence_of(user, 200)
+    ACTIONS["page"](logged_in, _sequence_of(user, 5))
+
+    short_queries, short_size = _measure(lambda: ACTIONS["page"](logged_in, short))
+    long_queries, long_size = _measure(lambda: ACTIONS["page"](logged_in, long))
+    print(f"page: 10 steps {short_queries} queries; 200: {long_queries} queries {long_size} B")
+
+    assert long_queries == short_queries
