@@ -243,10 +243,12 @@ class Sequence(models.Model):
             name=self.name,
             timezone=self.timezone,
             steps=[step.to_spec() for step in self.ordered_steps()],
-            schedule=[r.to_spec() for r in self.schedule_ranges.all()]
-            if self.has_schedule
-            else None,
+            schedule=self.schedule_spec(),
         )
+
+    def schedule_spec(self):
+        """The spec's `schedule` alone (None: no sending window), without building every step."""
+        return [r.to_spec() for r in self.schedule_ranges.all()] if self.has_schedule else None
 
     def problems(self):
         sequence_spec = self.to_spec()

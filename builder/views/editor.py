@@ -298,7 +298,7 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
     card_list, problem_items = step_cards(
         sequence=sequence, problems=problems, url_patterns=url_patterns, form=form, picker=picker
     )
-    schedule = sequence.to_spec().schedule
+    schedule = sequence.schedule_spec()  # not to_spec(): that converts every step again
     return {
         "sequence": sequence,
         "cards": card_list,

@@ -78,3 +78,29 @@ def test_the_editor_page_queries_do_not_grow_with_steps(logged_in, user):
     print(f"page: 10 steps {short_queries} queries; 200: {long_queries} queries {long_size} B")
 
     assert long_queries == short_queries
+
+
+def _count_step_specs(monkeypatch):
+    """How many times a step row is turned into its spec (200 steps: 200 conversions each)."""
+    calls = []
+    to_spec = Step.to_spec
+
+    def counted(step):
+        calls.append(step.pk)
+        return to_spec(step)
+
+    monkeypatch.setattr(Step, "to_spec", counted)
+    return calls
+
+
+def test_the_editor_page_turns_each_step_into_its_spec_once(logged_in, user, monkeypatch):
+    # The validation needs every step's spec; the schedule line needs no step at all.
+    sequence = _sequence_of(user, 50)
+    calls = _count_step_specs(monkeypatch)
+
+    response = ACTIONS["page"](logged_in, sequence)
+
+    assert response.status_code == 200
+    print(f"page at 50 steps: {len(calls)} step specs")
+    assert len(calls) == 50
+
