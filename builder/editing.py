@@ -356,7 +356,8 @@ def _replies(step):
 
 
 def _first_email(steps):
-    index = spec.first_email_index([step.to_spec() for step in steps])
+    # The rule reads only step_type, which rows have too: no spec of every step is built.
+    index = spec.first_email_index(steps)
     return None if index is None else steps[index]
 
 

@@ -104,3 +104,17 @@ def test_the_editor_page_turns_each_step_into_its_spec_once(logged_in, user, mon
     print(f"page at 50 steps: {len(calls)} step specs")
     assert len(calls) == 50
 
+
+def test_adding_a_step_turns_each_step_into_its_spec_a_fixed_number_of_times(
+    logged_in, user, monkeypatch
+):
+    # The page's problems before and after the change and the revision's snapshot: three
+    # conversions of the list. Finding the first email reads the rows' step_type, not specs.
+    sequence = _sequence_of(user, 50)
+    calls = _count_step_specs(monkeypatch)
+
+    response = ACTIONS["add"](logged_in, sequence)
+
+    assert response.status_code == 200
+    print(f"add at 50 steps: {len(calls)} step specs")
+    assert len(calls) == 50 + 51 + 51
