@@ -67,6 +67,17 @@ def template_preview_of(template: CloseTemplate) -> template_preview.Preview:
     )
 
 
+class ProblemsByPlace(dict):
+    """A card's problems by place; a place without any reads as none (and is not added).
+
+    The card templates loop over `card.problems.delay` and the like for every card. A missing key
+    would make Django's variable lookup fall back to getattr() and then dir() of the dict, for
+    every such place of every card (about four per card on each page and fragment)."""
+
+    def __missing__(self, place):
+        return ()
+
+
 @dataclass
 class Card:
     """What one step card shows: the step, where it starts, its template and its problems."""
@@ -76,7 +87,7 @@ class Card:
     count: int
     starts_at: int = 0  # seconds after enrollment
     template: CloseTemplate | None = None
-    problems: dict = field(default_factory=dict)  # place in the card -> [Problem]
+    problems: dict = field(default_factory=ProblemsByPlace)  # place in the card -> [Problem]
     is_first_email: bool = False
     form: StepFieldsForm | None = None  # a refused post, shown with its errors
     picker: Picker | None = None

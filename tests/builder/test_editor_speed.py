@@ -118,3 +118,19 @@ def test_adding_a_step_turns_each_step_into_its_spec_a_fixed_number_of_times(
     assert response.status_code == 200
     print(f"add at 50 steps: {len(calls)} step specs")
     assert len(calls) == 50 + 51 + 51
+
+
+def test_a_card_place_without_problems_reads_as_none_without_a_failed_lookup(logged_in, user):
+    # The card templates loop over card.problems.step, .delay, .template... for every card; a
+    # missing key sent Django's lookup through getattr() and dir() of the dict each time.
+    sequence = _sequence_of(user, 3)
+
+    response = ACTIONS["page"](logged_in, sequence)
+
+    cards = response.context["cards"]
+    assert len(cards) == 3
+    for card in cards:
+        for place in ("step", "delay", "template", "required", "threading"):
+            assert tuple(card.problems[place]) == tuple(card.problems.get(place, ()))
+        assert card.problems["no such place"] == ()
+        assert "no such place" not in card.problems  # reading adds nothing (_places compares)
