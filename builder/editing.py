@@ -131,11 +131,15 @@ def step_add(
     if step is _first_email(steps):
         step.threading = "new_thread"  # a new first email: the default, nobody chose a reply
     verb = "Added" if position == len(steps) - 1 else "Inserted"
-    changed, notes = _apply_order(steps, before)
-    summary = _with_notes(f"{verb} step {position + 1} ({step_type})", notes)
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
-        _save_steps(changed, new=step)
-    return _edit(summary, step, steps, changed)
+    return _save_new_step(
+        sequence=sequence,
+        user=user,
+        loaded_version=loaded_version,
+        steps=steps,
+        before=before,
+        step=step,
+        what=f"{verb} step {position + 1} ({step_type})",
+    )
 
 
 def step_duplicate(
@@ -149,11 +153,15 @@ def step_duplicate(
     index = steps.index(step)
     copy = Step.from_spec(step.to_spec(), sequence=sequence, position=index + 1)
     steps.insert(index + 1, copy)
-    changed, notes = _apply_order(steps, before)
-    summary = _with_notes(f"Duplicated step {index + 1} as step {index + 2}", notes)
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
-        _save_steps(changed, new=copy)
-    return _edit(summary, copy, steps, changed)
+    return _save_new_step(
+        sequence=sequence,
+        user=user,
+        loaded_version=loaded_version,
+        steps=steps,
+        before=before,
+        step=copy,
+        what=f"Duplicated step {index + 1} as step {index + 2}",
+    )
 
 
 def step_remove(
@@ -305,6 +313,16 @@ def first_error(form) -> str:
 
 
 # --- Changing --------------------------------------------------------------------------------
+
+
+def _save_new_step(*, sequence, user, loaded_version, steps, before, step, what) -> Edit:
+    """Save `step`, already inserted in `steps`, and renumber the rest: one revision whose
+    summary is `what` plus the notes renumbering brings (threading that starts or stops)."""
+    changed, notes = _apply_order(steps, before)
+    summary = _with_notes(what, notes)
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        _save_steps(changed, new=step)
+    return _edit(summary, step, steps, changed)
 
 
 def _edit(summary, step, steps, changed):

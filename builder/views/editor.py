@@ -141,15 +141,7 @@ def step_add(request, sequence):
         step_type=form.cleaned_data["step_type"],
         position=form.cleaned_data["position"],
     )
-    return _saved(
-        request,
-        sequence,
-        edit.summary,
-        changed="list",
-        shown=shown,
-        placed=edit.step,
-        focus=f"#step-{edit.step.pk}",
-    )
+    return _saved_new_step(request, sequence, edit, shown)
 
 
 @editor_action
@@ -160,15 +152,7 @@ def step_duplicate(request, sequence, step_id):
     edit = editing.step_duplicate(
         sequence=sequence, user=request.user, loaded_version=version, step=step
     )
-    return _saved(
-        request,
-        sequence,
-        edit.summary,
-        changed="list",
-        shown=shown,
-        placed=edit.step,
-        focus=f"#step-{edit.step.pk}",
-    )
+    return _saved_new_step(request, sequence, edit, shown)
 
 
 @editor_action
@@ -207,15 +191,7 @@ def step_restore(request, sequence):
         loaded_version=version,
         token=request.POST.get("token", ""),
     )
-    return _saved(
-        request,
-        sequence,
-        edit.summary,
-        changed="list",
-        shown=shown,
-        placed=edit.step,
-        focus=f"#step-{edit.step.pk}",
-    )
+    return _saved_new_step(request, sequence, edit, shown)
 
 
 @editor_action
@@ -368,6 +344,20 @@ def _places(cards):
         )
         for card in cards
     }
+
+
+def _saved_new_step(request, sequence, edit, shown):
+    """The answer to an edit that put a new card in the list (add, insert, duplicate, Undo):
+    the card in its place, focused."""
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed="list",
+        shown=shown,
+        placed=edit.step,
+        focus=f"#step-{edit.step.pk}",
+    )
 
 
 def _saved(
