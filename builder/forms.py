@@ -6,7 +6,7 @@ from functools import cache
 from django import forms
 from django.core.exceptions import ValidationError
 
-from builder import spec
+from builder import copytext, spec
 from builder import steps as step_kinds
 from builder.models import CloseTemplate, Sequence
 
@@ -71,6 +71,33 @@ class StepFieldsForm(forms.Form):
     reply_in_thread = forms.BooleanField(label="Reply in previous thread", required=False)
     email_template_id = forms.CharField(required=False, max_length=80)
     sms_template_id = forms.CharField(required=False, max_length=80)
+    # The copy (only a card that shows it posts it; a field that is not posted is kept).
+    content_source = forms.ChoiceField(
+        required=False,
+        choices=[(source, source) for source in step_kinds.CONTENT_SOURCES],
+        error_messages={"invalid_choice": "Choose “Write it here” or “Use a shared template”."},
+    )
+    subject = forms.CharField(
+        label="Subject",
+        required=False,
+        strip=False,
+        max_length=500,
+        error_messages={"max_length": "Keep the subject to %(limit_value)d characters."},
+    )
+    body = forms.CharField(
+        label="Body",
+        required=False,
+        strip=False,
+        max_length=copytext.MAX_BODY_LENGTH,
+        error_messages={"max_length": "The body is too long: keep it under 100,000 characters."},
+    )
+    text = forms.CharField(
+        label="Message",
+        required=False,
+        strip=False,
+        max_length=5 * copytext.MAX_SMS_LENGTH,
+        error_messages={"max_length": "The message is far too long for an SMS."},
+    )
 
     def __init__(self, data, *, step, thread_locked=False):
         super().__init__(data)
@@ -92,6 +119,13 @@ class StepFieldsForm(forms.Form):
                 cleaned["delay"] = delay
         for kind in step_kinds.template_kinds():
             self._clean_template(cleaned, kind)
+        if cleaned.get("subject") is not None:
+            # One line: a pasted line break in a subject would reach Close as a header break.
+            cleaned["subject"] = " ".join(cleaned["subject"].splitlines())
+        if cleaned.get("body") is not None:
+            cleaned["body"] = copytext.clean_body(cleaned["body"])
+        if cleaned.get("text") is not None:
+            cleaned["text"] = cleaned["text"].replace("\r\n", "\n")
         return cleaned
 
     def _clean_template(self, cleaned, kind):
@@ -122,6 +156,11 @@ class StepFieldsForm(forms.Form):
             step.threading = "old_thread" if cleaned["reply_in_thread"] else "new_thread"
         for name, value in kind.fixed_values.items():
             setattr(step, name, value)  # a call is always required (spec.require_calls)
+        if "content_source" in kind.owned_names and cleaned.get("content_source"):
+            step.content_source = cleaned["content_source"]
+        for name in kind.copy_fields:
+            if name in self.data:
+                setattr(step, name, cleaned[name] or "")
         return step
 
 

@@ -242,6 +242,10 @@ def import_file(*, data, user, filename="", as_copy=False):
     for step in sequence_spec.steps:
         step.close_id = None
         step.extra = {}
+        if step_kinds.is_written(step):
+            # A template the file's organization owns for this copy is not ours to update.
+            kind = step_kinds.kind_of(step.step_type)
+            setattr(step, kind.template_field, None)
     notes = spec.require_calls(sequence_spec)  # the same rule as an import from Close
     errors = spec.blocking(spec.validate(sequence_spec)) + [
         spec.Problem("", spec.ERROR, message, "not_storable")
@@ -285,8 +289,15 @@ def copy_name(name):
 
 
 def export_payload(sequence):
-    """What a sequence file holds: the body Close accepts on POST /sequence/, without ids."""
-    return spec.to_close_payload(sequence.to_spec())
+    """What a sequence file holds: the body Close accepts on POST /sequence/, without ids, and
+    each written step's copy under its own "copy" key (spec._copy_from_file reads it back)."""
+    sequence_spec = sequence.to_spec()
+    payload = spec.to_close_payload(sequence_spec)
+    for step, step_payload in zip(sequence_spec.steps, payload["steps"], strict=True):
+        kind = step_kinds.kind_of(step.step_type)
+        if step_kinds.is_written(step):
+            step_payload["copy"] = {name: getattr(step, name) or "" for name in kind.copy_fields}
+    return payload
 
 
 # --- shared -----------------------------------------------------------------------------------
@@ -315,6 +326,9 @@ def _shape_problems(data):
     for number, step in enumerate(steps, start=1):
         if not isinstance(step, dict):
             problems.append(f"Step {number} must be an object.")
+            continue
+        if "copy" in step and not isinstance(step["copy"], dict | None):
+            problems.append(f"Step {number}'s “copy” must be an object (subject, body or text).")
             continue
         for key in _step_strings():
             if step.get(key) is not None and not isinstance(step[key], str):

@@ -280,6 +280,14 @@ class Step(models.Model):
     sms_template_id = models.CharField(max_length=80, blank=True)
     threading = models.CharField(max_length=20, choices=Threading, blank=True)
     required = models.BooleanField(default=True)
+    content_source = models.CharField(
+        max_length=20,
+        choices=[("template", "Use a shared template"), ("written", "Write it here")],
+        default="template",
+    )
+    subject = models.CharField(max_length=500, blank=True)
+    body = models.TextField(blank=True, help_text="HTML, cleaned to copytext.BODY_TAGS.")
+    text = models.TextField(blank=True, help_text="An SMS's message.")
     close_id = models.CharField("Close step id", max_length=64, blank=True)
     # Fields of a step Close returned that we do not model, kept so an update sends them back.
     extra = models.JSONField(default=dict, blank=True)
@@ -353,7 +361,9 @@ class Step(models.Model):
     @classmethod
     def _text_columns(cls):
         return {
-            name for name in STEP_COLUMNS if isinstance(cls._meta.get_field(name), models.CharField)
+            name
+            for name in STEP_COLUMNS
+            if isinstance(cls._meta.get_field(name), models.CharField | models.TextField)
         }
 
 

@@ -18,6 +18,7 @@ import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from builder import copytext
 from builder import steps as step_kinds
 
 # The registered kinds when this module was imported; code that must see kinds registered
@@ -53,6 +54,13 @@ class Step:
     sms_template_id: str | None = None
     threading: str | None = None
     required: bool = True
+    # Where an email's or SMS's words live: "template" (a shared Close template picked by id) or
+    # "written" (subject/body or text written in the step, reviewed with the draft; publishing
+    # creates or updates the Close template that carries it and keeps its id above).
+    content_source: str = "template"
+    subject: str | None = None  # a written email's subject (merge tags allowed)
+    body: str | None = None  # a written email's body: HTML in copytext.BODY_TAGS only
+    text: str | None = None  # a written SMS's text
     close_id: str | None = None  # Close's seqstep_ id once published/imported
     # For step types we do not model (Close's "task", ...): the whole step as Close sent it.
     extra: dict = field(default_factory=dict)
@@ -301,7 +309,7 @@ def _check_step(
         ]
 
     problems = _check_delay(label, path, step.delay)
-    place = step_kinds.StepPlace(label, path, is_first_email, _error)
+    place = step_kinds.StepPlace(label, path, is_first_email, _error, _warning)
     others = {
         owned.name: owned
         for other in step_kinds.KINDS
@@ -311,6 +319,8 @@ def _check_step(
     }
     # In the order of Step's fields, so problems read top to bottom like the card.
     for name in (f.name for f in dataclasses.fields(Step)):
+        if name == kind.template_field and step_kinds.is_written(step):
+            continue  # written copy: the template is ours, created when publishing
         if name == kind.template_field:
             problems += _check_template(label, path, kind, getattr(step, name), templates)
         elif name in kind.field_checks:
@@ -592,11 +602,25 @@ def _step_from_close(data: Mapping) -> Step:
         sms_template_id=data.get("sms_template_id"),
         threading=data.get("threading"),
         required=required if isinstance(required, bool) else True,
+        **_copy_from_file(data.get("copy")),
         close_id=data.get("id"),
         # Only steps we cannot model keep Close's data, so they can go back untouched; for the
         # others, Close's bookkeeping fields (dates, step_allowed_delay, ...) are dropped.
         extra=dict(data) if kind and not step_kinds.is_known(kind) else {},
     )
+
+
+def _copy_from_file(copy) -> dict:
+    """A sequence file's written copy (`"copy": {"subject": …, "body": …}` on a step; Close's
+    own step JSON has none: a Close import reads the templates' copy instead). The body is
+    cleaned to the editor's subset here, on the way in, like every other way copy arrives."""
+    if not isinstance(copy, Mapping):
+        return {}
+    values = {name: copy.get(name) for name in ("subject", "body", "text")}
+    values = {name: value for name, value in values.items() if isinstance(value, str)}
+    if "body" in values:
+        values["body"] = copytext.clean_body(values["body"])
+    return {"content_source": step_kinds.WRITTEN, **values}
 
 
 def _drop_seconds(value):

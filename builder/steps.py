@@ -30,7 +30,18 @@ FIELD_LABELS = {
     "sms_template_id": "SMS template",
     "threading": "Threading",
     "required": "Required",
+    "content_source": "Content",
+    "subject": "Subject",
+    "body": "Body",
+    "text": "Message",
 }
+
+# Where a step's words live (spec.Step.content_source).
+TEMPLATE, WRITTEN = "template", "written"
+CONTENT_SOURCES = (TEMPLATE, WRITTEN)
+# Step fields that are ours alone: Close's step JSON never carries them (the copy goes to Close
+# as a template, whose id the step sends).
+COPY_ONLY_FIELDS = frozenset({"content_source", "subject", "body", "text"})
 
 THREADING_WORDS = {
     "new_thread": "starts a new thread",
@@ -60,6 +71,7 @@ class StepPlace:
     path: str  # "steps.1"
     is_first_email: bool
     error: Callable[[str, str, str], object]
+    warning: Callable[[str, str, str], object]
 
 
 @dataclass(frozen=True)
@@ -106,6 +118,9 @@ class StepKind:
     detail_words: Callable | None = None
     editable: bool = True
     card_partial: str = ""  # "builder/steps/_email_card.html"
+    # The spec.Step fields holding words written in the step ("subject", "body"), in the order
+    # the card shows them; empty for kinds without copy (a call).
+    copy_fields: tuple[str, ...] = ()
 
     @property
     def add_label(self) -> str:
@@ -128,18 +143,27 @@ class StepKind:
         if self.payload_builder is not None:
             return self.payload_builder(step)
         payload = {"step_type": self.key, "delay": step.delay}
-        for name in self.owned_names:
+        for name in self.sent_names:
             payload[name] = getattr(step, name)
         payload.update(self.fixed_values)
         return payload
+
+    @property
+    def sent_names(self) -> tuple[str, ...]:
+        """The owned fields Close's step JSON has: not the copy (it travels in the template)."""
+        return tuple(name for name in self.owned_names if name not in COPY_ONLY_FIELDS)
 
     def describe(self, step, template_name: Callable[[str], str]) -> StepDescription:
         """What the step is, in words; `template_name(id)` names a template as the caller can."""
         template_id = getattr(step, self.template_field) if self.template_field else None
         details = self.detail_words(step) if self.detail_words else ()
+        if is_written(step):
+            template = f"written here: {copy_headline(step)}"
+        else:
+            template = template_name(template_id) if template_id else ""
         return StepDescription(
             label=self.label_for(step.step_type),
-            template=template_name(template_id) if template_id else "",
+            template=template,
             details=tuple(details),
         )
 
@@ -158,7 +182,8 @@ class UnknownKind(StepKind):
         # Untyped (or unknown and local): validation blocks it; send what was filled in.
         payload = {"step_type": step.step_type, "delay": step.delay}
         for name in owned_field_names(kind_specific=True):
-            payload[name] = getattr(step, name)
+            if name not in COPY_ONLY_FIELDS:
+                payload[name] = getattr(step, name)
         return {key: value for key, value in payload.items() if value is not None}
 
 
@@ -188,6 +213,117 @@ def _check_threading(step, place: StepPlace) -> list:
     return []
 
 
+def is_written(step) -> bool:
+    """Whether the step's words are written in the step (not a picked shared template)."""
+    kind = kind_of(step.step_type)
+    return bool(kind.copy_fields) and getattr(step, "content_source", TEMPLATE) == WRITTEN
+
+
+def copy_headline(step, length: int = 50) -> str:
+    """ "“Quick question”": a written step named by its subject (email) or first words (SMS)."""
+    from builder import copytext  # noqa: PLC0415 - copytext imports nh3; keep this module light
+
+    kind = kind_of(step.step_type)
+    first = kind.copy_fields[0] if kind.copy_fields else None
+    words = " ".join(str(getattr(step, first) or "").split()) if first else ""
+    if first == "body":
+        words = " ".join(copytext.body_text(words).split())
+    if not words:
+        return "(no subject)" if first == "subject" else "(empty)"
+    return f"“{words if len(words) <= length else words[: length - 1] + '…'}”"
+
+
+def _copy_place(place: StepPlace, name: str, code: str, message: str, *, blocking=True):
+    build = place.error if blocking else place.warning
+    return build(f"{place.path}.{name}", code, message)
+
+
+def _tag_checks(step, place: StepPlace, name: str, what: str) -> list:
+    from builder import copytext  # noqa: PLC0415
+
+    return [
+        _copy_place(
+            place,
+            name,
+            problem.code,
+            f"{place.label}'s {what} has {problem.message}.",
+            blocking=problem.blocking,
+        )
+        for problem in copytext.tag_problems(getattr(step, name))
+    ]
+
+
+def _check_subject(step, place: StepPlace) -> list:
+    if not is_written(step):
+        return []
+    starts_thread = place.is_first_email or step.threading != "old_thread"
+    if not (step.subject or "").strip() and starts_thread:
+        return [
+            _copy_place(
+                place,
+                "subject",
+                "copy_subject_required",
+                f"{place.label} starts a new thread, so it needs a subject.",
+            )
+        ]
+    return _tag_checks(step, place, "subject", "subject")
+
+
+def _check_body(step, place: StepPlace) -> list:
+    from builder import copytext  # noqa: PLC0415
+
+    if not is_written(step):
+        return []
+    if copytext.is_blank_body(step.body):
+        return [
+            _copy_place(
+                place, "body", "copy_body_required", f"{place.label} needs a body: write the email."
+            )
+        ]
+    return _tag_checks(step, place, "body", "body")
+
+
+def _check_text(step, place: StepPlace) -> list:
+    from builder import copytext  # noqa: PLC0415
+
+    if not is_written(step):
+        return []
+    text = step.text or ""
+    if not text.strip():
+        return [
+            _copy_place(
+                place,
+                "text",
+                "copy_text_required",
+                f"{place.label} needs a message: write the SMS.",
+            )
+        ]
+    if len(text) > copytext.MAX_SMS_LENGTH:
+        return [
+            _copy_place(
+                place,
+                "text",
+                "copy_text_too_long",
+                f"{place.label}'s message is {len(text)} characters long; Close takes at most "
+                f"{copytext.MAX_SMS_LENGTH}.",
+            )
+        ]
+    return _tag_checks(step, place, "text", "message")
+
+
+def _check_content_source(step, place: StepPlace) -> list:
+    if getattr(step, "content_source", TEMPLATE) in CONTENT_SOURCES:
+        return []
+    return [
+        _copy_place(
+            place,
+            "content_source",
+            "content_source_invalid",
+            f"{place.label} has an unknown content choice: write it here or use a shared template.",
+        )
+    ]
+
+
 def _email_details(step) -> tuple[str, ...]:
     return (THREADING_WORDS[step.threading],) if step.threading in THREADING_WORDS else ()
 
@@ -200,11 +336,21 @@ EMAIL = StepKind(
     owns=(
         OwnedField("email_template_id", "an email template", "unexpected_email_template"),
         OwnedField("threading", "email threading", "unexpected_threading"),
+        OwnedField("content_source"),
+        OwnedField("subject", "an email subject", "unexpected_subject"),
+        OwnedField("body", "an email body", "unexpected_body"),
     ),
     template_field="email_template_id",
-    # A new email replies in the thread unless it is the first email (the rule forces that).
-    new_step_values={"threading": "old_thread"},
-    field_checks={"threading": _check_threading},
+    copy_fields=("subject", "body"),
+    # A new email replies in the thread unless it is the first email (the rule forces that), and
+    # is written here: the words are part of the draft unless someone picks a shared template.
+    new_step_values={"threading": "old_thread", "content_source": WRITTEN},
+    field_checks={
+        "threading": _check_threading,
+        "content_source": _check_content_source,
+        "subject": _check_subject,
+        "body": _check_body,
+    },
     detail_words=_email_details,
     card_partial="builder/steps/_email_card.html",
 )
@@ -226,8 +372,15 @@ SMS = StepKind(
     label="SMS",
     noun="SMS",
     words="an SMS",
-    owns=(OwnedField("sms_template_id", "an SMS template", "unexpected_sms_template"),),
+    owns=(
+        OwnedField("sms_template_id", "an SMS template", "unexpected_sms_template"),
+        OwnedField("content_source"),
+        OwnedField("text", "an SMS message", "unexpected_text"),
+    ),
     template_field="sms_template_id",
+    copy_fields=("text",),
+    new_step_values={"content_source": WRITTEN},
+    field_checks={"content_source": _check_content_source, "text": _check_text},
     card_partial="builder/steps/_sms_card.html",
 )
 UNKNOWN = UnknownKind(

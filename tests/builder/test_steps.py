@@ -41,6 +41,16 @@ EDITABLE_STEPS = [
         required=False,  # stored as it is, though only a call sends `required` to Close
     ),
     spec.Step("sms", delay=610, sms_template_id=SHARED_SMS),
+    # Copy written in the step (issue 13): subject and body, and an SMS's text.
+    spec.Step(
+        "email",
+        delay=86400,
+        threading="old_thread",
+        content_source="written",
+        subject="Re: {{ lead.display_name }}",
+        body='<div>Hi {{ contact.first_name | default:"there" }},<br><strong>bold</strong></div>',
+    ),
+    spec.Step("sms", delay=60, content_source="written", text="Hi {{ contact.first_name }}!"),
 ]
 # A Close step we do not model, as an import from Close stores it: kept by id with Close's data.
 KEPT_STEP = spec.Step(
@@ -63,7 +73,9 @@ NOT_CARRIED = {
     # Close data (a file may come from another organization: its steps are our kinds only).
     "file": {"key", "close_id", "required", "extra"},
     # Close gives its own step ids (checked separately); `required` as in a file.
-    "close": {"key", "close_id", "required"},
+    # TEMPORARY (issue 13 in progress): the copy reaches Close as templates, which this path
+    # does not publish yet; the Close import work removes these four.
+    "close": {"key", "close_id", "required", "content_source", "subject", "body", "text"},
 }
 
 pytestmark = pytest.mark.django_db
@@ -167,7 +179,10 @@ def _through_file(client, user, sandbox):
 
 def _through_close(client, user, sandbox):
     """Created in Close through the client (the payload publishing sends), then imported."""
-    sequence, originals = _new_sequence(user, ALL_STEPS)
+    # TEMPORARY (issue 13 in progress): written copy reaches Close through publishing's
+    # templates, which this path does not run yet.
+    unwritten = [step for step in ALL_STEPS if step.content_source != "written"]
+    sequence, originals = _new_sequence(user, unwritten)
     close_client = close.client_from_settings()
     payload = spec.to_close_payload(sequence.to_spec())
     payload["steps"] = [step for step in payload["steps"] if step["step_type"] != "task"]
