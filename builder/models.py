@@ -574,6 +574,11 @@ class Comment(models.Model):
     )
     author = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
     body = models.TextField()
+    # A passage of the step's copy the comment is about, as the reviewer selected it, and the
+    # field it came from ("subject", "body", "text"): kept as text, so it still reads after
+    # the copy changes.
+    quote = models.TextField(blank=True)
+    quote_field = models.CharField(max_length=20, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
@@ -585,6 +590,99 @@ class Comment(models.Model):
 
     def __str__(self):
         return f"Comment by {self.author} on {self.sequence}"
+
+
+class OwnedTemplate(models.Model):
+    """A Close template that carries one step's written copy: created by our publish, or the
+    template a Close import read the copy from (then possibly shared with other sequences).
+
+    It records what we last wrote to (or read from) Close, so a republish sends nothing for
+    unchanged copy, and so copy changed in Close since then ("drift") can be told apart from
+    our own edits.
+    """
+
+    class Kind(models.TextChoices):
+        EMAIL = "email", "Email"
+        SMS = "sms", "SMS"
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="owned_templates")
+    # The step row it belongs to (spec.Step.key); kept as text so a removed and restored step
+    # (same key) finds its template again.
+    step_key = models.CharField(max_length=40)
+    kind = models.CharField(max_length=10, choices=Kind)
+    close_id = models.CharField("Close template id", max_length=80, blank=True, db_index=True)
+    # Unique per draft step ("<sequence> · step 2 · <short id>"): after an unclear create we
+    # look the template up by this name before creating again.
+    name = models.CharField(max_length=300)
+    created_by_us = models.BooleanField(default=True)  # False: adopted from a Close import
+    # What we last wrote to Close (or read, on import): subject/body for email, text for SMS.
+    sent_subject = models.CharField(max_length=1000, blank=True)
+    sent_body = models.TextField(blank=True)
+    sent_text = models.TextField(blank=True)
+    close_date_updated = models.CharField(max_length=40, blank=True)
+    # Drift: Close's copy when it was last seen to differ from what we sent ("" = no drift).
+    drift_seen_at = models.DateTimeField(null=True, blank=True)
+    drift_subject = models.CharField(max_length=1000, blank=True)
+    drift_body = models.TextField(blank=True)
+    drift_text = models.TextField(blank=True)
+    # A person chose "Overwrite on publish" for the drift above.
+    overwrite_drift = models.BooleanField(default=False)
+    # A person chose to update a template other sequences use (after seeing which, and how
+    # many contacts are active in them); without it, changed copy gets a template of its own.
+    update_shared = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sequence", "step_key", "kind"], name="one_owned_template_per_step"
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def has_drift(self) -> bool:
+        return self.drift_seen_at is not None
+
+
+class AudienceCheck(models.Model):
+    """One check of a sequence's copy against the contacts of a Close Smart View.
+
+    Only the summary is stored (counts per merge field and step, and the names/ids of the
+    contacts each problem lists), never the contacts' data beyond that.
+    """
+
+    class State(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="audience_checks")
+    revision_number = models.PositiveIntegerField()
+    smart_view_id = models.CharField(max_length=80)
+    smart_view_name = models.CharField(max_length=300, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=20, choices=State, default=State.RUNNING)
+    limit = models.PositiveIntegerField(default=200)
+    read_count = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    requests_made = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+
+    def __str__(self):
+        return f"Audience check of {self.sequence} on {self.smart_view_name or self.smart_view_id}"
 
 
 class LoginAttempt(models.Model):
