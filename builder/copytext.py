@@ -12,6 +12,7 @@ Merge fields follow Close's Django-style tags (../shared/close-api.md §7):
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -88,16 +89,21 @@ def known_field(path: str) -> MergeField | None:
     return None
 
 
-def tags_in(text: str | None) -> list[TagUse]:
+def tags_in(text: str | None) -> tuple[TagUse, ...]:
     """Every merge tag in `text` (plain text or a stored HTML body), in order, with what is
     wrong with each: unbalanced braces, an unreadable tag, an unknown field or filter."""
-    text = text or ""
+    return _tags_in(text or "")
+
+
+# Validation reads every step's copy on every save: the same texts, again and again.
+@functools.lru_cache(maxsize=4096)
+def _tags_in(text: str) -> tuple[TagUse, ...]:
     uses: list[TagUse] = []
     position = 0
     while True:
         marker = _OPEN_OR_CLOSE.search(text, position)
         if marker is None:
-            return uses
+            return tuple(uses)
         start = marker.start()
         if marker.group() in ("}}", "%}"):
             uses.append(_broken(text, start, marker.end(), "a closing “}}” without its “{{”"))
@@ -151,9 +157,14 @@ class CopyProblem:
     message: str  # a sentence fragment after "Step 2's subject has …"
 
 
-def tag_problems(text: str | None) -> list[CopyProblem]:
+def tag_problems(text: str | None) -> tuple[CopyProblem, ...]:
     """What spec reports about the tags of one text: unreadable or unknown tags block; a
     name-like field without a fallback is a warning."""
+    return _tag_problems(text or "")
+
+
+@functools.lru_cache(maxsize=4096)
+def _tag_problems(text: str) -> tuple[CopyProblem, ...]:
     problems = []
     for use in tags_in(text):
         if use.problem:
@@ -169,7 +180,7 @@ def tag_problems(text: str | None) -> list[CopyProblem]:
                     f'{{{{ {use.path} | default:"there" }}}}',
                 )
             )
-    return problems
+    return tuple(problems)
 
 
 def example_without(use: TagUse) -> str:
@@ -319,8 +330,13 @@ def body_links(body: str | None) -> list[tuple[str, str]]:
     return reader.links
 
 
+_ANY_TAG = re.compile(r"<[^>]*>")
+
+
 def is_blank_body(body: str | None) -> bool:
-    return not body_text(body).strip()
+    """Whether a body has no words: tags and entities alone (checked on every save, so
+    without parsing; an entity such as &nbsp; is a space)."""
+    return not html.unescape(_ANY_TAG.sub("", body or "")).strip()
 
 
 # --- SMS length ----------------------------------------------------------------------------------

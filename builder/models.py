@@ -5,6 +5,7 @@ and everything that talks to Close lives in close.py / publishing.py.
 """
 
 import dataclasses
+import functools
 from contextlib import contextmanager
 from datetime import time, timedelta
 
@@ -360,11 +361,17 @@ class Step(models.Model):
 
     @classmethod
     def _text_columns(cls):
-        return {
-            name
-            for name in STEP_COLUMNS
-            if isinstance(cls._meta.get_field(name), models.CharField | models.TextField)
-        }
+        return _step_text_columns()
+
+
+@functools.cache
+def _step_text_columns() -> frozenset[str]:
+    """The step columns that hold "" where the spec says None (read on every row's to_spec)."""
+    return frozenset(
+        name
+        for name in STEP_COLUMNS
+        if isinstance(Step._meta.get_field(name), models.CharField | models.TextField)
+    )
 
 
 class ScheduleRange(models.Model):

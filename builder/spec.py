@@ -70,6 +70,9 @@ class Step:
     key: str | None = None
 
 
+_STEP_FIELDS = dataclasses.fields(Step)
+
+
 @dataclass
 class SequenceSpec:
     name: str
@@ -120,7 +123,7 @@ def validate(
         return [*problems, *step_count_problems(spec.steps)]
     first_email = first_email_index(spec.steps)
     for index, step in enumerate(spec.steps):
-        problems += _check_step(index, step, templates, is_first_email=index == first_email)
+        problems += _checked_step(index, step, templates, is_first_email=index == first_email)
     if spec.schedule is not None:
         problems += _check_schedule(spec.schedule)
     return problems
@@ -275,6 +278,43 @@ def suggest_timezones(wrong: str, n: int = 3) -> list[str]:
     names = [exact] if exact else []
     names += [keys[k] for k in close]
     return list(dict.fromkeys(names))[:n]
+
+
+# Every save validates the whole sequence, and all but one of its steps are as they were: their
+# problems come from this cache, keyed on everything _check_step reads (the step's values, its
+# place, the templates it names and the registered kinds), so a hit is the same answer.
+_STEP_CHECKS: dict[tuple, tuple[Problem, ...]] = {}
+_STEP_CHECKS_LIMIT = 20_000
+
+
+def _checked_step(index, step, templates, *, is_first_email) -> list[Problem]:
+    try:
+        key = _step_check_key(index, step, templates, is_first_email)
+    except TypeError:  # an unhashable value (odd input from a file): just check it
+        return _check_step(index, step, templates, is_first_email=is_first_email)
+    problems = _STEP_CHECKS.get(key)
+    if problems is None:
+        if len(_STEP_CHECKS) >= _STEP_CHECKS_LIMIT:
+            _STEP_CHECKS.clear()
+        problems = _STEP_CHECKS[key] = tuple(
+            _check_step(index, step, templates, is_first_email=is_first_email)
+        )
+    return list(problems)
+
+
+def _step_check_key(index, step, templates, is_first_email) -> tuple:
+    values = tuple(
+        getattr(step, f.name) for f in _STEP_FIELDS if f.name not in ("extra", "key", "close_id")
+    )
+    extra = tuple(sorted((k, repr(v)) for k, v in step.extra.items())) if step.extra else ()
+    named = tuple(
+        None if templates is None or not template_id else templates.get(template_id)
+        for template_id in step_kinds.template_ids(step)
+    )
+    kinds = tuple(map(id, step_kinds.KINDS))
+    close = bool(step.close_id)
+    hash(values)  # raises TypeError now rather than as a dict key below
+    return (index, is_first_email, values, extra, close, templates is None, named, kinds)
 
 
 def _check_step(

@@ -50,8 +50,8 @@ def test_a_name_without_fallback_is_a_warning_and_with_one_is_fine():
     [problem] = copytext.tag_problems("Hi {{ contact.first_name }},")
     assert (problem.code, problem.blocking) == ("merge_tag_no_fallback", False)
     assert "Hi ," in problem.message
-    assert copytext.tag_problems('Hi {{ contact.first_name | default:"there" }},') == []
-    assert copytext.tag_problems("About {{ lead.display_name }}") == []  # never empty
+    assert copytext.tag_problems('Hi {{ contact.first_name | default:"there" }},') == ()
+    assert copytext.tag_problems("About {{ lead.display_name }}") == ()  # never empty
 
 
 def test_used_fields_are_listed_once_in_order():

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from builder import spec
 from builder.spec import (
     ERROR,
     MAX_DELAY_SECONDS,
@@ -1004,3 +1005,25 @@ def test_a_misspelt_timezone_gets_several_suggestions():
     assert suggest_timezones("Europe/Pari")[0] == "Europe/Paris"
     assert "America/New_York" in suggest_timezones("America/New_Yrok")
     assert len(suggest_timezones("a")) <= 3
+
+
+# --- The per-step check cache -----------------------------------------------------------------
+
+
+def test_cached_step_checks_follow_every_input_they_read():
+    """Validation reuses a step's problems while nothing it reads changed: its values, its
+    place, and the templates it names."""
+    step = spec.Step("email", email_template_id="tmpl_a", threading="new_thread")
+    sequence = spec.SequenceSpec(name="Cache", timezone="Europe/Berlin", steps=[step])
+    shared = {"tmpl_a": spec.TemplateInfo("tmpl_a", "email", "Intro", True, False)}
+    unshared = {"tmpl_a": spec.TemplateInfo("tmpl_a", "email", "Intro", False, False)}
+
+    assert spec.validate(sequence, shared) == []
+    assert [p.code for p in spec.validate(sequence, unshared)] == ["template_not_shared"]
+    assert spec.validate(sequence, shared) == []
+    step.delay = -1  # changed in place, as the editor's objects are
+    assert [p.code for p in spec.validate(sequence, shared)] == ["delay_negative"]
+    sequence.steps.insert(0, spec.Step("call"))  # the same step, now step 2
+    assert [p.message for p in spec.validate(sequence, shared)] == [
+        "Step 2 cannot wait a negative time."
+    ]
