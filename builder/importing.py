@@ -96,7 +96,8 @@ def close_sequences(*, client):
 
 
 def import_from_close(*, close_id, user, client):
-    """Copy Close's sequence `close_id` here, Published and linked. Returns (sequence, notes).
+    """Copy Close's sequence `close_id` here, Published and linked, each email's and SMS's copy
+    read from its template (_read_copy). Returns (sequence, notes).
 
     Raises ImportRefused, or close.CloseError when Close cannot be asked.
     """
@@ -221,6 +222,7 @@ def _read_copy(sequence_spec, client):
     for (kind_key, template_id), indexes in uses.items():
         kind = step_kinds.kind_of(kind_key)
         steps_words = _steps_words([index + 1 for index in indexes])
+        keeps = "The step keeps" if len(indexes) == 1 else "The steps keep"
         try:
             # include_embedded (close-api.md §7): a Workflow built in Close's UI may hold
             # templates that are not in the library.
@@ -229,13 +231,13 @@ def _read_copy(sequence_spec, client):
         except close.CloseNotFound:
             notes.append(
                 f"{steps_words} {kind.noun} copy was not brought in: Close has no {kind.noun} "
-                f"template {template_id} (it may have been deleted). The step keeps using it."
+                f"template {template_id} (it may have been deleted). {keeps} using it."
             )
             continue
         except (close.CloseError, _Unreadable) as problem:
             notes.append(
                 f"{steps_words} {kind.noun} copy was not brought in from the template "
-                f"{template_id}: {problem}. The step keeps using the template."
+                f"{template_id}: {str(problem).rstrip('.')}. {keeps} using the template."
             )
             continue
         for index in indexes:

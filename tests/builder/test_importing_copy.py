@@ -193,7 +193,7 @@ def test_a_template_close_cannot_find_keeps_its_steps_on_the_template_with_a_not
     assert second.content_source == "written"
     assert notes == [
         f"Steps 1 and 3' email copy was not brought in: Close has no email template {missing} "
-        "(it may have been deleted). The step keeps using it."
+        "(it may have been deleted). The steps keep using it."
     ]
     assert [row.close_id for row in OwnedTemplate.objects.all()] == [EXAMPLE_EMAIL_1]
     assert importing.copy_read_words(sequence) == "1 step's copy read from its Close template."
@@ -219,7 +219,7 @@ def test_a_template_close_fails_to_answer_for_keeps_the_step_and_the_import_goes
     assert emailed.content_source == "written"
     page = text(logged_in.get(response["Location"]))
     assert f"Step 1's SMS copy was not brought in from the template {SHARED_SMS}: Close" in page
-    assert "The step keeps using the template." in page
+    assert "Try again in a few minutes. The step keeps using the template." in page
     assert "1 step's copy read from its Close template." in page
 
 
