@@ -387,13 +387,21 @@ class CloseClient:
     def list_sms_templates(self, **filters) -> list[dict]:
         return list(self.iter_sms_templates(**filters))
 
-    def fetch_email_template(self, template_id) -> dict:
+    def fetch_email_template(self, template_id, *, include_embedded=False) -> dict:
+        # include_embedded (§7): also resolve templates embedded in Workflows built in Close's UI.
+        params = {"include_embedded": "true"} if include_embedded else None
         return self._request(
-            "GET", f"email_template/{_quote_id(template_id)}/", what="email template"
+            "GET",
+            f"email_template/{_quote_id(template_id)}/",
+            params=params,
+            what="email template",
         )
 
-    def fetch_sms_template(self, template_id) -> dict:
-        return self._request("GET", f"sms_template/{_quote_id(template_id)}/", what="SMS template")
+    def fetch_sms_template(self, template_id, *, include_embedded=False) -> dict:
+        params = {"include_embedded": "true"} if include_embedded else None
+        return self._request(
+            "GET", f"sms_template/{_quote_id(template_id)}/", params=params, what="SMS template"
+        )
 
     def list_sequences(self, **params) -> list[dict]:
         return list(self._iter_pages("sequence/", params))

@@ -13,19 +13,27 @@ From a file, the result is a new Draft that is not linked to anything in Close: 
 like any other, so it is size-limited, parsed with spec.from_close and refused, with nothing
 created, when it has a blocking problem. Ids in a file are ignored: a file may well come from
 another Close organization. Template ids are checked by the editor like any draft's.
+
+Copy: an email's or SMS's words come in as copy written in the step ("written"), so the team
+reviews and edits them with the draft. From Close, each referenced template's copy is read (once
+per template) and its id kept on the step, with an OwnedTemplate row saying the template is
+Close's, not ours (created_by_us=False: publishing must not treat it as its own). From a file,
+the copy is the step's "copy" key. Either way a body is cleaned to copytext's subset on the way
+in, whatever Close or the file held (scripts, event handlers, javascript: links, SVG).
 """
 
 import datetime as dt
 import json
 import re
 from dataclasses import dataclass
+from html.parser import HTMLParser
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from builder import close, spec, template_sync
+from builder import close, copytext, spec, template_sync
 from builder import steps as step_kinds
-from builder.models import CloseTemplate, ScheduleRange, Sequence, Step
+from builder.models import CloseTemplate, OwnedTemplate, ScheduleRange, Sequence, Step
 
 MAX_FILE_BYTES = 256 * 1024
 CLOSE_ID = re.compile(r"seq_[A-Za-z0-9]{1,60}")
@@ -88,7 +96,8 @@ def close_sequences(*, client):
 
 
 def import_from_close(*, close_id, user, client):
-    """Copy Close's sequence `close_id` here, Published and linked. Returns (sequence, notes).
+    """Copy Close's sequence `close_id` here, Published and linked, each email's and SMS's copy
+    read from its template (_read_copy). Returns (sequence, notes).
 
     Raises ImportRefused, or close.CloseError when Close cannot be asked.
     """
@@ -118,7 +127,9 @@ def import_from_close(*, close_id, user, client):
         raise ImportRefused(
             "Close's sequence has data Sequence Builder cannot store: " + " ".join(storable)
         )
-    notes = spec.require_calls(sequence_spec) + _sync_missing_templates(sequence_spec, client)
+    adopted, copy_notes = _read_copy(sequence_spec, client)
+    notes = spec.require_calls(sequence_spec) + copy_notes
+    notes += _sync_missing_templates(sequence_spec, client)
     if data.get("schedule") is None and data.get("schedule_id"):
         notes.append(
             "In Close it uses a saved schedule, which Sequence Builder does not show: here it "
@@ -134,12 +145,24 @@ def import_from_close(*, close_id, user, client):
                 keep_step_ids=True,
             )
             _mark_imported(sequence, data, close_id=close_id, user=user)
+            _adopt_templates(sequence, adopted)
     except IntegrityError:
         # Someone imported (or published) the same Close sequence a moment ago: the unique
         # close_id constraint kept it to one draft.
         _refuse_if_here(close_id)
         raise
     return sequence, notes
+
+
+def copy_read_words(sequence) -> str:
+    """ "3 steps' copy read from their Close templates." for an imported sequence; "" when no
+    step's copy came from Close."""
+    count = sequence.owned_templates.filter(created_by_us=False).count()
+    if not count:
+        return ""
+    if count == 1:
+        return "1 step's copy read from its Close template."
+    return f"{count} steps' copy read from their Close templates."
 
 
 def _mark_imported(sequence, data, *, close_id, user):
@@ -163,6 +186,203 @@ def _refuse_if_here(close_id):
             status=409,
             sequence=existing,
         )
+
+
+@dataclass
+class _Template:
+    """One Close template as the import read it, its copy as stored here."""
+
+    kind: step_kinds.StepKind
+    close_id: str
+    name: str
+    copy: dict  # the kind's copy fields: subject and body, or text
+    date_updated: str
+    archived: bool
+    shared: bool
+    removed: list  # what cleaning the body took out, in words ("a script", ...)
+
+
+def _read_copy(sequence_spec, client):
+    """Bring each email's and SMS's copy in from its Close template, in place: the step
+    becomes "written" and keeps the template's id. One fetch per distinct template; a template
+    that cannot be read leaves its steps as they are (using the shared template), with a note.
+
+    Returns ([(step index, _Template)], notes)."""
+    fetchers = {
+        step_kinds.EMAIL.key: client.fetch_email_template,
+        step_kinds.SMS.key: client.fetch_sms_template,
+    }
+    uses = {}  # (kind key, template id) -> [step index, ...], in step order
+    for index, step in enumerate(sequence_spec.steps):
+        kind = step_kinds.kind_of(step.step_type)
+        template_id = getattr(step, kind.template_field) if kind.template_field else None
+        if template_id and kind.key in fetchers and not step_kinds.is_written(step):
+            uses.setdefault((kind.key, template_id), []).append(index)
+    adopted, notes = [], []
+    for (kind_key, template_id), indexes in uses.items():
+        kind = step_kinds.kind_of(kind_key)
+        steps_words = _steps_words([index + 1 for index in indexes])
+        keeps = "The step keeps" if len(indexes) == 1 else "The steps keep"
+        try:
+            # include_embedded (close-api.md §7): a Workflow built in Close's UI may hold
+            # templates that are not in the library.
+            data = fetchers[kind_key](template_id, include_embedded=True)
+            template = _template_from_close(kind, template_id, data)
+        except close.CloseNotFound:
+            notes.append(
+                f"{steps_words} {kind.noun} copy was not brought in: Close has no {kind.noun} "
+                f"template {template_id} (it may have been deleted). {keeps} using it."
+            )
+            continue
+        except (close.CloseError, _Unreadable) as problem:
+            notes.append(
+                f"{steps_words} {kind.noun} copy was not brought in from the template "
+                f"{template_id}: {str(problem).rstrip('.')}. {keeps} using the template."
+            )
+            continue
+        for index in indexes:
+            step = sequence_spec.steps[index]
+            step.content_source = step_kinds.WRITTEN
+            for name, value in template.copy.items():
+                setattr(step, name, value)
+            adopted.append((index, template))
+        notes += _template_notes(steps_words, template)
+    return adopted, notes
+
+
+_NAME_LIMIT = OwnedTemplate._meta.get_field("name").max_length
+_SUBJECT_LIMIT = Step._meta.get_field("subject").max_length
+
+
+class _Unreadable(Exception):
+    """Close's template is not something we can store; str() says why, in words."""
+
+
+def _template_from_close(kind, template_id, data) -> _Template:
+    if not isinstance(data, dict):
+        raise _Unreadable("Close's answer was not a template")
+    copy, removed = {}, []
+    for name in kind.copy_fields:
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise _Unreadable(f"its {name} is not text")
+        copy[name] = value or ""
+    if "body" in copy:
+        removed = _unsafe_parts(copy["body"])
+        copy["body"] = copytext.clean_body(copy["body"])
+    if len(copy.get("subject", "")) > _SUBJECT_LIMIT:
+        raise _Unreadable(f"its subject is longer than {_SUBJECT_LIMIT} characters")
+    archived = data.get("is_archived") is True or data.get("status") == "archived"
+    return _Template(
+        kind=kind,
+        close_id=template_id,
+        name=str(data.get("name") or template_id)[:_NAME_LIMIT],
+        copy=copy,
+        date_updated=str(data.get("date_updated") or "")[:40],
+        archived=archived,
+        shared=data.get("is_shared") is not False,
+        removed=removed,
+    )
+
+
+def _template_notes(steps_words, template):
+    """What a person should know about copy read from `template`."""
+    name = f"{template.kind.noun} template “{template.name}”"
+    notes = []
+    if template.archived or not template.shared:
+        state = " and ".join(
+            words
+            for words, applies in (
+                ("archived", template.archived),
+                ("not shared", not template.shared),
+            )
+            if applies
+        )
+        notes.append(
+            f"{steps_words} copy came from the {name}, which is {state} in Close; the copy "
+            "is written in the step now."
+        )
+    if template.removed:
+        notes.append(
+            f"{steps_words} copy from the {name} had {_and_list(template.removed)}; "
+            "Sequence Builder keeps text, bold, italic, links and lists only, so that was removed."
+        )
+    return notes
+
+
+class _UnsafeParts(HTMLParser):
+    """What copytext.clean_body will take out of a body that matters to its reader: active
+    content and things that are not text (formatting it keeps, or unwraps, is not listed)."""
+
+    NAMED = {
+        "script": "a script",
+        "style": "a style sheet",
+        "svg": "SVG",
+        "img": "an image",
+        "iframe": "an embedded frame",
+        "object": "an embedded object",
+        "embed": "an embedded object",
+        "form": "a form",
+        "table": "a table",
+    }
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.found = {}
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.NAMED:
+            self.found.setdefault(self.NAMED[tag], None)
+        for attribute, value in attrs:
+            if attribute.startswith("on"):
+                self.found.setdefault("event handlers", None)
+            elif attribute == "href" and not _allowed_link(value):
+                self.found.setdefault("a link that is not http, https or mailto", None)
+
+
+def _allowed_link(href) -> bool:
+    scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*):", href or "")
+    return scheme is None or scheme.group(1).lower() in copytext.BODY_URL_SCHEMES
+
+
+def _unsafe_parts(body) -> list:
+    reader = _UnsafeParts()
+    reader.feed(body or "")
+    reader.close()
+    return list(reader.found)
+
+
+def _and_list(items) -> str:
+    items = list(items)
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _steps_words(numbers) -> str:
+    """ "Step 2's" / "Steps 2 and 4'" : the possessive that starts a note."""
+    if len(numbers) == 1:
+        return f"Step {numbers[0]}'s"
+    return f"Steps {_and_list([str(n) for n in numbers])}'"
+
+
+def _adopt_templates(sequence, adopted):
+    """An OwnedTemplate row per step whose copy came from a Close template: the template is
+    Close's (maybe used by other sequences), so publishing knows it did not create it."""
+    rows = list(sequence.ordered_steps())
+    OwnedTemplate.objects.bulk_create(
+        OwnedTemplate(
+            sequence=sequence,
+            step_key=str(rows[index].pk),
+            kind=template.kind.key,
+            close_id=template.close_id,
+            name=template.name,
+            created_by_us=False,
+            sent_subject=template.copy.get("subject", ""),
+            sent_body=template.copy.get("body", ""),
+            sent_text=template.copy.get("text", ""),
+            close_date_updated=template.date_updated,
+        )
+        for index, template in adopted
+    )
 
 
 def _sync_missing_templates(sequence_spec, client):
@@ -330,6 +550,10 @@ def _shape_problems(data):
         if "copy" in step and not isinstance(step["copy"], dict | None):
             problems.append(f"Step {number}'s “copy” must be an object (subject, body or text).")
             continue
+        copy_problems = _copy_shape_problems(number, step)
+        if copy_problems:
+            problems += copy_problems
+            continue
         for key in _step_strings():
             if step.get(key) is not None and not isinstance(step[key], str):
                 problems.append(f"Step {number}: “{key}” must be text.")
@@ -356,6 +580,28 @@ def _shape_problems(data):
     return problems
 
 
+def _copy_shape_problems(number, step):
+    """A step's "copy" holds its kind's copy fields as text, and only those."""
+    copy = step.get("copy")
+    if not isinstance(copy, dict):
+        return []
+    kind = step_kinds.kind_of(
+        step.get("step_type") if isinstance(step.get("step_type"), str) else None
+    )
+    if not kind.copy_fields:
+        return [f"Step {number} is not an email or SMS step, so it cannot have “copy”."]
+    fields = " and ".join(kind.copy_fields)
+    problems = []
+    if set(copy) - set(kind.copy_fields):
+        problems.append(f"Step {number}'s “copy” may hold only {fields} ({kind.words} step).")
+    problems += [
+        f"Step {number}'s copy “{name}” must be text."
+        for name in kind.copy_fields
+        if copy.get(name) is not None and not isinstance(copy[name], str)
+    ]
+    return problems
+
+
 def _storable_problems(sequence_spec):
     """What the database columns cannot hold (checked after _shape_problems)."""
     problems = []
@@ -374,6 +620,8 @@ def _storable_problems(sequence_spec):
             problems.append(f"Step {number}'s threading must be new_thread or old_thread.")
         if len(step.close_id or "") > 64:
             problems.append(f"Step {number}'s id is too long.")
+        if len(step.subject or "") > _SUBJECT_LIMIT:
+            problems.append(f"Step {number}'s subject is longer than {_SUBJECT_LIMIT} characters.")
     for time_range in sequence_spec.schedule or []:
         if not spec.is_valid_range(time_range):
             problems.append(

@@ -300,7 +300,7 @@ class Store:
         used_by = [
             {"id": s["id"], "name": s["name"]}
             for s in self.sequences.values()
-            if any(step["email_template_id"] == oid for step in s["steps"])
+            if any(step.get("email_template_id") == oid for step in s["steps"])
         ]
         # `used_by_sequences` is documented on fetch only, so the list endpoint omits it.
         return select_fields({**template, "used_by_sequences": used_by}, query)

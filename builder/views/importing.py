@@ -35,10 +35,11 @@ def sequence_import_close(request):
         return _render(request, error=f"Nothing was imported: {error.message}", status=502)
     finally:
         client.close()
+    copy_read = importing.copy_read_words(sequence)
     messages.success(
         request,
         f"Imported “{sequence.name}” from Close. It is marked Published: edit it, have it "
-        "reviewed, and publish to update it in Close.",
+        "reviewed, and publish to update it in Close." + (f" {copy_read}" if copy_read else ""),
     )
     for note in notes:
         messages.warning(request, note)

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from builder import close, importing, publishing
+from builder import close, copytext, importing, publishing, spec
 from builder.models import CloseTemplate, Sequence, Step
 from tests.builder.test_publishing import EXPECTED_PAYLOAD
 from tests.conftest import EXAMPLE_EMAIL_1, EXAMPLE_EMAIL_2, approve
@@ -42,6 +42,12 @@ def in_close(sandbox):
 
 def text(response):
     return html.unescape(response.content.decode())
+
+
+def sandbox_template(sandbox, template_id):
+    return next(
+        t for t in sandbox.email_templates + sandbox.sms_templates if t["id"] == template_id
+    )
 
 
 def upload(data, name="sequence.json"):
@@ -88,8 +94,21 @@ def test_import_from_close_creates_a_published_linked_copy(logged_in, user, in_c
     assert (
         CloseTemplate.objects.filter(close_id__in=[EXAMPLE_EMAIL_1, EXAMPLE_EMAIL_2]).count() == 2
     )
-    # Only the kept task step is a note; nothing blocks.
-    assert [p.code for p in sequence.problems()] == ["step_type_kept"]
+    # The emails' copy was read from their templates: written here, the template ids kept.
+    intro = sandbox_template(sandbox, EXAMPLE_EMAIL_1)
+    assert (steps[2].content_source, steps[2].subject) == ("written", intro["subject"])
+    assert steps[2].body == copytext.clean_body(intro["body"]) and "Hi {{ contact" in steps[2].body
+    assert steps[3].content_source == "written" and steps[3].email_template_id == EXAMPLE_EMAIL_2
+    owned = {row.step_key: row for row in sequence.owned_templates.all()}
+    assert set(owned) == {str(steps[2].pk), str(steps[3].pk)}
+    assert not any(row.created_by_us for row in owned.values())
+    assert owned[str(steps[2].pk)].close_id == EXAMPLE_EMAIL_1
+    # Nothing blocks: the kept task step is a note, and the follow-up's copy greets
+    # "{{ contact.first_name }}" without a fallback (a warning, as for copy written here).
+    assert [p.code for p in sequence.problems()] == ["step_type_kept", "merge_tag_no_fallback"]
+    assert spec.blocking(sequence.problems()) == []
+    page = text(logged_in.get(response["Location"]))
+    assert "2 steps' copy read from their Close templates." in page
 
 
 def test_importing_the_same_sequence_twice_is_refused(logged_in, in_close, sandbox):

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from builder import close, diff, importing, review, spec, steps
+from builder import close, copytext, diff, importing, review, spec, steps
 from builder.forms import AddStepForm
 from builder.models import Sequence, Step
 from closesandbox.seed import DOC_TEMPLATE_FOLLOW_UP, DOC_TEMPLATE_INTRO
 from tests.builder.editor_support import post, steps_of
+from tests.builder.test_importing_copy import seed_template
 
 SHARED_SMS = "smstmpl_71JQ1KxplWkUvKD7TBdDT643l8hSBT7sYxnj16xOXZT"  # seeded, shared, active
 TASK_STEP = {
@@ -72,10 +73,9 @@ NOT_CARRIED = {
     # A file holds Close's create body: no ids, `required` only for calls (always true), and no
     # Close data (a file may come from another organization: its steps are our kinds only).
     "file": {"key", "close_id", "required", "extra"},
-    # Close gives its own step ids (checked separately); `required` as in a file.
-    # TEMPORARY (issue 13 in progress): the copy reaches Close as templates, which this path
-    # does not publish yet; the Close import work removes these four.
-    "close": {"key", "close_id", "required", "content_source", "subject", "body", "text"},
+    # Close gives its own step ids (checked separately); `required` as in a file. Written copy
+    # goes to Close as the step's template and comes back from it.
+    "close": {"key", "close_id", "required"},
 }
 
 pytestmark = pytest.mark.django_db
@@ -177,12 +177,41 @@ def _through_file(client, user, sandbox):
     return originals, [step.to_spec() for step in steps_of(imported)]
 
 
+def _in_a_close_template(sandbox, step):
+    """`step` as publishing leaves it: written copy is carried by a Close template of its own,
+    whose id the step keeps (made here in the sandbox's store, with the step's copy)."""
+    if not steps.is_written(step):
+        return step
+    kind = steps.kind_of(step.step_type)
+    copy = {name: getattr(step, name) for name in kind.copy_fields}
+    template_id = seed_template(sandbox, kind.key, name=f"Round trip {kind.noun}", **copy)
+    return dataclasses.replace(step, **{kind.template_field: template_id})
+
+
+def _read_from_close(sandbox, step):
+    """What a Close import makes of `step`: a picked shared template's copy comes in written in
+    the step (the template id kept), read from Close and cleaned like any copy arriving."""
+    kind = steps.kind_of(step.step_type)
+    if not kind.copy_fields or steps.is_written(step):
+        return step
+    template_id = getattr(step, kind.template_field)
+    [template] = [
+        t for t in sandbox.email_templates + sandbox.sms_templates if t["id"] == template_id
+    ]
+    copy = {name: template[name] for name in kind.copy_fields}
+    if "body" in copy:
+        copy["body"] = copytext.clean_body(copy["body"])
+    return dataclasses.replace(step, content_source=steps.WRITTEN, **copy)
+
+
 def _through_close(client, user, sandbox):
-    """Created in Close through the client (the payload publishing sends), then imported."""
-    # TEMPORARY (issue 13 in progress): written copy reaches Close through publishing's
-    # templates, which this path does not run yet.
-    unwritten = [step for step in ALL_STEPS if step.content_source != "written"]
-    sequence, originals = _new_sequence(user, unwritten)
+    """Created in Close through the client (the payload publishing sends, written copy in
+    templates of its own), then imported: the copy comes back from the templates."""
+    published = [_in_a_close_template(sandbox, step) for step in ALL_STEPS]
+    assert sum(step != old for step, old in zip(published, ALL_STEPS, strict=True)) == 2
+    sequence, originals = _new_sequence(user, published)
+    originals = [_read_from_close(sandbox, step) for step in originals]
+    assert sum(step.content_source == steps.WRITTEN for step in originals) == 5
     close_client = close.client_from_settings()
     payload = spec.to_close_payload(sequence.to_spec())
     payload["steps"] = [step for step in payload["steps"] if step["step_type"] != "task"]
@@ -195,6 +224,10 @@ def _through_close(client, user, sandbox):
     )
     back = [step.to_spec() for step in steps_of(imported)]
     assert [step.close_id for step in back] == [step["id"] for step in in_close["steps"]]
+    # Every email and SMS step's template is recorded as Close's (written steps included).
+    assert sorted(
+        imported.owned_templates.filter(created_by_us=False).values_list("step_key", flat=True)
+    ) == sorted(step.key for step in back if steps.kind_of(step.step_type).copy_fields)
     return originals, back
 
 
