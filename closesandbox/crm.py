@@ -815,13 +815,13 @@ class Crm:
         parts = contact["name"].split(None, 1)
         return {
             "contact": {
-                **contact,
+                **_present(contact),
                 "first_name": parts[0] if parts else "",
                 "last_name": parts[1].strip() if len(parts) > 1 else "",
                 "email": _usable_email(contact),
                 "custom": self._custom_by_name(contact, "contact"),
             },
-            "lead": {**lead, "custom": self._custom_by_name(lead, "lead")},
+            "lead": {**_present(lead), "custom": self._custom_by_name(lead, "lead")},
             "user": {
                 "first_name": seed.ME["first_name"],
                 "last_name": seed.ME["last_name"],
@@ -843,6 +843,12 @@ def _domain(lead):
 
 def _email(address, unsubscribed=False):
     return {"email": address, "type": "office", "is_unsubscribed": unsubscribed}
+
+
+def _present(obj):
+    """`obj` without its null values: Django would print None as "None", and no Close email
+    shows that (§13 q11: what Close prints for a missing value is open; "" is the safe guess)."""
+    return {key: value for key, value in obj.items() if value is not None}
 
 
 def _usable_email(contact):
