@@ -12,13 +12,12 @@ import html
 import pytest
 
 from builder import copytext
-from builder.close import LEAD_FIELDS, CloseClient
+from builder.close import CONTACT_FIELDS, LEAD_FIELDS, CloseClient
 from closesandbox import Sandbox
 
 KEY = "sandbox-key"
 EMAIL = "tmpl_00jcushDRuoBBS5sSTUAbNt4dPpBUhlJqQafVfzzRJn"
 SMS = "smstmpl_71JQ1KxplWkUvKD7TBdDT643l8hSBT7sYxnj16xOXZT"
-CONTACT_FIELDS = ["name", "emails", "phones"]
 
 # Every merge field of copytext.MERGE_FIELDS, bare and with fallbacks, and lead custom fields.
 TAGS = (
@@ -210,7 +209,7 @@ def test_every_contact_of_q1_prospects_renders_alike_through_search_pages(sb, ap
     cursor, checked = None, 0
     while True:
         page = api.search_contacts_page(
-            smart_view=view, fields=CONTACT_FIELDS, cursor=cursor, limit=20
+            smart_view=view, fields=list(CONTACT_FIELDS), cursor=cursor, limit=20
         )
         for contact in page["data"]:
             lead = page["leads"][contact["lead_id"]]
