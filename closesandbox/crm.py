@@ -423,11 +423,14 @@ class Crm:
     def subscribe(self, sequence_id, contact_ids, *, status="active", status_reason=None):
         if status not in SUBSCRIPTION_STATUSES:
             raise ValueError(f"status must be one of {SUBSCRIPTION_STATUSES}")
+        if not isinstance(sequence_id, str) or not sequence_id:
+            raise ValueError("sequence_id must be a sequence id")
+        unknown = [c for c in contact_ids if c not in self.contacts]
+        if unknown:  # all or nothing
+            raise KeyError(unknown[0])
         made = []
         for contact_id in contact_ids:
-            contact = self.contacts.get(contact_id)
-            if contact is None:
-                raise KeyError(contact_id)
+            contact = self.contacts[contact_id]
             stamp = "2026-01-05T15:00:00.000000+00:00"
             made.append(
                 {

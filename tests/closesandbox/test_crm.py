@@ -397,6 +397,11 @@ def test_contacts_are_enrolled_through_the_control_endpoint(sb):
         timeout=10,
     )
     assert unknown.status_code == 404
+    no_sequence = requests.post(
+        sb.base_url + "/_sandbox/enroll", json={"contact_ids": ids}, timeout=10
+    )
+    assert no_sequence.status_code == 400
+    assert len(get(sb, "sequence_subscription/", sequence_id="seq_ours").json()["data"]) == 3
     sb.reset()
     assert get(sb, "sequence_subscription/", sequence_id="seq_ours").json()["data"] == []
 
