@@ -37,9 +37,11 @@ import re
 import string
 import time
 import unicodedata
+from html import escape
 
 from . import seed
 from . import store as _store  # the partly imported module (store imports crm): used at call time
+from .page import _page
 
 RATE_GROUPS = ("data", "saved_search", "lead", "contact", "custom_field", "sequence_subscription")
 SEARCH_MAX_LIMIT = 200  # [O] community code's maximum; larger pages are refused
@@ -998,9 +1000,15 @@ class SandboxCrm:
 
 
 def control(sandbox, method, parts, data):
-    """/_sandbox/audience {"n": 1000, "name"?} and /_sandbox/enroll {"sequence_id",
-    "contact_ids", "status"?}. Returns (status, payload)."""
+    """POST /_sandbox/audience {"n": 1000, "name"?}, POST /_sandbox/enroll {"sequence_id",
+    "contact_ids", "status"?}, and GET /_sandbox/lead/{id}/, the lead's page for people (where
+    the app's "View in Close" links lead in demo mode). Returns the arguments of _send."""
     route = (method, parts[0] if parts else "")
+    if route == ("GET", "lead") and len(parts) == 2:
+        with sandbox._lock:
+            lead = sandbox.crm.leads.get(parts[1])
+            html = lead_page(sandbox.crm, lead) if lead else _lead_not_found(parts[1])
+        return 200 if lead else 404, None, (), html.encode(), "text/html; charset=utf-8"
     if route == ("POST", "audience"):
         if not isinstance(data, dict) or not _store.is_integer(data.get("n")) or data["n"] < 0:
             return 400, {"error": 'Expected {"n": <number of contacts>, "name": optional}'}
@@ -1021,4 +1029,50 @@ def control(sandbox, method, parts, data):
     return 404, {"error": "Not found"}
 
 
-CONTROL_ROUTES = ("audience", "enroll")
+CONTROL_ROUTES = ("audience", "enroll", "lead")
+
+
+def lead_page(crm, lead):
+    """A lead as Close's app would show it: custom fields, contacts, their Workflows. Every
+    value is escaped (names are data)."""
+    shown = crm.lead_out(lead)
+    custom = "".join(
+        f"<li>{escape(str(name))}: <strong>{escape(str(value))}</strong></li>"
+        for name, value in shown["custom"].items()
+    )
+    rows = []
+    for contact in shown["contacts"]:
+        emails = "<br>".join(
+            escape(e["email"]) + (" (unsubscribed)" if e.get("is_unsubscribed") else "")
+            for e in contact["emails"]
+        )
+        phones = "<br>".join(escape(p["phone_formatted"]) for p in contact["phones"])
+        runs = "<br>".join(
+            f"{escape(str(run['sequence_name'] or run['sequence_id']))}: "
+            f"{escape(run['subscription_status'])}"
+            for run in crm._contact_subscriptions(contact["id"])
+        )
+        name = escape(contact["name"]) if contact["name"].strip() else _NONE
+        rows.append(
+            f"<tr><td>{name}<br><code>{escape(contact['id'])}</code></td>"
+            f"<td>{escape(contact['title'] or '')}</td><td>{emails or _NONE}</td>"
+            f"<td>{phones or _NONE}</td><td>{runs or _NONE}</td></tr>"
+        )
+    body = (
+        f"<h1>{escape(shown['display_name'])}</h1>"
+        f'<p><span class="badge">{escape(shown["status_label"])}</span> '
+        f"<code>{escape(shown['id'])}</code></p>"
+        f"<p>Website: {escape(shown['url'] or '—')}</p>"
+        f"<h2>Custom fields</h2>{f'<ul>{custom}</ul>' if custom else '<p>None.</p>'}"
+        "<h2>Contacts</h2><table><thead><tr><th>Name</th><th>Title</th><th>Email</th>"
+        f"<th>Phone</th><th>Workflows</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+    return _page(shown["display_name"], body)
+
+
+def _lead_not_found(lead_id):
+    body = f"<h1>Lead not found</h1><p><code>{escape(lead_id)}</code> is not in the sandbox.</p>"
+    return _page("Not found", body)
+
+
+_NONE = '<span class="muted">—</span>'
