@@ -596,8 +596,11 @@ class Store:
         bad = [k for k, v in fields.items() if not isinstance(v, str)]
         if bad:
             raise ValueError(f"not text: {', '.join(sorted(bad))}")
-        if "name" in fields and not fields["name"].strip():
-            raise ValueError("a template needs a name")
+        # Close's editor, like its API (close-api.md §7), keeps a name, and a subject and a
+        # body on an email template; an SMS text may be empty.
+        blank = [k for k in ("name", "subject", "body") if k in fields and not fields[k].strip()]
+        if blank:
+            raise ValueError(f"{' and '.join(blank)} cannot be blank")
         self._apply(template, dict(fields), by=by)
         return template
 
