@@ -829,6 +829,16 @@ class Sandbox:
         with self._lock:
             return copy.deepcopy(self._store.add_ui_sequence(copy.deepcopy(data)))
 
+    def add_subscription(self, sequence_id, *, contact_id, lead_id, status="active", email=None):
+        """Enroll one given contact in a sequence (counted in its subscription counts and
+        listed by /sequence_subscription/); returns a copy of the subscription."""
+        with self._lock:
+            return copy.deepcopy(
+                self._store.add_subscription(
+                    sequence_id, contact_id=contact_id, lead_id=lead_id, status=status, email=email
+                )
+            )
+
     def set_subscription_counts(self, seq_id, active=0, paused=0, finished=0, goal=0, error=0):
         with self._lock:
             if seq_id not in self._store.sequences:
@@ -853,6 +863,7 @@ class Sandbox:
                 state = json.load(fh)
             sequences = {s["id"]: s for s in state["sequences"]}
             counts = dict(state.get("subscription_counts", {}))
+            subscriptions = list(state.get("subscriptions", []))
             # Templates since version 2: ones made or edited through the API stay, so a saved
             # sequence still finds the template that carries its copy.
             templates = {
@@ -866,6 +877,7 @@ class Sandbox:
             return
         self._store.sequences = sequences
         self._store.subscription_counts = counts
+        self._store.subscriptions = subscriptions
         for name, loaded in templates.items():
             setattr(self._store, name, loaded)
 
@@ -878,6 +890,7 @@ class Sandbox:
             "version": 2,
             "sequences": list(self._store.sequences.values()),
             "subscription_counts": self._store.subscription_counts,
+            "subscriptions": self._store.subscriptions,
             "email_templates": list(self._store.email_templates.values()),
             "sms_templates": list(self._store.sms_templates.values()),
         }

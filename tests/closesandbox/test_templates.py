@@ -360,6 +360,28 @@ def test_sequence_subscriptions_need_a_filter_and_are_empty_without_counts(sb):
     assert get(sb, "sequence_subscription/", sequence_id="seq_nope").json()["data"] == []
 
 
+def test_given_contacts_can_be_enrolled_beside_the_counts(sb):
+    seq = make_sequence(sb, INTRO)
+    sb.set_subscription_counts(seq["id"], active=2)
+    given = sb.add_subscription(
+        seq["id"], contact_id="cont_given", lead_id="lead_given", status="paused", email="a@b.test"
+    )
+    assert given["id"].startswith("sub_") and given["status"] == "paused"
+    listed = get(sb, "sequence_subscription/", sequence_id=seq["id"]).json()["data"]
+    assert [i["status"] for i in listed] == ["active", "active", "paused"]
+    assert listed[-1] == given
+    assert get(sb, "sequence_subscription/", contact_id="cont_given").json()["data"] == [given]
+    assert get(sb, "sequence_subscription/", lead_id="lead_given").json()["data"] == [given]
+    counts = get(sb, f"sequence/{seq['id']}/").json()["subscription_counts_by_status"]
+    assert counts["active"] == 2 and counts["paused"] == 1
+    with pytest.raises(KeyError):
+        sb.add_subscription("seq_nope", contact_id="c", lead_id="l")
+    with pytest.raises(ValueError):
+        sb.add_subscription(seq["id"], contact_id="c", lead_id="l", status="gone")
+    requests.delete(sb.url + f"sequence/{seq['id']}/", auth=AUTH, timeout=TIMEOUT)
+    assert get(sb, "sequence_subscription/", contact_id="cont_given").json()["data"] == []
+
+
 # --- faults on template writes -----------------------------------------------------------------
 
 WRITES = [
@@ -597,17 +619,20 @@ def test_a_person_edits_a_template_in_a_real_browser(sb, page):
 # --- state file --------------------------------------------------------------------------------
 
 
-def test_state_file_keeps_templates_made_and_edited(tmp_path):
+def test_state_file_keeps_templates_and_given_subscriptions(tmp_path):
     state = tmp_path / "state.json"
     with Sandbox(api_keys={KEY}, state_file=state) as first:
         made = post(first, "email_template/", {**EMAIL, "is_shared": True}).json()
         seq = make_sequence(first, made["id"])
         first.edit_template_copy(INTRO, subject="Drifted")
+        given = first.add_subscription(seq["id"], contact_id="cont_1", lead_id="lead_1")
     with Sandbox(api_keys={KEY}, state_file=state) as second:
         again = get(second, f"email_template/{made['id']}/").json()
         assert again["name"] == EMAIL["name"]
         assert again["used_by_sequences"] == [{"id": seq["id"], "name": "Q3 outbound"}]
         assert get(second, f"email_template/{INTRO}/").json()["subject"] == "Drifted"
+        subscriptions = get(second, "sequence_subscription/", sequence_id=seq["id"]).json()
+        assert subscriptions["data"] == [given]
         second.reset()
     with Sandbox(api_keys={KEY}, state_file=state) as third:
         assert get(third, f"email_template/{made['id']}/").status_code == 404
