@@ -585,6 +585,19 @@ class Crm:
         if not given:  # mandatory since 2021-03-31 [D]
             raise _error(400, "One of sequence_id, contact_id or lead_id is required.")
         found = [s for s in self.subscriptions if all(s[k] == v for k, v in given.items())]
+        # And the store's: stand-ins for its per-sequence counts, and add_subscription()'s.
+        store = self.store
+        oids = (
+            [given["sequence_id"]]
+            if "sequence_id" in given
+            else list(
+                dict.fromkeys(
+                    [*store.subscription_counts, *(i["sequence_id"] for i in store.subscriptions)]
+                )
+            )
+        )
+        made_up = (s for oid in oids for s in store.subscriptions_for(oid))
+        found += [s for s in made_up if all(s.get(k) == v for k, v in given.items())]
         return _store.paginate(found, query)
 
     # -- search -------------------------------------------------------------------------------
