@@ -554,17 +554,13 @@ def _source_change(
         )
         return FieldChange(label, "Shared template", "Written here", f"Now written here ({was})")
     template_id = _template_id(new)
-    uses = (
-        f"the template {_template_name(template_id, templates)}"
+    kept = "the written copy is kept in the history"
+    sentence = (
+        f"Now uses the template {_template_name(template_id, templates)} ({kept})"
         if template_id
-        else "a shared template (none picked yet)"
+        else f"Now uses a shared template (none picked yet; {kept})"
     )
-    return FieldChange(
-        label,
-        "Written here",
-        "Shared template",
-        f"Now uses {uses} (the written copy is kept in the history)",
-    )
+    return FieldChange(label, "Written here", "Shared template", sentence)
 
 
 def describe_step(step: spec.Step, templates: Mapping[str, TemplateText]) -> str:
