@@ -68,6 +68,7 @@ class WordRun:
 
     op: str  # "same" | "removed" | "added" | "gap"
     text: str
+    block: bool = False  # shown as lines of its own (a change of several lines on both sides)
 
     @property
     def words(self) -> int:
@@ -84,7 +85,7 @@ class WordRun:
 
     @property
     def shown(self) -> str:
-        """A gap's words when unfolded, without the line breaks at its edges."""
+        """A gap's or block's words, without the line breaks at its edges (it has its own)."""
         return self.text.strip("\n")
 
 
@@ -855,9 +856,11 @@ def _opcodes(old: Sequence, new: Sequence) -> list[tuple[str, int, int, int, int
 
 def _tidy(pieces: Iterable[tuple[str, str]]) -> list[WordRun]:
     """Runs as people read a change: empty pieces dropped, neighbours of one kind joined, the
-    removed words before the added ones, and two word swaps a space apart ("quick fox" →
-    "slow cat") shown as one."""
-    groups: list[list[str]] = []  # ["same", text] | ["change", removed, added]
+    removed words before the added ones, and a few unchanged words between two larger changes
+    made part of one change (a rewritten paragraph does not keep a stray "about" in place; two
+    swapped words a space apart are one phrase). A change of several lines on both sides is
+    marked `block`: shown as its own lines, its removed words never run into its added ones."""
+    groups: list[list[str]] = []  # ["same", text] | ["change", removed, added(, "joined")]
     for op, text in pieces:
         if not text:
             continue
@@ -870,32 +873,48 @@ def _tidy(pieces: Iterable[tuple[str, str]]) -> list[WordRun]:
         if not groups or groups[-1][0] != "change":
             groups.append(["change", "", ""])
         groups[-1][1 if op == "removed" else 2] += text
-    merged: list[list[str]] = []
-    for group in groups:
-        if (
-            group[0] == "change"
-            and all(group[1:])
-            and len(merged) >= 2
-            and merged[-1][0] == "same"
-            and not merged[-1][1].strip(" ")
-            and merged[-2][0] == "change"
-            and all(merged[-2][1:])
-        ):
-            space = merged.pop()[1]
-            merged[-1][1] += space + group[1]
-            merged[-1][2] += space + group[2]
+    index = 1
+    while index < len(groups) - 1:
+        if _absorbed(*groups[index - 1 : index + 2]):
+            left, same, right = groups[index - 1 : index + 2]
+            left[1] += same[1] + right[1]
+            left[2] += same[1] + right[2]
+            left.append("joined")
+            del groups[index : index + 2]
+            # The joined change is larger now: the unchanged words before it may go too.
+            index = max(1, index - 2)
         else:
-            merged.append(group)
+            index += 1
     runs = []
-    for group in merged:
+    for group in groups:
         if group[0] == "same":
             runs.append(WordRun("same", group[1]))
             continue
-        if group[1]:
-            runs.append(WordRun("removed", group[1]))
-        if group[2]:
-            runs.append(WordRun("added", group[2]))
+        removed, added = group[1], group[2]
+        if len(group) > 3:  # joined: a space it carried into a side without words is no change
+            removed, added = (text if text.strip() or "\n" in text else "" for text in group[1:3])
+        block = bool(removed.strip() and added.strip()) and any(
+            "\n" in text.strip() for text in (removed, added)
+        )
+        if removed:
+            runs.append(WordRun("removed", removed, block=block))
+        if added:
+            runs.append(WordRun("added", added, block=block))
     return runs
+
+
+def _absorbed(left: list[str], same: list[str], right: list[str]) -> bool:
+    """Whether the unchanged `same` between two changes reads better as part of them: no longer
+    than either change, and within one line (line breaks keep the text's shape)."""
+    if left[0] != "change" or same[0] != "same" or right[0] != "change" or "\n" in same[1]:
+        return False
+    words = len(same[1].split())
+    if words == 0:  # only spaces: two changes a space apart are one
+        return True
+    # Measured on the line the unchanged words are on: an added line after them is no reason.
+    left_words = max(len(text.rsplit("\n", 1)[-1].split()) for text in left[1:])
+    right_words = max(len(text.split("\n", 1)[0].split()) for text in right[1:])
+    return words < left_words and words < right_words
 
 
 def trim_runs(runs: list[WordRun], context: int = COPY_CONTEXT_WORDS) -> list[WordRun]:

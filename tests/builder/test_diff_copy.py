@@ -121,6 +121,47 @@ def test_neighbouring_word_swaps_read_as_one_change():
     ]
 
 
+def test_a_rewritten_sentence_keeps_no_stray_common_word():
+    runs = diff.word_runs(
+        "Quick question about your team.", "A longer pitch about the product and the team."
+    )
+
+    assert runs == [
+        WordRun("removed", "Quick question about your"),
+        WordRun("added", "A longer pitch about the product and the"),
+        WordRun("same", " team."),
+    ]
+
+
+def test_rewritten_lines_show_as_blocks_of_their_own():
+    before = sequence(written_email(body="<div>Hi,</div><div>One two three</div><div>Four</div>"))
+    after = sequence(written_email(body="<div>Hi,</div><div>Alpha beta gamma delta</div>"))
+
+    (body,) = one_change(before, after).copy
+    html = render(diff_specs(before, after, TEMPLATES))
+
+    assert body.runs == [
+        WordRun("same", "Hi,\n"),
+        WordRun("removed", "One two three\nFour", block=True),
+        WordRun("added", "Alpha beta gamma delta", block=True),
+    ]
+    assert '<del class="copy-block">One two three\nFour</del>' in html
+    assert '<ins class="copy-block">Alpha beta gamma delta</ins>' in html
+
+
+def test_each_rewritten_line_shows_its_old_words_then_its_new():
+    runs = diff.word_runs("Hi,\nOne two three\nFour", "Hi,\nAlpha beta\nGamma")
+
+    assert runs == [
+        WordRun("same", "Hi,\n"),
+        WordRun("removed", "One two three"),
+        WordRun("added", "Alpha beta"),
+        WordRun("same", "\n"),
+        WordRun("removed", "Four"),
+        WordRun("added", "Gamma"),
+    ]
+
+
 def test_a_removed_line_break_is_marked():
     before = sequence(written_email(body="<div>Hi Ada,</div><div>Thanks.</div>"))
     after = sequence(written_email(body="<div>Hi Ada, Thanks.</div>"))
