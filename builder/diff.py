@@ -107,14 +107,6 @@ class CopyDiff:
     # Set when one side is a shared template's text rather than words written in the step.
     compared_with: str = ""  # "the template “Intro”"
 
-    @property
-    def words_changed(self) -> bool:
-        return any(run.op in ("added", "removed") for run in self.runs)
-
-    @property
-    def is_html(self) -> bool:
-        return self.name == "body"
-
 
 @dataclass(frozen=True)
 class DiffLine:
