@@ -2,8 +2,10 @@
 
 Pure Python like spec.py (no Django): `diff_specs(before, after, templates)` compares two
 `spec.SequenceSpec` values and returns a `SequenceDiff` of named changes — steps added, removed,
-moved or changed (wait, type, template with its subject/body diff, threading, required), the
-sending schedule as a per-day before/after grid, time zone and name. Template text comes from
+moved or changed (wait, type, template with its subject/body diff, threading, required, where
+the words come from), the copy written in a step word by word (`CopyDiff`: subject, body and SMS
+text; a body's bold/italic/list and link changes listed apart from its words), the sending
+schedule as a per-day before/after grid, time zone and name. Template text comes from
 `templates`, a mapping of template id -> TemplateText that the caller fills from its cache.
 
 Steps are matched by identity, not by position, so inserting a step at the top reads as one
@@ -20,10 +22,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from builder import schedule, spec, steps
+from builder import copytext, schedule, spec, steps
 
 SLOTS_PER_DAY = schedule.SLOTS_PER_DAY  # the schedule grid's half-hours
 _BODY_CONTEXT = 1  # unchanged lines shown around each changed line of a template body
+COPY_CONTEXT_WORDS = 8  # unchanged words of copy shown on either side of a change
+_MIN_GAP_WORDS = 5  # fewer unchanged words than this are shown rather than folded away
+# Above this many token pairs, a changed stretch of copy is shown as removed + added whole
+# rather than matched word by word (SequenceMatcher is quadratic; a pasted novel must not
+# stall the review page).
+_MAX_MATCH_PAIRS = 250_000
+_QUOTE_LENGTH = 60  # a formatting change quotes at most this many characters of the words
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,61 @@ class FieldChange:
     label: str  # "Wait", "Email template", "Threading", ...
     before: str
     after: str
+    # A change that reads better as one sentence than as "before → after" ("Now written here
+    # (was the template “Intro”)"); shown instead of the pair when set.
+    sentence: str = ""
+
+    def phrase(self) -> str:
+        """The change inside a headline: "wait 1 day → 2 days", "now written here (…)"."""
+        if self.sentence:
+            return self.sentence[0].lower() + self.sentence[1:]
+        return f"{self.label.lower()} {self.before} → {self.after}"
+
+
+@dataclass(frozen=True)
+class WordRun:
+    """A stretch of copy that stayed, went or came; "gap" is unchanged words folded away."""
+
+    op: str  # "same" | "removed" | "added" | "gap"
+    text: str
+    block: bool = False  # shown as lines of its own (a change of several lines on both sides)
+
+    @property
+    def words(self) -> int:
+        return len(self.text.split())
+
+    @property
+    def gap_label(self) -> str:
+        return f"{self.words} unchanged word{'' if self.words == 1 else 's'}"
+
+    @property
+    def is_break(self) -> bool:
+        """Only a line break: invisible on the page unless it is marked."""
+        return "\n" in self.text and not self.text.strip()
+
+    @property
+    def shown(self) -> str:
+        """A gap's or block's words, without the line breaks at its edges (it has its own)."""
+        return self.text.strip("\n")
+
+
+@dataclass
+class CopyDiff:
+    """One copy field of a step (subject, body or SMS text) before and after, word by word.
+
+    `runs` are the words as unchanged / removed / added stretches, long unchanged stretches
+    folded into "gap" runs. A body is compared as the text a reader sees (one line per block
+    or list item); what changed in its formatting and links is listed apart, in words.
+    """
+
+    name: str  # "subject" | "body" | "text"
+    label: str  # "Subject", "Body", "Message"
+    kind: str = "changed"  # "changed" | "added" (all of it is new) | "removed" (all of it went)
+    runs: list[WordRun] = field(default_factory=list)
+    formatting: list[str] = field(default_factory=list)  # "“quick question” is now bold"
+    links: list[str] = field(default_factory=list)  # "Link “site”: https://a → https://b"
+    # Set when one side is a shared template's text rather than words written in the step.
+    compared_with: str = ""  # "the template “Intro”"
 
 
 @dataclass(frozen=True)
@@ -71,6 +135,9 @@ class StepChange:
     moved: bool = False
     fields: list[FieldChange] = field(default_factory=list)
     template: TemplateDiff | None = None
+    # The copy written in the step: for an added step all of it as added, for a removed one
+    # all of it as removed, for a changed one the fields whose words or formatting changed.
+    copy: list[CopyDiff] = field(default_factory=list)
 
     @property
     def type_label(self) -> str:
@@ -95,11 +162,13 @@ class StepChange:
 
     def headline(self) -> str:
         """One short line for lists such as the history page."""
-        if self.kind != "changed" or not self.fields:
+        if self.kind != "changed" or not (self.fields or self.copy):
             return self.title
-        first = self.fields[0]
-        more = f" (+{len(self.fields) - 1} more)" if len(self.fields) > 1 else ""
-        change = f"{first.label.lower()} {first.before} → {first.after}{more}"
+        phrases = [change.phrase() for change in self.fields]
+        if self.copy:
+            phrases.append(f"{_and([copy.label.lower() for copy in self.copy])} changed")
+        more = f" (+{len(phrases) - 1} more)" if len(phrases) > 1 else ""
+        change = f"{phrases[0]}{more}"
         if self.moved:
             change = f"{move_words(self.after_number, self.before_number)}; {change}"
         return f"{self.label}: {change}"
@@ -213,8 +282,14 @@ def diff_specs(
     before: spec.SequenceSpec | None,
     after: spec.SequenceSpec,
     templates: Mapping[str, TemplateText] | None = None,
+    *,
+    copy_words: bool = True,
 ) -> SequenceDiff:
-    """The changes that turn `before` into `after`; `before=None` shows all of `after` as new."""
+    """The changes that turn `before` into `after`; `before=None` shows all of `after` as new.
+
+    `copy_words=False` only notes which copy fields changed, without comparing their words
+    (the history's one-line summaries need no more).
+    """
     templates = templates or {}
     is_new = before is None
     if before is None:
@@ -231,7 +306,10 @@ def diff_specs(
     # What Close gets: a reply stored on the first email starts the thread (spec.py keeps the
     # person's choice for when it moves), so only a change Close would see is listed.
     result.steps, result.unchanged_steps = _diff_steps(
-        spec.apply_threading_rule(before.steps), spec.apply_threading_rule(after.steps), templates
+        spec.apply_threading_rule(before.steps),
+        spec.apply_threading_rule(after.steps),
+        templates,
+        copy_words=copy_words,
     )
     return result
 
@@ -259,6 +337,8 @@ def _diff_steps(
     before: Sequence[spec.Step],
     after: Sequence[spec.Step],
     templates: Mapping[str, TemplateText],
+    *,
+    copy_words: bool = True,
 ) -> tuple[list[StepChange], int]:
     pairs = match_steps(before, after)  # after index -> before index
     moved = _moved(pairs)
@@ -273,13 +353,15 @@ def _diff_steps(
                 after_number=after_index + 1,
                 step_type=step.step_type or "",
                 description=describe_step(step, templates),
+                copy=copy_diffs(None, step, templates, words=copy_words),
             )
             changes.append(((after_index, 1), change))
             continue
         old = before[before_index]
         fields, template = _step_fields(old, step, templates)
+        copy = copy_diffs(old, step, templates, words=copy_words)
         is_moved = after_index in moved
-        if not fields and not is_moved:
+        if not fields and not copy and not is_moved:
             unchanged += 1
             continue
         change = StepChange(
@@ -291,6 +373,7 @@ def _diff_steps(
             moved=is_moved,
             fields=fields,
             template=template,
+            copy=copy,
         )
         changes.append(((after_index, 1), change))
     # A removed step is listed where it used to be: after the step that preceded it.
@@ -306,6 +389,7 @@ def _diff_steps(
             after_number=None,
             step_type=step.step_type or "",
             description=describe_step(step, templates),
+            copy=copy_diffs(step, None, templates, words=copy_words),
         )
         changes.append(((anchor + 0.5, before_index), change))
     changes.sort(key=lambda item: item[0])
@@ -413,7 +497,16 @@ def _step_fields(
         fields.append(FieldChange(label, type_label(old.step_type), type_label(new.step_type)))
     if old.delay != new.delay:
         fields.append(FieldChange(steps.FIELD_LABELS["delay"], _wait(old.delay), _wait(new.delay)))
-    for attribute in (kind.template_field for kind in steps.template_kinds()):
+    if steps.is_written(old) != steps.is_written(new) and _has_copy(old) and _has_copy(new):
+        fields.append(_source_change(old, new, templates))
+    # A written step's template id is publishing's bookkeeping (the Close template that carries
+    # its copy), not a choice anyone made: its words are compared instead (copy_diffs).
+    template_attributes = (
+        ()
+        if steps.is_written(old) or steps.is_written(new)
+        else (kind.template_field for kind in steps.template_kinds())
+    )
+    for attribute in template_attributes:
         label = steps.FIELD_LABELS.get(attribute, attribute)
         old_id, new_id = getattr(old, attribute), getattr(new, attribute)
         if old_id == new_id:
@@ -429,6 +522,38 @@ def _step_fields(
     if old.extra != new.extra and old.step_type == new.step_type and (old.extra or new.extra):
         fields.append(FieldChange("Close settings", "as before", "changed in Close"))
     return fields, template
+
+
+def _has_copy(step: spec.Step) -> bool:
+    return bool(steps.kind_of(step.step_type).copy_fields)
+
+
+def _template_id(step: spec.Step) -> str | None:
+    template_field = steps.kind_of(step.step_type).template_field
+    return getattr(step, template_field) if template_field else None
+
+
+def _source_change(
+    old: spec.Step, new: spec.Step, templates: Mapping[str, TemplateText]
+) -> FieldChange:
+    """Written here ⇄ a shared template, in one sentence naming the template."""
+    label = steps.FIELD_LABELS["content_source"]
+    if steps.is_written(new):
+        template_id = _template_id(old)
+        was = (
+            f"was the template {_template_name(template_id, templates)}"
+            if template_id
+            else "no template was picked"
+        )
+        return FieldChange(label, "Shared template", "Written here", f"Now written here ({was})")
+    template_id = _template_id(new)
+    kept = "the written copy is kept in the history"
+    sentence = (
+        f"Now uses the template {_template_name(template_id, templates)} ({kept})"
+        if template_id
+        else f"Now uses a shared template (none picked yet; {kept})"
+    )
+    return FieldChange(label, "Written here", "Shared template", sentence)
 
 
 def describe_step(step: spec.Step, templates: Mapping[str, TemplateText]) -> str:
@@ -541,6 +666,473 @@ def html_to_lines(html: str) -> list[str]:
     parser.close()
     text = "".join(parser.parts)
     return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+
+
+# --- Copy written in a step -------------------------------------------------------------------
+
+
+def copy_diffs(
+    old: spec.Step | None,
+    new: spec.Step | None,
+    templates: Mapping[str, TemplateText],
+    *,
+    words: bool = True,
+) -> list[CopyDiff]:
+    """The copy fields that changed between two versions of a step (None: the step is new, or
+    gone), in the order the step's kind shows them.
+
+    Only copy in use is compared: a step written here on either side. When it switches from a
+    shared template (or to one), its words are compared with that template's text when the
+    cache has it; a new step's copy is all added.
+    """
+    old_written = old is not None and steps.is_written(old)
+    new_written = new is not None and steps.is_written(new)
+    if not old_written and not new_written:
+        return []
+    old_values, old_from = _copy_side(old, templates)
+    new_values, new_from = _copy_side(new, templates)
+    if new is not None and not new_written and not new_values:
+        # Now a template we hold no text for: nothing to compare the written copy with, and
+        # showing all of it as removed would say it was deleted (it stays in the history).
+        return []
+    names = list(dict.fromkeys([*_copy_fields(new), *_copy_fields(old)]))
+    result = []
+    for name in names:
+        if name not in old_values and name not in new_values:
+            continue
+        change = diff_copy(
+            name,
+            old_values.get(name),
+            new_values.get(name),
+            compared_with=old_from or new_from,
+            words=words,
+        )
+        if change is not None:
+            result.append(change)
+    return result
+
+
+def _copy_fields(step: spec.Step | None) -> tuple[str, ...]:
+    return steps.kind_of(step.step_type).copy_fields if step is not None else ()
+
+
+def _copy_side(
+    step: spec.Step | None, templates: Mapping[str, TemplateText]
+) -> tuple[dict[str, str], str]:
+    """A step's copy by field, and "the template “Intro”" when it is a template's text."""
+    if step is None:
+        return {}, ""
+    kind = steps.kind_of(step.step_type)
+    if steps.is_written(step):
+        return {name: getattr(step, name) or "" for name in kind.copy_fields}, ""
+    template_id = _template_id(step)
+    template = templates.get(template_id) if template_id else None
+    if template is None:
+        return {}, ""
+    values = (
+        {"subject": template.subject, "body": template.body}
+        if template.kind == "email"
+        else {"text": template.body}
+    )
+    values = {name: value for name, value in values.items() if name in kind.copy_fields}
+    return values, f"the template {_template_name(template_id, templates)}"
+
+
+def diff_copy(
+    name: str,
+    old: str | None,
+    new: str | None,
+    *,
+    compared_with: str = "",
+    words: bool = True,
+) -> CopyDiff | None:
+    """One copy field before and after; None when it did not change.
+
+    A body is compared as stored (copytext.clean_body, again: an old revision or a Close
+    template may predate today's rules) and shown as its text; `words=False` only says that it
+    changed.
+    """
+    is_html = name == "body"
+    old_value, new_value = _copy_value(name, old), _copy_value(name, new)
+    if old_value == new_value:
+        return None
+    old_text = _body_words(old_value) if is_html else old_value
+    new_text = _body_words(new_value) if is_html else new_value
+    label = steps.FIELD_LABELS.get(name, name.capitalize())
+    result = CopyDiff(name=name, label=label, compared_with=compared_with)
+    if not old_text.strip() and new_text.strip():
+        result.kind = "added"
+        result.runs = [WordRun("added", new_text)] if words else []
+        return result
+    if not new_text.strip() and old_text.strip():
+        result.kind = "removed"
+        result.runs = [WordRun("removed", old_text)] if words else []
+        return result
+    if not words:
+        return result
+    runs = word_runs(old_text, new_text)
+    result.runs = trim_runs(runs) if any(run.op != "same" for run in runs) else []
+    if is_html:
+        result.formatting = formatting_changes(old_value, new_value)
+        result.links = link_changes(old_value, new_value)
+        if not (result.runs or result.formatting or result.links):
+            result.formatting = ["Only the layout changed (blank lines or blocks)."]
+    return result
+
+
+def _copy_value(name: str, value: str | None) -> str:
+    value = (value or "").replace("\r\n", "\n")
+    return copytext.clean_body(value) if name == "body" else value
+
+
+def _body_words(html: str) -> str:
+    """A body as a reader sees its words: a line per block or list item, single spaces."""
+    return "\n".join(" ".join(line.split()) for line in copytext.body_text(html).splitlines())
+
+
+def word_runs(old: str, new: str) -> list[WordRun]:
+    """`old` → `new` as unchanged, removed and added runs, word by word (copytext.words).
+
+    Lines are matched first, then the words of the lines that changed, so an edit in one
+    paragraph never lines up with words of another, and a long text costs little.
+    """
+    pieces: list[tuple[str, str]] = []
+    old_lines, new_lines = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    for tag, i1, i2, j1, j2 in _opcodes(old_lines, new_lines):
+        before, after = "".join(old_lines[i1:i2]), "".join(new_lines[j1:j2])
+        if tag == "equal":
+            pieces.append(("same", before))
+        elif tag == "replace":
+            pieces += _word_pieces(before, after)
+        else:
+            pieces += [("removed", before), ("added", after)]
+    return _tidy(pieces)
+
+
+def _word_pieces(old: str, new: str) -> list[tuple[str, str]]:
+    old_words, new_words = list(copytext.words(old)), list(copytext.words(new))
+    pieces = []
+    for tag, i1, i2, j1, j2 in _opcodes(old_words, new_words):
+        if tag == "equal":
+            pieces.append(("same", "".join(old_words[i1:i2])))
+            continue
+        pieces.append(("removed", "".join(old_words[i1:i2])))
+        pieces.append(("added", "".join(new_words[j1:j2])))
+    return pieces
+
+
+def _opcodes(old: Sequence, new: Sequence) -> list[tuple[str, int, int, int, int]]:
+    """SequenceMatcher's opcodes, after taking off the common start and end (one edit in a long
+    text is then cheap), and whole-block replaced when the middle is too large to match."""
+    start = 0
+    while start < min(len(old), len(new)) and old[start] == new[start]:
+        start += 1
+    end = 0
+    while end < min(len(old), len(new)) - start and old[-1 - end] == new[-1 - end]:
+        end += 1
+    codes = [("equal", 0, start, 0, start)] if start else []
+    old_end, new_end = len(old) - end, len(new) - end
+    middle_old, middle_new = old[start:old_end], new[start:new_end]
+    if middle_old and middle_new and len(middle_old) * len(middle_new) <= _MAX_MATCH_PAIRS:
+        matcher = difflib.SequenceMatcher(None, middle_old, middle_new, autojunk=False)
+        codes += [
+            (tag, i1 + start, i2 + start, j1 + start, j2 + start)
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        ]
+    elif middle_old or middle_new:
+        codes.append(("replace", start, old_end, start, new_end))
+    if end:
+        codes.append(("equal", old_end, len(old), new_end, len(new)))
+    return codes
+
+
+def _tidy(pieces: Iterable[tuple[str, str]]) -> list[WordRun]:
+    """Runs as people read a change: empty pieces dropped, neighbours of one kind joined, the
+    removed words before the added ones, and a few unchanged words between two larger changes
+    made part of one change (a rewritten paragraph does not keep a stray "about" in place; two
+    swapped words a space apart are one phrase). A change of several lines on both sides is
+    marked `block`: shown as its own lines, its removed words never run into its added ones."""
+    groups: list[list[str]] = []  # ["same", text] | ["change", removed, added(, "joined")]
+    for op, text in pieces:
+        if not text:
+            continue
+        if op == "same":
+            if groups and groups[-1][0] == "same":
+                groups[-1][1] += text
+            else:
+                groups.append(["same", text])
+            continue
+        if not groups or groups[-1][0] != "change":
+            groups.append(["change", "", ""])
+        groups[-1][1 if op == "removed" else 2] += text
+    index = 1
+    while index < len(groups) - 1:
+        if _absorbed(*groups[index - 1 : index + 2]):
+            left, same, right = groups[index - 1 : index + 2]
+            left[1] += same[1] + right[1]
+            left[2] += same[1] + right[2]
+            left.append("joined")
+            del groups[index : index + 2]
+            # The joined change is larger now: the unchanged words before it may go too.
+            index = max(1, index - 2)
+        else:
+            index += 1
+    runs = []
+    for group in groups:
+        if group[0] == "same":
+            runs.append(WordRun("same", group[1]))
+            continue
+        removed, added = group[1], group[2]
+        if len(group) > 3:  # joined: a space it carried into a side without words is no change
+            removed, added = (text if text.strip() or "\n" in text else "" for text in group[1:3])
+        block = bool(removed.strip() and added.strip()) and any(
+            "\n" in text.strip() for text in (removed, added)
+        )
+        if removed:
+            runs.append(WordRun("removed", removed, block=block))
+        if added:
+            runs.append(WordRun("added", added, block=block))
+    return runs
+
+
+def _absorbed(left: list[str], same: list[str], right: list[str]) -> bool:
+    """Whether the unchanged `same` between two changes reads better as part of them: no longer
+    than either change, and within one line (line breaks keep the text's shape)."""
+    if left[0] != "change" or same[0] != "same" or right[0] != "change" or "\n" in same[1]:
+        return False
+    words = len(same[1].split())
+    if words == 0:  # only spaces: two changes a space apart are one
+        return True
+    # Measured on the line the unchanged words are on: an added line after them is no reason.
+    left_words = max(len(text.rsplit("\n", 1)[-1].split()) for text in left[1:])
+    right_words = max(len(text.split("\n", 1)[0].split()) for text in right[1:])
+    return words < left_words and words < right_words
+
+
+def trim_runs(runs: list[WordRun], context: int = COPY_CONTEXT_WORDS) -> list[WordRun]:
+    """Long unchanged stretches folded into "gap" runs, keeping `context` words (at most to the
+    line's edge) next to each change: the reviewer sees the change, not three pages."""
+    result: list[WordRun] = []
+    last = len(runs) - 1
+    for index, run in enumerate(runs):
+        if run.op != "same":
+            result.append(run)
+            continue
+        tokens = list(copytext.words(run.text))
+        head_end = 0 if index == 0 else _context_end(tokens, context)
+        tail_start = len(tokens) if index == last else _context_start(tokens, context)
+        hidden = "".join(tokens[head_end:tail_start]) if head_end < tail_start else ""
+        if len(hidden.split()) < _MIN_GAP_WORDS:
+            result.append(run)
+            continue
+        head, tail = "".join(tokens[:head_end]), "".join(tokens[tail_start:])
+        if head:
+            result.append(WordRun("same", head))
+        result.append(WordRun("gap", hidden))
+        if tail:
+            result.append(WordRun("same", tail))
+    return result
+
+
+def _context_end(tokens: list[str], count: int) -> int:
+    """Where the context after a change ends: after `count` words, or at the line's end."""
+    seen = 0
+    for index, token in enumerate(tokens):
+        if "\n" in token:
+            return index
+        if not token.isspace():
+            seen += 1
+            if seen > count:
+                return index
+    return len(tokens)
+
+
+def _context_start(tokens: list[str], count: int) -> int:
+    """Where the context before a change starts: `count` words back, or the line's start."""
+    seen = 0
+    for index in range(len(tokens) - 1, -1, -1):
+        token = tokens[index]
+        if "\n" in token:
+            return index + 1
+        if not token.isspace():
+            seen += 1
+            if seen > count:
+                return index + 1
+    return 0
+
+
+# --- A body's formatting and links ------------------------------------------------------------
+
+
+@dataclass
+class _MarkedWord:
+    text: str
+    length: int  # characters
+    bold: int  # how many of them are bold
+    italic: int
+    list_kind: str  # "bulleted" | "numbered" | "" (not in a list)
+
+
+class _MarkReader(HTMLParser):
+    """A body's words with the formatting of each: bold, italic, and the list it is in."""
+
+    _BREAKS = frozenset({"div", "p", "br", "li", "ul", "ol", "h1", "h2", "h3", "blockquote"})
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.words: list[_MarkedWord] = []
+        self._bold = self._italic = 0
+        self._lists: list[str] = []
+        self._in_word = False  # the next text continues the last word ("quick<b>ly</b>")
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("strong", "b"):
+            self._bold += 1
+        elif tag in ("em", "i"):
+            self._italic += 1
+        elif tag in ("ul", "ol"):
+            self._lists.append("bulleted" if tag == "ul" else "numbered")
+        if tag in self._BREAKS:
+            self._in_word = False
+
+    def handle_endtag(self, tag):
+        if tag in ("strong", "b"):
+            self._bold = max(0, self._bold - 1)
+        elif tag in ("em", "i"):
+            self._italic = max(0, self._italic - 1)
+        elif tag in ("ul", "ol") and self._lists:
+            self._lists.pop()
+        if tag in self._BREAKS:
+            self._in_word = False
+
+    def handle_data(self, data):
+        for piece in copytext.words(data):
+            if piece.isspace():
+                self._in_word = False
+                continue
+            length = len(piece)
+            bold, italic = length if self._bold else 0, length if self._italic else 0
+            if self._in_word and self.words:
+                word = self.words[-1]
+                word.text += piece
+                word.length += length
+                word.bold += bold
+                word.italic += italic
+            else:
+                list_kind = self._lists[-1] if self._lists else ""
+                self.words.append(_MarkedWord(piece, length, bold, italic, list_kind))
+            self._in_word = True
+
+
+def _marked_words(html: str) -> list[_MarkedWord]:
+    reader = _MarkReader()
+    reader.feed(html or "")
+    reader.close()
+    return reader.words
+
+
+def _share(marked: int, length: int) -> str:
+    return "all" if marked and marked >= length else "some" if marked else "none"
+
+
+def formatting_changes(old_html: str, new_html: str) -> list[str]:
+    """What turned bold or italic, or into or out of a list, among the words both bodies have:
+    "“quick question” is now bold". Words that changed are the word diff's; their formatting
+    is not listed again."""
+    old_words, new_words = _marked_words(old_html), _marked_words(new_html)
+    changes: list[tuple[int, int, str]] = []  # (position in the new body, aspect, sentence)
+    open_runs: dict[str, list] = {}  # aspect -> [key, first index, last index, words]
+
+    def close(aspect):
+        run = open_runs.pop(aspect, None)
+        if run is not None:
+            key, first, _, words_of_run = run
+            order = ("bold", "italic", "list").index(aspect)
+            changes.append((first, order, _formatting_sentence(aspect, key, words_of_run)))
+
+    codes = _opcodes([w.text for w in old_words], [w.text for w in new_words])
+    for tag, i1, i2, j1, _ in codes:
+        if tag != "equal":
+            for aspect in list(open_runs):
+                close(aspect)
+            continue
+        for offset in range(i2 - i1):
+            old, new, index = old_words[i1 + offset], new_words[j1 + offset], j1 + offset
+            keys = {
+                "bold": (_share(old.bold, old.length), _share(new.bold, new.length)),
+                "italic": (_share(old.italic, old.length), _share(new.italic, new.length)),
+                "list": (old.list_kind, new.list_kind),
+            }
+            for aspect, key in keys.items():
+                run = open_runs.get(aspect)
+                if run is not None and (run[0] != key or run[2] != index - 1):
+                    close(aspect)
+                    run = None
+                if key[0] == key[1]:
+                    continue
+                if run is None:
+                    open_runs[aspect] = [key, index, index, [new.text]]
+                else:
+                    run[2] = index
+                    run[3].append(new.text)
+    for aspect in list(open_runs):
+        close(aspect)
+    return [sentence for _, _, sentence in sorted(changes)]
+
+
+def _formatting_sentence(aspect: str, key: tuple[str, str], words_of_run: list[str]) -> str:
+    quoted = f"“{_shorten(' '.join(words_of_run))}”"
+    before, after = key
+    if aspect == "list":
+        if not after:
+            return f"{quoted} is no longer a {before} list"
+        was = f" (was {before})" if before else ""
+        return f"{quoted} is now a {after} list{was}"
+    if after == "all":
+        return f"{quoted} is now {aspect}"
+    if after == "some":
+        return f"{quoted} is now partly {aspect}"
+    return f"{quoted} is no longer {aspect}"
+
+
+def link_changes(old_html: str, new_html: str) -> list[str]:
+    """Links added, removed, pointed elsewhere or reworded, each in words."""
+    old = [(_shorten(" ".join(text.split())), href) for text, href in copytext.body_links(old_html)]
+    new = [(_shorten(" ".join(text.split())), href) for text, href in copytext.body_links(new_html)]
+    for link in list(new):
+        if link in old:
+            old.remove(link)
+            new.remove(link)
+    changes = []
+    for same in (0, 1):  # the same words pointing elsewhere, then the same address reworded
+        for link in list(new):
+            match = next((before for before in old if before[same] == link[same]), None)
+            if match is None:
+                continue
+            old.remove(match)
+            new.remove(link)
+            if same == 0:
+                changes.append(f"Link {_link_text(link[0])}: {match[1]} → {link[1]}")
+            else:
+                changes.append(f"Link to {link[1]}: {_link_text(match[0])} → {_link_text(link[0])}")
+    changes += [f"Link added: {_link_text(text)} → {href}" for text, href in new]
+    changes += [f"Link removed: {_link_text(text)} (was {href})" for text, href in old]
+    return changes
+
+
+def _link_text(text: str) -> str:
+    return f"“{text}”" if text else "(a link without words)"
+
+
+def _shorten(text: str, length: int = _QUOTE_LENGTH) -> str:
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
+def _and(items: list[str]) -> str:
+    """ "subject", "subject and body", "a, b and c"."""
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 # --- Schedule ---------------------------------------------------------------------------------

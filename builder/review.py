@@ -31,7 +31,7 @@ from django.db.models import Exists, F, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from builder import notifications, permissions, spec
+from builder import notifications, permissions, spec, steps
 from builder.models import (
     EDITED_STEP_COLUMNS,
     Comment,
@@ -45,6 +45,7 @@ from builder.steps import type_label
 
 Status = Sequence.Status
 MAX_COMMENT_LENGTH = 5000
+MAX_QUOTE_LENGTH = 1000  # a passage of a step's copy, quoted in a comment
 
 
 # --- Refusals ---------------------------------------------------------------------------------
@@ -367,11 +368,14 @@ def _copy_state(sequence, locked):
 # --- Comments ---------------------------------------------------------------------------------
 
 
-def add_comment(*, sequence, user, body, step_id=None, parent_id=None):
+def add_comment(*, sequence, user, body, step_id=None, parent_id=None, quote="", quote_field=""):
     """A comment on the sequence or on one of its steps, or a reply in an existing thread.
 
     Replies join the thread of the comment they answer (one level of threading) and are about
     the same step. Replying to a resolved thread reopens it: someone still has something to say.
+
+    `quote` is a passage of the step's copy the comment is about and `quote_field` the field it
+    is from ("subject", "body", "text": one of the step kind's copy fields); both optional.
     """
     _require_role(user)
     body = _clean_body(body, empty="Write a comment first.")
@@ -385,6 +389,7 @@ def add_comment(*, sequence, user, body, step_id=None, parent_id=None):
         step, step_label = parent.step, parent.step_label
     elif step_id not in (None, ""):
         step, step_label = _step_of(sequence, step_id)
+    quote, quote_field = _clean_quote(quote, quote_field, step=step, step_label=step_label)
     with transaction.atomic():
         comment = Comment.objects.create(
             sequence=sequence,
@@ -394,6 +399,8 @@ def add_comment(*, sequence, user, body, step_id=None, parent_id=None):
             parent=parent,
             author=user,
             body=body,
+            quote=quote,
+            quote_field=quote_field,
         )
         if parent is not None and parent.resolved_at:
             Comment.objects.filter(pk=parent.pk).update(resolved_at=None, resolved_by=None)
@@ -425,6 +432,31 @@ def _clean_body(text, *, empty):
             f"The comment is {len(body)} characters long; keep it to {MAX_COMMENT_LENGTH}."
         )
     return body
+
+
+def _clean_quote(quote, quote_field, *, step, step_label):
+    """The quote as stored ("", "" without one), or InvalidInput saying what is wrong with it."""
+    text = (quote or "").replace("\r\n", "\n").strip()
+    field_name = (quote_field or "").strip()
+    if not text and not field_name:
+        return "", ""
+    if not text:
+        raise InvalidInput(
+            "The quote is empty: select words of the step's copy to quote, or remove the quote."
+        )
+    if len(text) > MAX_QUOTE_LENGTH:
+        raise InvalidInput(
+            f"The quote is {len(text)} characters long; quote at most {MAX_QUOTE_LENGTH}."
+        )
+    if step is None:
+        raise InvalidInput("A quote is from a step's copy: choose the step it is about.")
+    copy_fields = steps.kind_of(step.step_type).copy_fields
+    if field_name not in copy_fields:
+        if not copy_fields:
+            raise InvalidInput(f"{step_label} has no copy to quote.")
+        names = " or ".join(steps.FIELD_LABELS.get(name, name).lower() for name in copy_fields)
+        raise InvalidInput(f"A quote from {step_label} comes from its {names}.")
+    return text, field_name
 
 
 def _comment_of(sequence, comment_id):

@@ -13,9 +13,10 @@ from django.db.models import Prefetch
 from django.http import QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from builder import diff, permissions, review, spec
+from builder import copytext, diff, permissions, review, spec, steps
 from builder.models import CloseTemplate, Comment, EditConflict, Revision, StateChange
 from builder.views.access import get_sequence_for_user
 
@@ -133,6 +134,8 @@ def _render_review(request, sequence, *, status=200, draft_request="", comment_e
         "state_log": state_log[:STATE_LOG_ON_REVIEW],
         "state_log_more": len(state_log) > STATE_LOG_ON_REVIEW,
         "draft_request": draft_request,
+        # Each written step's words as they read now: what a reviewer selects to quote.
+        "step_copies": [item for item in step_copies(live, templates) if item.written],
         **_comments_context(request, sequence, live, templates, comment_error),
     }
     return render(request, "builder/sequence_review.html", context, status=status)
@@ -166,6 +169,66 @@ def template_texts(ids):
     }
 
 
+# --- A step's copy, as it reads -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CopyField:
+    name: str  # "subject" | "body" | "text"
+    label: str  # "Subject"
+    text: str = ""  # a subject's or SMS's words (escaped by the template)
+    html: str = ""  # a body: the stored HTML cleaned again, so safe to show as HTML
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.html or self.text.strip())
+
+
+@dataclass(frozen=True)
+class StepCopy:
+    key: str  # the step row's id (spec.Step.key), "" for a step without one
+    number: int
+    label: str  # "Step 2 · Email"
+    description: str  # diff.describe_step: "Email · wait 1 day · written here: “Hi”"
+    written: bool
+    fields: tuple[CopyField, ...] = ()
+
+
+def step_copies(sequence_spec, templates):
+    """Every step of `sequence_spec`, with the copy of those written here.
+
+    A body is run through copytext.clean_body again before it is marked safe: it was cleaned
+    when it was saved, but an old revision may predate today's rules, and what a page shows as
+    HTML must never rest on what was stored.
+    """
+    result = []
+    for number, step in enumerate(sequence_spec.steps, start=1):
+        written = steps.is_written(step)
+        fields = []
+        for name in steps.kind_of(step.step_type).copy_fields if written else ():
+            value = getattr(step, name) or ""
+            label = steps.FIELD_LABELS.get(name, name.capitalize())
+            if name == "body":
+                cleaned = copytext.clean_body(value)
+                blank = copytext.is_blank_body(cleaned)
+                # Safe: nh3 has just cleaned it to the body's tag subset (the docstring's why).
+                html = "" if blank else mark_safe(cleaned)  # noqa: S308
+                fields.append(CopyField(name, label, html=html))
+            else:
+                fields.append(CopyField(name, label, text=value))
+        result.append(
+            StepCopy(
+                key=step.key or "",
+                number=number,
+                label=review.step_label(number, step.step_type),
+                description=diff.describe_step(step, templates),
+                written=written,
+                fields=tuple(fields),
+            )
+        )
+    return result
+
+
 # --- Comments ---------------------------------------------------------------------------------
 
 
@@ -177,6 +240,13 @@ class CommentError:
     message: str
     text: str = ""
     step: str = ""
+    quote: str = ""
+    quote_field: str = ""
+
+    @property
+    def quote_label(self) -> str:
+        """ "body": the copy field the quote is from, as the form names it."""
+        return steps.FIELD_LABELS.get(self.quote_field, self.quote_field).lower()
 
 
 @require_POST
@@ -190,6 +260,8 @@ def comment_add(request, sequence_id):
             body=request.POST.get("body", ""),
             step_id=request.POST.get("step", ""),
             parent_id=parent,
+            quote=request.POST.get("quote", ""),
+            quote_field=request.POST.get("quote_field", ""),
         )
     except review.ReviewRefused as refusal:
         error = CommentError(
@@ -198,6 +270,9 @@ def comment_add(request, sequence_id):
             text=request.POST.get("body", ""),
             step=request.POST.get("step", ""),
         )
+        if not parent:  # only the new-comment form quotes (and shows a quote back)
+            error.quote = request.POST.get("quote", "")[: review.MAX_QUOTE_LENGTH * 2]
+            error.quote_field = request.POST.get("quote_field", "")[:20]
         return _comment_refused(request, sequence, refusal, error)
     return _comments_changed(request, sequence, "Reply added." if parent else "Comment added.")
 
@@ -328,7 +403,11 @@ def sequence_history(request, sequence_id):
         if specs[index + 1] is None:
             headlines = [_first_revision_headline(specs[index])]
         else:
-            headlines = diff.diff_specs(specs[index + 1], specs[index], templates).headlines()
+            # One line per change: which copy fields changed is enough ("Step 2: subject
+            # changed"); the words are compared on the revision's own page.
+            headlines = diff.diff_specs(
+                specs[index + 1], specs[index], templates, copy_words=False
+            ).headlines()
         rows.append(
             {
                 "revision": revision,
@@ -419,7 +498,7 @@ def _render_revision(request, sequence, revision, *, status=200):
         **sequence_header(request, sequence, active_tab="history"),
         "revision": revision,
         "shown": shown,
-        "steps": [diff.describe_step(step, templates) for step in shown.steps],
+        "steps": step_copies(shown, templates),
         "schedule_text": spec.describe_schedule(shown.schedule),
         "is_current": is_current,
         "restore_changes": diff.diff_specs(live, shown, templates),
