@@ -59,6 +59,17 @@ class TemplatePlan:
     def words(self) -> str:
         return WORDS[self.kind]
 
+    @property
+    def shared_choice(self) -> bool:
+        """Changed copy for a template that is shared (adopted from Close, or used by other
+        sequences): the person may choose to update the shared template too."""
+        row = self.owned
+        if row is None or not row.close_id:
+            return False
+        shared = not row.created_by_us or bool(self.shared_with)
+        changing = self.fork or (self.action == UPDATE and row.update_shared)
+        return shared and changing
+
 
 def is_written(step) -> bool:
     return step_kinds.is_written(step) and step.step_type in COPY_KEYS
@@ -330,6 +341,33 @@ _NO_DRIFT = {
 }
 
 
+def forget_gone(row: OwnedTemplate, *, sequence, number):
+    """Close no longer has the step's template: the next publish creates one of the step's
+    own, under a new name (an old name may be someone else's, and Close does not keep names
+    unique)."""
+    name = template_name(
+        sequence=sequence,
+        number=number,
+        step_key=row.step_key,
+        kind=row.kind,
+        replacing=row.close_id,
+    )
+    values = {
+        "name": name,
+        "close_id": "",
+        "created_by_us": True,
+        "sent_subject": "",
+        "sent_body": "",
+        "sent_text": "",
+        "close_date_updated": "",
+        "update_shared": False,
+        **_NO_DRIFT,
+    }
+    OwnedTemplate.objects.filter(pk=row.pk, close_id=row.close_id).update(**values)
+    for field_name, value in values.items():
+        setattr(row, field_name, value)
+
+
 def record_written(row: OwnedTemplate, *, copy, answer, close_id=""):
     """Close has `copy` in the template (our create or update answered, or we found it):
     remember its id and what it holds, and forget any drift it resolved."""
@@ -421,6 +459,7 @@ def check_templates(client, *, sequence, plans) -> list[LiveTemplate]:
                 f"Step {plan.number}'s {plan.words} {row.close_id} is no longer in Close: "
                 "publishing creates a new one."
             )
+            forget_gone(row, sequence=sequence, number=plan.number)
             checked.append(live)
             continue
         verdict = judge(row, template, wanted=plan.copy)
@@ -438,11 +477,20 @@ def check_templates(client, *, sequence, plans) -> list[LiveTemplate]:
 
 
 def drift_by_step(sequence) -> dict[str, OwnedTemplate]:
-    """step key -> the OwnedTemplate whose copy was changed in Close (for the step cards)."""
-    return {
-        row.step_key: row
-        for row in OwnedTemplate.objects.filter(sequence=sequence, drift_seen_at__isnull=False)
-    }
+    """step key -> the OwnedTemplate whose copy was changed in Close, for the step cards:
+    each row comes as templates/builder/_copy_drift.html wants it (see for_display)."""
+    rows = OwnedTemplate.objects.filter(sequence=sequence, drift_seen_at__isnull=False)
+    numbers = _step_numbers(sequence)
+    return {row.step_key: for_display(row, numbers) for row in rows if row.step_key in numbers}
+
+
+def for_display(row: OwnedTemplate, numbers=None) -> OwnedTemplate:
+    """The row with what the drift partial shows: `changes` (word by word, drift_changes) and
+    `step_number` (None when the step is gone)."""
+    numbers = _step_numbers(row.sequence) if numbers is None else numbers
+    row.changes = drift_changes(row)
+    row.step_number = numbers.get(row.step_key)
+    return row
 
 
 @dataclass
@@ -502,3 +550,47 @@ def with_template_ids(payload: dict, plans, *, placeholders=False) -> dict:
             template_id = plan.close_id or None
         payload["steps"][plan.index][field_name] = template_id
     return payload
+
+
+# --- a person's choices ----------------------------------------------------------------------
+
+
+class ChoiceRefused(Exception):
+    """Nothing was changed; `message` says why, `status` is the HTTP status to answer with."""
+
+    def __init__(self, message, *, status=409):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def _owned_row(sequence, owned_id, user):
+    from builder import permissions  # noqa: PLC0415 - keeps this module's imports light
+
+    if not permissions.can_publish(user):
+        raise ChoiceRefused("Only Publishers decide what publishing sends to Close.", status=403)
+    row = OwnedTemplate.objects.filter(sequence=sequence, pk=owned_id).first()
+    if row is None:
+        raise ChoiceRefused("That template is no longer this sequence's. Reload the page.")
+    return row
+
+
+def choose_update_shared(*, sequence, user, owned_id, update: bool) -> OwnedTemplate:
+    """ "Update the shared template too" (or take it back): the next publish changes the
+    shared template in place instead of giving the step a template of its own."""
+    row = _owned_row(sequence, owned_id, user)
+    if update and not row.close_id:
+        raise ChoiceRefused("This step has no shared template to update any more. Reload the page.")
+    OwnedTemplate.objects.filter(pk=row.pk).update(update_shared=update)
+    row.update_shared = update
+    return row
+
+
+def choose_overwrite(*, sequence, user, owned_id, overwrite: bool) -> OwnedTemplate:
+    """ "Overwrite on publish" (or take it back) for copy changed in Close."""
+    row = _owned_row(sequence, owned_id, user)
+    if overwrite and not row.has_drift:
+        raise ChoiceRefused("Close's copy of this step no longer differs. Reload the page.")
+    OwnedTemplate.objects.filter(pk=row.pk).update(overwrite_drift=overwrite)
+    row.overwrite_drift = overwrite
+    return row
