@@ -95,10 +95,9 @@ class Confirmation:
         if updates:
             noun = "" if creates else f" template{'s' if updates != 1 else ''}"
             parts.append(f"{updates}{noun} to update")
-        sequence = "the sequence" if self.action == Action.CREATE else "the sequence's update"
         if not parts:
-            return f"One request: {sequence}"
-        return ", ".join(parts) + f", then {sequence}"
+            return "One request: the sequence"
+        return ", ".join(parts) + ", then the sequence"
 
 
 def confirmation(*, sequence, user, requested_status=None, client=None, live=True, check_copy=None):
