@@ -165,9 +165,9 @@ def _check_copy(client, sequence, sequence_spec, result):
         )
         return
     used_by = {
-        item.plan.close_id: item.plan.shared_with
+        item.plan.owned.close_id: item.plan.shared_with
         for item in live
-        if item.plan.close_id and not item.problem
+        if item.plan.owned.close_id and not item.problem
     }
     for item in live:
         if item.problem:
@@ -177,7 +177,7 @@ def _check_copy(client, sequence, sequence_spec, result):
         sequence=sequence, sequence_spec=sequence_spec, used_by=used_by
     )
     for plan in plans:
-        plan.shared_with = used_by.get(plan.close_id, [])
+        plan.shared_with = used_by.get(plan.owned.close_id, []) if plan.owned else []
     result.templates = plans
     _count_active_contacts(client, plans, result)
     if any(plan.drift for plan in plans):

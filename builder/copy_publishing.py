@@ -533,9 +533,10 @@ def placeholder(plan: TemplatePlan) -> str:
     return f"<the id Close gives step {plan.number}'s new template>"
 
 
-def with_template_ids(payload: dict, plans, *, placeholders=False) -> dict:
-    """The sequence's payload with each written step referencing its template: the id it has,
-    or, for one still to be created, None (or a readable placeholder for the publish page)."""
+def with_template_ids(payload: dict, plans, *, placeholders=False, ids=None) -> dict:
+    """The sequence's payload with each written step referencing its template: `ids` (step
+    index -> template id) once they are written; before, the id it has, or for one still to
+    be created None (or a readable placeholder for the publish page)."""
     steps = payload.get("steps") or []
     if not plans:
         return payload
@@ -544,7 +545,9 @@ def with_template_ids(payload: dict, plans, *, placeholders=False) -> dict:
         if plan.index >= len(steps):
             continue
         field_name = step_kinds.kind_of(plan.kind).template_field
-        if plan.action == CREATE:
+        if ids is not None:
+            template_id = ids.get(plan.index) or None
+        elif plan.action == CREATE:
             template_id = placeholder(plan) if placeholders else None
         else:
             template_id = plan.close_id or None

@@ -485,7 +485,9 @@ def _write_templates(client, attempt, progress) -> bool:
     for plan in plans:
         if not _write_template(client, attempt, progress, sequence, plan):
             return False
-    payload = copy_publishing.with_template_ids(attempt.request_payload, plans)
+    owned = copy_publishing.owned_templates(sequence)
+    ids = {plan.index: owned[(plan.step_key, plan.kind)].close_id for plan in plans}
+    payload = copy_publishing.with_template_ids(attempt.request_payload, plans, ids=ids)
     if payload != attempt.request_payload:
         attempt.request_payload = payload
         PublishAttempt.objects.filter(pk=attempt.pk).update(request_payload=payload)
