@@ -387,13 +387,92 @@ class CloseClient:
     def list_sms_templates(self, **filters) -> list[dict]:
         return list(self.iter_sms_templates(**filters))
 
-    def fetch_email_template(self, template_id) -> dict:
+    def fetch_email_template(self, template_id, *, include_embedded=False) -> dict:
+        # §7: include_embedded also resolves templates embedded in a Workflow built in Close's
+        # UI; sent only when asked, so an ordinary fetch stays what it always was.
         return self._request(
-            "GET", f"email_template/{_quote_id(template_id)}/", what="email template"
+            "GET",
+            f"email_template/{_quote_id(template_id)}/",
+            params=_embedded(include_embedded),
+            what="email template",
         )
 
-    def fetch_sms_template(self, template_id) -> dict:
-        return self._request("GET", f"sms_template/{_quote_id(template_id)}/", what="SMS template")
+    def fetch_sms_template(self, template_id, *, include_embedded=False) -> dict:
+        return self._request(
+            "GET",
+            f"sms_template/{_quote_id(template_id)}/",
+            params=_embedded(include_embedded),
+            what="SMS template",
+        )
+
+    # Template writes follow the sequence writes: a 400 is a CloseValidationError with
+    # .field_errors, a 429 is waited out, and any unclear answer (5xx, timeout, broken
+    # connection, unreadable 2xx) is never retried but raised as CloseUnavailable saying it
+    # may have been processed; the caller looks the template up (find_templates_named) first.
+
+    def create_email_template(self, payload: dict) -> dict:
+        # §7: 200 with the full template; name, subject and body are required.
+        return self._request(
+            "POST",
+            "email_template/",
+            payload=payload,
+            what="email template",
+            outcome="the email template may or may not have been created",
+        )
+
+    def update_email_template(self, template_id, payload: dict) -> dict:
+        # §7: PUT is partial; only the keys sent change.
+        return self._request(
+            "PUT",
+            f"email_template/{_quote_id(template_id)}/",
+            payload=payload,
+            what="email template",
+            outcome="the changes to the email template may or may not have been saved",
+        )
+
+    def create_sms_template(self, payload: dict) -> dict:
+        # §7: 201; closed schema (unknown keys, and `status`, are refused with a 400).
+        return self._request(
+            "POST",
+            "sms_template/",
+            payload=payload,
+            what="SMS template",
+            outcome="the SMS template may or may not have been created",
+        )
+
+    def update_sms_template(self, template_id, payload: dict) -> dict:
+        return self._request(
+            "PUT",
+            f"sms_template/{_quote_id(template_id)}/",
+            payload=payload,
+            what="SMS template",
+            outcome="the changes to the SMS template may or may not have been saved",
+        )
+
+    def find_templates_named(self, kind: str, name: str) -> list[dict]:
+        """Every template of `kind` ("email" | "sms") named exactly `name`, archived ones
+        included. Close does not keep names unique and has no name filter (§7), so this pages
+        through the whole list."""
+        if kind == "email":
+            templates = self.iter_email_templates()
+        elif kind == "sms":
+            templates = self.iter_sms_templates()
+        else:
+            raise ValueError(f'kind must be "email" or "sms", not {kind!r}')
+        return [t for t in templates if isinstance(t, dict) and t.get("name") == name]
+
+    def sequence_active_contacts(self, sequence_id) -> int:
+        """How many contacts are in the sequence right now: subscriptions that are active or
+        paused (§14: both mean "already enrolled"; an edit reaches their pending steps)."""
+        if not sequence_id or not isinstance(sequence_id, str):
+            raise ValueError(f"Not a Close sequence id: {sequence_id!r}")
+        params = {"sequence_id": sequence_id, "_fields": "id,contact_id,status"}
+        contacts = set()
+        for item in self._iter_pages("sequence_subscription/", params):
+            if isinstance(item, dict) and item.get("status") in ("active", "paused"):
+                # A contact is in a Workflow once at most; counting ids guards against a repeat.
+                contacts.add(item.get("contact_id") or item.get("id"))
+        return len(contacts)
 
     def list_sequences(self, **params) -> list[dict]:
         return list(self._iter_pages("sequence/", params))
@@ -617,6 +696,10 @@ class CloseClient:
         shown = f"{max(1, round(delay))}" if delay >= 1 else f"{delay:.1f}"
         message = f"Close asked us to wait {shown} s before trying again."
         return CloseRateLimited(message, retry_after=delay, status_code=status_code)
+
+
+def _embedded(include_embedded: bool) -> dict | None:
+    return {"include_embedded": "true"} if include_embedded else None
 
 
 def _param(value):

@@ -197,7 +197,7 @@ def sms_templates():
     ]
 
 
-_BASE62 = string.digits + string.ascii_letters
+BASE62 = string.digits + string.ascii_letters
 # Its own generator, not the module-level one: the sandbox runs in a thread beside tests that
 # seed or watch the global random state (hypothesis warns when another thread draws from it).
 _ids = random.Random()
@@ -205,7 +205,7 @@ _ids = random.Random()
 
 def new_id(prefix, length=22):
     """An id that looks like Close's: a prefix and base-62 characters."""
-    return prefix + "".join(_ids.choices(_BASE62, k=length))
+    return prefix + "".join(_ids.choices(BASE62, k=length))
 
 
 _TOPICS = [

@@ -26,7 +26,7 @@ from . import page
 from .store import Store
 
 API_PREFIX = "/api/v1"
-RATE_GROUPS = ("sequence", "email_template", "sms_template", "me")
+RATE_GROUPS = ("sequence", "email_template", "sms_template", "sequence_subscription", "me")
 FAULT_KINDS = (
     "rate_limit",
     "error",
@@ -715,6 +715,16 @@ class Sandbox:
         """Change fields of an email or SMS template (e.g. is_shared=False); returns a copy."""
         with self._lock:
             return copy.deepcopy(self._store.update_template(template_id, fields))
+
+    def edit_template_copy(self, template_id, **fields):
+        """Someone edits a template's copy in Close (name, subject, body / name, text): what
+        the template page's form does. date_updated moves; returns a copy."""
+        with self._lock:
+            return copy.deepcopy(self._store.edit_template_copy(template_id, fields))
+
+    def used_by_sequences(self, template_id):
+        with self._lock:
+            return copy.deepcopy(self._store.used_by_sequences(template_id))
 
     def add_ui_sequence(self, data):
         """Store a sequence as Close's UI would make it (may hold task or other operational

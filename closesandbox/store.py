@@ -1,4 +1,5 @@
-"""Close's data model (templates, sequences) and the logic of every /api/v1/ endpoint.
+"""Close's data model (templates, sequences, subscriptions) and the logic of every /api/v1/
+endpoint.
 
 Nothing here does I/O or locking: the HTTP layer holds the sandbox lock around each call and
 serialises the returned payload while still holding it, so payloads may reference live state.
@@ -8,6 +9,7 @@ Tags such as [I] refer to the confidence tags of ../shared/close-api.md (beside 
 import copy
 import datetime as dt
 import functools
+import hashlib
 import re
 import zoneinfo
 
@@ -27,6 +29,31 @@ STEP_FIELDS = (
     "step_allowed_delay",
 )
 REQUIRED = "This field is required."
+UNKNOWN_FIELD = "Unknown field."  # [I] marshmallow's wording; Close's exact message is unknown
+SMS_STATUSES = ("active", "archived")
+SUBSCRIPTION_STATUSES = ("active", "paused", "finished", "goal", "error")
+# Read-only keys Close adds to an email template. Its clone script re-POSTs fetched templates
+# after deleting only `id` and `organization_id`, so the rest are tolerated in a body [O/I].
+EMAIL_TEMPLATE_READ_ONLY = frozenset(
+    {
+        "id",
+        "organization_id",
+        "created_by",
+        "updated_by",
+        "date_created",
+        "date_updated",
+        "used_by_sequences",
+        "last_used_at",
+        "last_used_by",
+        "last_used_type",
+        "unsubscribe_link_id",
+        "bcc",
+        "cc",
+    }
+)
+# SMS template create/update schemas are closed (additionalProperties: false) [D].
+SMS_CREATE_KEYS = frozenset({"name", "text", "is_shared", "attachments"})
+SMS_UPDATE_KEYS = SMS_CREATE_KEYS | {"status"}
 _TIME = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
 _MISSING = object()
 
@@ -108,12 +135,15 @@ def select_fields(obj, query):
     return {n: obj[n] for n in names if n in obj}
 
 
-def paginate(items, query):
+def paginate(items, query, decorate=None):
+    """One page of `items`; `decorate(item)` adds computed keys to the items of that page only."""
     skip = _int_param(query, "_skip", 0)
     limit = _int_param(query, "_limit", MAX_LIMIT)
     if limit > MAX_LIMIT:
         raise ApiError(400, {"error": f"_limit must be at most {MAX_LIMIT}"})
     page = items[skip : skip + limit]
+    if decorate is not None:
+        page = [decorate(item) for item in page]
     return {
         "data": [select_fields(item, query) for item in page],
         "has_more": skip + limit < len(items),
@@ -152,6 +182,54 @@ def _clean_required_string(payload, key, err):
     else:
         return value
     return None
+
+
+def _clean_bool(payload, key, err):
+    value = payload.get(key)
+    if not isinstance(value, bool):
+        err.field(key, "Must be a boolean.")
+        return None
+    return value
+
+
+def _clean_text(payload, key, err):
+    value = payload.get(key)
+    if not isinstance(value, str):
+        err.field(key, "Not a valid string.")
+        return None
+    return value
+
+
+def _clean_attachments(payload, err, *, sms):
+    """A list of {url, filename, content_type} objects (email ones may add size and more).
+    [I] Uploads are not modelled: any http(s) URL is stored as given."""
+    value = payload.get("attachments")
+    if not isinstance(value, list):
+        err.field("attachments", "Must be a list of attachments.")
+        return None
+    cleaned = []
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            err.field(f"attachments.{i}", "Must be an object.")
+            continue
+        for key in ("url", "filename", "content_type"):
+            if not isinstance(item.get(key), str) or not item[key].strip():
+                err.field(f"attachments.{i}.{key}", REQUIRED)
+        if isinstance(item.get("url"), str) and not re.match(r"https?://", item["url"]):
+            err.field(f"attachments.{i}.url", "Must be an http(s) URL.")
+        if sms:
+            unknown = set(item) - {"url", "filename", "content_type"}
+            for key in sorted(unknown):
+                err.field(f"attachments.{i}.{key}", UNKNOWN_FIELD)
+        elif "size" in item and not (is_integer(item["size"]) and item["size"] >= 0):
+            err.field(f"attachments.{i}.size", "Must be a number of bytes.")
+        cleaned.append(copy.deepcopy(item))
+    return cleaned
+
+
+def _reject_unknown(payload, allowed, err):
+    for key in sorted(set(payload) - allowed):
+        err.field(key, UNKNOWN_FIELD)
 
 
 def _clean_timezone(payload, err):
@@ -250,12 +328,26 @@ class Store:
             re.compile(r"sequence/(?P<oid>[^/]+)/"),
             {"GET": "get_sequence", "PUT": "update_sequence", "DELETE": "delete_sequence"},
         ),
-        # Template writes exist in Close but nothing here needs them, so they answer 405.
-        (re.compile(r"email_template/"), {"GET": "list_email_templates"}),
-        (re.compile(r"email_template/(?P<oid>[^/]+)/"), {"GET": "get_email_template"}),
-        (re.compile(r"sms_template/"), {"GET": "list_sms_templates"}),
-        (re.compile(r"sms_template/(?P<oid>[^/]+)/"), {"GET": "get_sms_template"}),
+        (
+            re.compile(r"email_template/"),
+            {"GET": "list_email_templates", "POST": "create_email_template"},
+        ),
+        (
+            re.compile(r"email_template/(?P<oid>[^/]+)/"),
+            {"GET": "get_email_template", "PUT": "update_email_template"},
+        ),
+        (
+            re.compile(r"sms_template/"),
+            {"GET": "list_sms_templates", "POST": "create_sms_template"},
+        ),
+        (
+            re.compile(r"sms_template/(?P<oid>[^/]+)/"),
+            {"GET": "get_sms_template", "PUT": "update_sms_template"},
+        ),
+        (re.compile(r"sequence_subscription/"), {"GET": "list_subscriptions"}),
     )
+    # Handlers answer 200 unless listed here (close-api.md §7: SMS template create is 201).
+    CREATED = frozenset({"create_sms_template"})
 
     def dispatch(self, method, subpath, query, body):
         """Run one API call. `subpath` is the path below /api/v1/ (e.g. "sequence/seq_x/").
@@ -269,18 +361,47 @@ class Store:
             if method not in methods:
                 allow = ", ".join(methods)
                 return 405, {"error": "Method not allowed"}, [("Allow", allow)]
-            handler = getattr(self, methods[method])
+            name = methods[method]
+            handler = getattr(self, name)
             try:
-                return 200, handler(query=query, body=body, **match.groupdict()), []
+                payload = handler(query=query, body=body, **match.groupdict())
             except ApiError as exc:
                 return exc.status, exc.body, []
+            return (201 if name in self.CREATED else 200), payload, []
         # No redirect for a missing trailing slash: Close documents every path with one [I].
         return 404, {"error": "Not found"}, []
 
-    # -- /me/ and templates -------------------------------------------------------------------
+    # -- /me/ ---------------------------------------------------------------------------------
 
     def get_me(self, query, body):
         return select_fields(seed.ME, query)
+
+    # -- templates ----------------------------------------------------------------------------
+
+    def _used_by_index(self, field):
+        """template id -> [{"id", "name"}] of the sequences whose steps use it, in creation
+        order, each sequence once."""
+        index = {}
+        for sequence in self.sequences.values():
+            for tid in dict.fromkeys(step.get(field) for step in sequence["steps"]):
+                if tid is not None:
+                    index.setdefault(tid, []).append(
+                        {"id": sequence["id"], "name": sequence["name"]}
+                    )
+        return index
+
+    def _template_view(self, template, index=None):
+        """A template as the API shows it: with `used_by_sequences` (close-api.md §7)."""
+        field = "sms_template_id" if template["id"] in self.sms_templates else "email_template_id"
+        if index is None:
+            index = self._used_by_index(field)
+        return {**template, "used_by_sequences": index.get(template["id"], [])}
+
+    def used_by_sequences(self, template_id):
+        template = self.email_templates.get(template_id) or self.sms_templates.get(template_id)
+        if template is None:
+            raise KeyError(template_id)
+        return self._template_view(template)["used_by_sequences"]
 
     def list_email_templates(self, query, body):
         archived = _bool_param(query, "is_archived")
@@ -291,28 +412,157 @@ class Store:
             if (archived is None or t["is_archived"] == archived)
             and (shared is None or t["is_shared"] == shared)
         ]
-        return paginate(items, query)
+        index = self._used_by_index("email_template_id")
+        return paginate(items, query, lambda t: self._template_view(t, index))
 
-    def get_email_template(self, query, body, oid):
+    def _email_template(self, oid):
         template = self.email_templates.get(oid)
         if template is None:
             raise ApiError(404, {"error": "Not found"})
-        used_by = [
-            {"id": s["id"], "name": s["name"]}
-            for s in self.sequences.values()
-            if any(step["email_template_id"] == oid for step in s["steps"])
-        ]
-        # `used_by_sequences` is documented on fetch only, so the list endpoint omits it.
-        return select_fields({**template, "used_by_sequences": used_by}, query)
+        return template
 
-    def list_sms_templates(self, query, body):
-        return paginate(list(self.sms_templates.values()), query)
-
-    def get_sms_template(self, query, body, oid):
+    def _sms_template(self, oid):
         template = self.sms_templates.get(oid)
         if template is None:
             raise ApiError(404, {"error": "Not found"})
-        return select_fields(template, query)
+        return template
+
+    def get_email_template(self, query, body, oid):
+        # [I] include_embedded resolves templates embedded in Workflows built in Close's UI;
+        # the sandbox has none, so the flag is checked and otherwise changes nothing.
+        _bool_param(query, "include_embedded")
+        return select_fields(self._template_view(self._email_template(oid)), query)
+
+    def create_email_template(self, query, body):
+        payload = _require_object(body)
+        err = _Errors()
+        name = _clean_required_string(payload, "name", err)
+        subject = _clean_required_string(payload, "subject", err)
+        body_html = _clean_required_string(payload, "body", err)
+        shared = _clean_bool(payload, "is_shared", err) if "is_shared" in payload else False
+        archived = _clean_bool(payload, "is_archived", err) if "is_archived" in payload else False
+        attachments = []
+        if "attachments" in payload:
+            attachments = _clean_attachments(payload, err, sms=False)
+        err.raise_if_any()
+        # [I] Keys outside the fields above (read-only ones included) are ignored: Close
+        # publishes no schema for email template bodies.
+        now = aware_now()
+        template = {
+            "id": self._new_template_id("tmpl_", self.email_templates),
+            "name": name,
+            "subject": subject,
+            "body": body_html,
+            "is_shared": shared,
+            "is_archived": archived,
+            "attachments": attachments,
+            "organization_id": seed.ORG_ID,
+            "created_by": seed.USER_ID,
+            "updated_by": seed.USER_ID,
+            "date_created": now,
+            "date_updated": now,
+        }
+        self.email_templates[template["id"]] = template
+        self._changed()
+        return self._template_view(template)
+
+    def update_email_template(self, query, body, oid):
+        template = self._email_template(oid)
+        payload = _require_object(body)
+        err = _Errors()
+        changes = {}
+        # PUT is a PATCH: only keys present are validated and changed (close-api.md §7).
+        for key in ("name", "subject", "body"):
+            if key in payload:
+                changes[key] = _clean_required_string(payload, key, err)
+        for key in ("is_shared", "is_archived"):
+            if key in payload:
+                changes[key] = _clean_bool(payload, key, err)
+        if "attachments" in payload:
+            # [I] An update replaces the list; whether Close merges it is not stated.
+            changes["attachments"] = _clean_attachments(payload, err, sms=False)
+        err.raise_if_any()
+        self._apply(template, changes, by=seed.USER_ID)
+        return self._template_view(template)
+
+    def list_sms_templates(self, query, body):
+        # Close documents no is_shared/status filter here: clients filter themselves [D].
+        index = self._used_by_index("sms_template_id")
+        return paginate(
+            list(self.sms_templates.values()), query, lambda t: self._template_view(t, index)
+        )
+
+    def get_sms_template(self, query, body, oid):
+        _bool_param(query, "include_embedded")
+        return select_fields(self._template_view(self._sms_template(oid)), query)
+
+    def create_sms_template(self, query, body):
+        payload = _require_object(body)
+        err = _Errors()
+        # `status` is not accepted on create: it is unknown to the closed create schema [D].
+        _reject_unknown(payload, SMS_CREATE_KEYS, err)
+        name = _clean_required_string(payload, "name", err)
+        text = _clean_text(payload, "text", err) if "text" in payload else ""
+        shared = _clean_bool(payload, "is_shared", err) if "is_shared" in payload else False
+        attachments = []
+        if "attachments" in payload:
+            attachments = _clean_attachments(payload, err, sms=True)
+        err.raise_if_any()
+        now = aware_now()
+        template = {
+            "id": self._new_template_id("smstmpl_", self.sms_templates),
+            "name": name,
+            "text": text,
+            "is_shared": shared,
+            "status": "active",
+            "attachments": attachments,
+            "organization_id": seed.ORG_ID,
+            "owned_by": seed.USER_ID,
+            "created_by": seed.USER_ID,
+            "updated_by": seed.USER_ID,
+            "date_created": now,
+            "date_updated": now,
+        }
+        self.sms_templates[template["id"]] = template
+        self._changed()
+        return self._template_view(template)
+
+    def update_sms_template(self, query, body, oid):
+        template = self._sms_template(oid)
+        payload = _require_object(body)
+        err = _Errors()
+        _reject_unknown(payload, SMS_UPDATE_KEYS, err)
+        changes = {}
+        if "name" in payload:
+            changes["name"] = _clean_required_string(payload, "name", err)
+        if "text" in payload:
+            changes["text"] = _clean_text(payload, "text", err)
+        if "is_shared" in payload:
+            changes["is_shared"] = _clean_bool(payload, "is_shared", err)
+        if "status" in payload:
+            if payload["status"] not in SMS_STATUSES:
+                err.field("status", f"Must be one of: {', '.join(SMS_STATUSES)}.")
+            changes["status"] = payload["status"]
+        if "attachments" in payload:
+            changes["attachments"] = _clean_attachments(payload, err, sms=True)
+        err.raise_if_any()
+        self._apply(template, changes, by=seed.USER_ID)
+        return self._template_view(template)
+
+    @staticmethod
+    def _new_template_id(prefix, existing):
+        oid = new_id(prefix, 43)  # Close's template ids are longer than sequence ids
+        while oid in existing:
+            oid = new_id(prefix, 43)
+        return oid
+
+    def _apply(self, template, changes, *, by):
+        # [I] A PUT that changes nothing still counts as an update in Close's other objects
+        # (sequences bump date_updated on every PUT), so templates do the same.
+        template.update(changes)
+        template["updated_by"] = by
+        template["date_updated"] = aware_now()
+        self._changed()
 
     def add_email_templates(self, n, shared=True):
         start = len(self.email_templates)
@@ -330,7 +580,61 @@ class Store:
             raise ValueError(f"cannot set template field(s): {', '.join(sorted(unknown))}")
         template.update(copy.deepcopy(fields))
         template["date_updated"] = aware_now()
+        self._changed()
         return template
+
+    def edit_template_copy(self, template_id, fields, by=seed.COLLEAGUE_ID):
+        """A person edits a template in Close's own editor (the sandbox's template page): the
+        copy changes, date_updated moves, updated_by is that person. How tests make drift."""
+        template = self.email_templates.get(template_id) or self.sms_templates.get(template_id)
+        if template is None:
+            raise KeyError(template_id)
+        editable = ("name", "subject", "body") if "subject" in template else ("name", "text")
+        unknown = set(fields) - set(editable)
+        if unknown:
+            raise ValueError(f"cannot edit template field(s): {', '.join(sorted(unknown))}")
+        bad = [k for k, v in fields.items() if not isinstance(v, str)]
+        if bad:
+            raise ValueError(f"not text: {', '.join(sorted(bad))}")
+        if "name" in fields and not fields["name"].strip():
+            raise ValueError("a template needs a name")
+        self._apply(template, dict(fields), by=by)
+        return template
+
+    # -- subscriptions ------------------------------------------------------------------------
+
+    def counts_for(self, oid):
+        counts = dict.fromkeys(SUBSCRIPTION_STATUSES, 0)
+        counts.update(self.subscription_counts.get(oid, {}))
+        return counts
+
+    def subscriptions_for(self, oid):
+        """The subscriptions behind a sequence's counts: made up, but stable, so paging through
+        them twice gives the same items (ids derive from the sequence id and a number)."""
+        sequence = self.sequences.get(oid)
+        stamp = sequence["date_created"] if sequence else naive_now()
+        items = []
+        for status, count in self.counts_for(oid).items():
+            for _ in range(count):
+                items.append(_subscription(oid, len(items), status, stamp))
+        return items
+
+    def list_subscriptions(self, query, body):
+        sequence_id = query.get("sequence_id")
+        contact_id = query.get("contact_id")
+        lead_id = query.get("lead_id")
+        if not (sequence_id or contact_id or lead_id):
+            # Mandatory since 2021-03-31 (close-api.md §14). [I] wording
+            raise ApiError(400, {"error": "One of sequence_id, contact_id or lead_id is required."})
+        ids = [sequence_id] if sequence_id else list(self.subscription_counts)
+        items = [
+            item
+            for oid in ids
+            for item in self.subscriptions_for(oid)
+            if (not contact_id or item["contact_id"] == contact_id)
+            and (not lead_id or item["lead_id"] == lead_id)
+        ]
+        return paginate(items, query)
 
     # -- sequences ----------------------------------------------------------------------------
 
@@ -339,10 +643,6 @@ class Store:
         if sequence is None:
             raise ApiError(404, {"error": "Not found"})
         return sequence
-
-    def counts_for(self, oid):
-        zero = {"active": 0, "paused": 0, "finished": 0, "goal": 0, "error": 0}
-        return {**zero, **self.subscription_counts.get(oid, {})}
 
     def list_sequences(self, query, body):
         return paginate(list(self.sequences.values()), query)
@@ -589,6 +889,43 @@ class Store:
                 )
             elif template.get("is_archived") or template.get("status") == "archived":
                 err.general(f'Template "{tid}" cannot be used in Workflows because it is archived.')
+
+
+_STATUS_REASONS = {
+    "active": None,
+    "paused": "manual",
+    "finished": None,
+    "goal": "reply-received",
+    "error": "email-bounced",
+}
+
+
+def _stable_id(prefix, *parts, length=22):
+    digest = hashlib.sha256(":".join(parts).encode()).digest()
+    return prefix + "".join(seed.BASE62[b % 62] for b in digest[:length])
+
+
+def _subscription(sequence_id, number, status, stamp):
+    """One subscription item with the fields of close-api.md §14."""
+    key = (sequence_id, str(number))
+    return {
+        "id": _stable_id("sub_", *key),
+        "sequence_id": sequence_id,
+        "contact_id": _stable_id("cont_", *key),
+        "lead_id": _stable_id("lead_", *key),
+        "contact_email": f"contact{number + 1}@example.com",
+        "sender_account_id": seed.ME["email_accounts"][0]["id"],
+        "sender_email": seed.ME["email"],
+        "sender_name": f"{seed.ME['first_name']} {seed.ME['last_name']}",
+        "calls_assigned_to": [seed.USER_ID],
+        "start_date": stamp,
+        "status": status,
+        "status_reason": _STATUS_REASONS[status],
+        "created_by_id": seed.USER_ID,
+        "updated_by_id": seed.USER_ID,
+        "date_created": stamp,
+        "date_updated": stamp,
+    }
 
 
 def _require_object(body):
