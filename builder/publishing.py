@@ -26,6 +26,22 @@ Exactly once (close-api.md §6: POST /sequence/ is not idempotent)
   attempt treats it as unclear and checks Close before anything is created.
 - An update (PUT /sequence/{id}/) sends the complete step list with step ids, so sending it twice
   leaves the same sequence; after an unclear answer we still fetch it to say what happened.
+
+Written copy (copy_publishing.py plans it)
+- A step whose copy is written in it needs a shared Close template carrying that copy. The job
+  writes those first, in step order, inside the same guard, then the sequence referencing them
+  (the payload stored on the attempt gets their ids before it is sent, so the look-ups above
+  match what was sent).
+- Before a template create, the step's OwnedTemplate row is committed with the template's
+  unique name and no Close id. After an unclear answer we look that name up (settling as
+  above) before anything creates it again; a row still without an id makes the next attempt
+  look first too. A clear answer stores the id and what we sent, so a retry after a failed
+  sequence write reuses the templates, and a republish sends nothing for unchanged copy and
+  only the changed keys (PUT) for an edit.
+- Before a PUT the job fetches the template: copy changed in Close since we sent ours (drift)
+  stops the publish until a person chooses; a template other sequences use (or one adopted
+  from Close) is never changed unless a Publisher chose "Update the shared template too": the
+  step gets a template of its own instead.
 """
 
 import dataclasses

@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from builder import copy_publishing, editing, publishing
+from builder import close, copy_publishing, editing, publishing
 from builder.models import OwnedTemplate, Sequence, Step
 from tests.builder.copykit import (
     FOLLOW_UP,
@@ -454,3 +454,64 @@ def test_drift_found_by_the_publish_job_itself_stops_before_changing_the_templat
 def test_names_in_the_sandbox_are_each_used_once(published, sandbox):
     for row in rows(published).values():
         assert len(templates_named(sandbox, row.name)) == 1
+
+
+# --- a template gone from Close, a create whose process died -----------------------------------
+
+
+def test_a_template_gone_from_close_is_replaced_when_its_copy_changes(
+    published, user, reviewer, publisher, sandbox
+):
+    row = rows(published)[1]
+    OwnedTemplate.objects.filter(pk=row.pk).update(close_id="tmpl_DeletedInClose0000000000")
+    edit_step(published, user, reviewer, 1, body=BETTER)
+    since = len(sandbox.requests)
+
+    outcome = publish(published, publisher)
+
+    assert outcome.ok, outcome.message
+    assert writes(sandbox, since) == [
+        ("POST", "/email_template/"),
+        ("PUT", f"/sequence/{published.close_id}/"),
+    ]
+    replaced = rows(published)[1]
+    assert replaced.name != row.name and template(sandbox, replaced.close_id)["body"] == BETTER
+
+
+def test_the_publish_page_notices_a_gone_template_and_plans_a_new_one(
+    published, user, reviewer, publisher, sandbox, client
+):
+    row = rows(published)[3]
+    OwnedTemplate.objects.filter(pk=row.pk).update(close_id="smstmpl_DeletedInClose00000000")
+    edit_step(published, user, reviewer, 0, delay=60)
+    client.force_login(publisher)
+
+    page = page_of(client, published)
+
+    assert "Step 4's SMS template smstmpl_DeletedInClose00000000 is no longer in Close" in page
+    assert "1 template to create, then the sequence" in page
+    since = len(sandbox.requests)
+    outcome = publish(published, publisher)
+    assert outcome.ok, outcome.message
+    assert writes(sandbox, since) == [
+        ("POST", "/sms_template/"),
+        ("PUT", f"/sequence/{published.close_id}/"),
+    ]
+    assert template(sandbox, rows(published)[3].close_id)["text"] == SMS
+
+
+def test_a_create_whose_process_died_is_found_by_name_not_sent_again(written, publisher, sandbox):
+    """The row (with its name) is written before the create is sent; the process died after
+    Close made the template. The next publish looks the name up and uses it."""
+    plan = copy_publishing.plan_templates(sequence=fresh(written))[0]
+    copy_publishing.claim_row(sequence=fresh(written), plan=plan)
+    api = close.client_from_settings()
+    made = api.create_email_template(plan.payload)
+
+    outcome = publish(written, publisher)
+
+    assert outcome.ok, outcome.message
+    assert writes(sandbox).count(("POST", "/email_template/")) == 2, "one before, one for step 3"
+    assert rows(written)[1].close_id == made["id"]
+    assert len(templates_named(sandbox, plan.name)) == 1
+    assert "found in Close for step 2" in outcome.message
