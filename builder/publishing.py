@@ -375,6 +375,12 @@ def run_attempt(*, attempt, client=None, step_pks=None) -> PublishOutcome:
             client.close()
     if progress.templates and attempt.outcome in (Outcome.PUBLISHED, Outcome.FOUND_EXISTING):
         attempt.message += " " + progress.templates_sentence()
+    elif progress.templates:
+        # The templates written before the failure stay in Close, recorded: the next attempt
+        # reuses them instead of creating them again.
+        attempt.message += " " + progress.templates_sentence().replace(
+            "Step templates:", "Kept in Close for the next attempt, step templates", 1
+        )
     if progress.rate_limited and attempt.outcome in (Outcome.PUBLISHED, Outcome.FOUND_EXISTING):
         attempt.message += f" (Close asked us to wait {_seconds(progress.rate_limited)} s first.)"
     _finish(attempt, started, guard=attempt.started_at)

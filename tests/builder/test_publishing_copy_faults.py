@@ -143,6 +143,9 @@ def test_a_clear_or_unclear_failure_creates_nothing_twice_and_the_retry_finishes
     else:
         assert f"We checked: Close did not create {words}" in first.message
     assert "your draft is unchanged" in first.message or fault == "rate_limit"
+    if write == "sms create":
+        kept = "Kept in Close for the next attempt, step templates created for steps 2 and 3."
+        assert kept in first.message
     assert content_of(sequence) == before, "no copy lost"
     stored = fresh(sequence)
     assert stored.status == Sequence.Status.APPROVED and stored.publishing_since is None
