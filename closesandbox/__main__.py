@@ -25,7 +25,7 @@ def main(argv=None):
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--api-key", action="append", required=True, dest="api_keys")
-    parser.add_argument("--state-file", help="load/save sequences here (JSON)")
+    parser.add_argument("--state-file", help="load/save sequences and templates here (JSON)")
     parser.add_argument("--rate-limit", type=_rate_limit, default=(100, 10), metavar="N/SECONDS")
     parser.add_argument("--quiet", action="store_true", help="no access log on stderr")
     args = parser.parse_args(argv)

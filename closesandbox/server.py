@@ -421,6 +421,8 @@ class _Handler(BaseHTTPRequestHandler):
                 }
                 data = json.dumps(state).encode()
             self._send(200, raw=data)
+        elif route[1] in ("templates", "template"):
+            self._template_pages(parts, body_bytes)
         elif self.command == "GET" and route[1] == "sequence" and len(parts) == 2:
             with sb._lock:
                 sequence = sb._store.sequences.get(parts[1])
@@ -442,6 +444,70 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(404, {"error": "Not found"})
 
+    # -- template pages: "someone changed it in Close" ----------------------------------------
+
+    def _template_pages(self, parts, body_bytes):
+        """GET /_sandbox/templates lists templates; GET /_sandbox/template/{id} shows one with
+        a form; POST there (a form, or JSON from a test or script) edits its copy as a person in
+        Close's template editor would: date_updated moves, updated_by is that person."""
+        sb = self.server.sandbox
+        if parts == ["templates"] and self.command == "GET":
+            with sb._lock:
+                html = page.templates_page(
+                    list(sb._store.email_templates.values()),
+                    list(sb._store.sms_templates.values()),
+                )
+            self._send(200, raw=html.encode(), content_type=_HTML)
+            return
+        if len(parts) != 2 or parts[0] != "template" or self.command not in ("GET", "POST"):
+            self._send(404, {"error": "Not found"})
+            return
+        template_id = parts[1]
+        query = parse_qs(urlsplit(self.path).query)
+        is_form = self._content_type() == _FORM
+        status, problem, attempted = 200, "", None
+        if self.command == "POST":
+            fields = _template_form(body_bytes) if is_form else _parse_json(body_bytes)
+            if not isinstance(fields, dict):
+                self._send(400, {"error": "Expected a JSON object of name/subject/body/text"})
+                return
+            try:
+                edited = sb.edit_template_copy(template_id, **fields)
+            except KeyError:
+                edited, status, problem = None, 404, "Not found"
+            except ValueError as exc:
+                edited, status, problem = None, 422 if is_form else 400, str(exc)
+                attempted = fields
+            if not is_form:
+                if edited is None:
+                    self._send(status, {"error": problem})
+                else:
+                    self._send(200, {"template": edited})
+                return
+            if edited is not None:  # post/redirect/get, so a reload does not post again
+                target = f"/_sandbox/template/{quote(template_id, safe='')}?saved=1"
+                self._send(303, raw=b"", headers=[("Location", target)], content_type=_HTML)
+                return
+        with sb._lock:
+            store = sb._store
+            template = store.email_templates.get(template_id) or store.sms_templates.get(
+                template_id
+            )
+            if template is None:
+                html, status = page.template_not_found_page(template_id), 404
+            else:
+                html = page.template_page(
+                    template,
+                    store.used_by_sequences(template_id),
+                    saved="saved" in query and status == 200,
+                    problem=problem,
+                    attempted=attempted,
+                )
+        self._send(status, raw=html.encode(), content_type=_HTML)
+
+    def _content_type(self):
+        return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+
     def _control_refusal(self, body_bytes):
         """(status, error) when a control request may come from a web page, else None.
 
@@ -460,10 +526,24 @@ class _Handler(BaseHTTPRequestHandler):
         fetched_from = self.headers.get("Sec-Fetch-Site", "same-origin")
         if self.command != "GET" and fetched_from not in ("same-origin", "none"):
             return 403, {"error": "Sandbox control refuses cross-site requests"}
-        content_type = self.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        content_type = self._content_type()
+        if body_bytes and content_type == _FORM and self._is_template_form_post(origin, host):
+            return None
         if body_bytes and content_type != "application/json":
             return 415, {"error": "Sandbox control reads only application/json bodies"}
         return None
+
+    def _is_template_form_post(self, origin, host):
+        """The template page's own form: a browser posting it always sends its Origin, which
+        must be this sandbox (a form from any other page is refused above or here)."""
+        parts = [p for p in urlsplit(self.path).path.split("/") if p]
+        return (
+            self.command == "POST"
+            and len(parts) == 3
+            and parts[1] == "template"
+            and origin is not None
+            and origin.rstrip("/") == f"http://{host}"
+        )
 
 
 def _is_loopback_host(host):
@@ -525,6 +605,23 @@ def _with_echo(data, echo):
 
 
 _HTML = "text/html; charset=utf-8"
+_FORM = "application/x-www-form-urlencoded"
+
+
+def _template_form(body_bytes):
+    """The template page's form fields (only those posted); textareas send CRLF line ends."""
+    try:
+        text = body_bytes.decode()
+    except UnicodeDecodeError:
+        return None
+    fields = parse_qs(text, keep_blank_values=True)
+    return {
+        key: values[-1].replace("\r\n", "\n")
+        for key, values in fields.items()
+        if key in ("name", "subject", "body", "text")
+    }
+
+
 _WWW_AUTH = ("WWW-Authenticate", 'Basic realm="Close API"')
 
 
@@ -732,6 +829,16 @@ class Sandbox:
         with self._lock:
             return copy.deepcopy(self._store.add_ui_sequence(copy.deepcopy(data)))
 
+    def add_subscription(self, sequence_id, *, contact_id, lead_id, status="active", email=None):
+        """Enroll one given contact in a sequence (counted in its subscription counts and
+        listed by /sequence_subscription/); returns a copy of the subscription."""
+        with self._lock:
+            return copy.deepcopy(
+                self._store.add_subscription(
+                    sequence_id, contact_id=contact_id, lead_id=lead_id, status=status, email=email
+                )
+            )
+
     def set_subscription_counts(self, seq_id, active=0, paused=0, finished=0, goal=0, error=0):
         with self._lock:
             if seq_id not in self._store.sequences:
@@ -756,21 +863,36 @@ class Sandbox:
                 state = json.load(fh)
             sequences = {s["id"]: s for s in state["sequences"]}
             counts = dict(state.get("subscription_counts", {}))
+            subscriptions = list(state.get("subscriptions", []))
+            # Templates since version 2: ones made or edited through the API stay, so a saved
+            # sequence still finds the template that carries its copy.
+            templates = {
+                name: {t["id"]: t for t in state[name]}
+                for name in ("email_templates", "sms_templates")
+                if name in state
+            }
         except (OSError, ValueError, KeyError, TypeError) as exc:
             # A broken demo state should not stop the demo; say so and start empty.
             print(f"closesandbox: ignoring unreadable state file: {exc}", file=sys.stderr)
             return
         self._store.sequences = sequences
         self._store.subscription_counts = counts
+        self._store.subscriptions = subscriptions
+        for name, loaded in templates.items():
+            setattr(self._store, name, loaded)
 
     def _save_state(self):
-        """Write sequences atomically (called under the lock after every mutation)."""
+        """Write sequences and templates atomically (called under the lock after every
+        mutation)."""
         if not self.state_file:
             return
         state = {
-            "version": 1,
+            "version": 2,
             "sequences": list(self._store.sequences.values()),
             "subscription_counts": self._store.subscription_counts,
+            "subscriptions": self._store.subscriptions,
+            "email_templates": list(self._store.email_templates.values()),
+            "sms_templates": list(self._store.sms_templates.values()),
         }
         tmp = f"{self.state_file}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:

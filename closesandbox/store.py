@@ -301,6 +301,9 @@ class Store:
         self.sms_templates = {}
         self.sequences = {}  # id -> sequence; dicts keep creation order
         self.subscription_counts = {}
+        # Subscriptions of given contacts (add_subscription), beside the made-up ones behind
+        # subscription_counts: for tests and modules that model real contacts.
+        self.subscriptions = []
         self.created_payloads = []
         self.on_change = None  # called after every mutation of sequences (state-file saving)
         self.reseed()
@@ -312,6 +315,7 @@ class Store:
     def clear_sequences(self):
         self.sequences.clear()
         self.subscription_counts.clear()
+        self.subscriptions.clear()
         self.created_payloads.clear()
         self._changed()
 
@@ -596,8 +600,11 @@ class Store:
         bad = [k for k, v in fields.items() if not isinstance(v, str)]
         if bad:
             raise ValueError(f"not text: {', '.join(sorted(bad))}")
-        if "name" in fields and not fields["name"].strip():
-            raise ValueError("a template needs a name")
+        # Close's editor, like its API (close-api.md §7), keeps a name, and a subject and a
+        # body on an email template; an SMS text may be empty.
+        blank = [k for k in ("name", "subject", "body") if k in fields and not fields[k].strip()]
+        if blank:
+            raise ValueError(f"{' and '.join(blank)} cannot be blank")
         self._apply(template, dict(fields), by=by)
         return template
 
@@ -606,18 +613,40 @@ class Store:
     def counts_for(self, oid):
         counts = dict.fromkeys(SUBSCRIPTION_STATUSES, 0)
         counts.update(self.subscription_counts.get(oid, {}))
+        for item in self.subscriptions:
+            if item["sequence_id"] == oid:
+                counts[item["status"]] += 1
         return counts
 
     def subscriptions_for(self, oid):
-        """The subscriptions behind a sequence's counts: made up, but stable, so paging through
-        them twice gives the same items (ids derive from the sequence id and a number)."""
+        """A sequence's subscriptions: made-up ones behind its counts, then given ones. The
+        made-up ones are stable (ids derive from the sequence id and a number), so paging
+        through them twice gives the same items."""
         sequence = self.sequences.get(oid)
         stamp = sequence["date_created"] if sequence else naive_now()
         items = []
-        for status, count in self.counts_for(oid).items():
-            for _ in range(count):
+        for status in SUBSCRIPTION_STATUSES:
+            for _ in range(self.subscription_counts.get(oid, {}).get(status, 0)):
                 items.append(_subscription(oid, len(items), status, stamp))
-        return items
+        return items + [item for item in self.subscriptions if item["sequence_id"] == oid]
+
+    def add_subscription(self, sequence_id, *, contact_id, lead_id, status="active", email=None):
+        """Enroll a given contact (e.g. one of a module that models leads and contacts)."""
+        if sequence_id not in self.sequences:
+            raise KeyError(sequence_id)
+        if status not in SUBSCRIPTION_STATUSES:
+            raise ValueError(f"status must be one of {SUBSCRIPTION_STATUSES}")
+        stamp = naive_now()
+        item = _subscription(sequence_id, 0, status, stamp)
+        item.update(
+            id=new_id("sub_"),
+            contact_id=contact_id,
+            lead_id=lead_id,
+            contact_email=email,
+        )
+        self.subscriptions.append(item)
+        self._changed()
+        return item
 
     def list_subscriptions(self, query, body):
         sequence_id = query.get("sequence_id")
@@ -626,7 +655,14 @@ class Store:
         if not (sequence_id or contact_id or lead_id):
             # Mandatory since 2021-03-31 (close-api.md §14). [I] wording
             raise ApiError(400, {"error": "One of sequence_id, contact_id or lead_id is required."})
-        ids = [sequence_id] if sequence_id else list(self.subscription_counts)
+        if sequence_id:
+            ids = [sequence_id]
+        else:
+            ids = list(
+                dict.fromkeys(
+                    [*self.subscription_counts, *(i["sequence_id"] for i in self.subscriptions)]
+                )
+            )
         items = [
             item
             for oid in ids
@@ -657,6 +693,7 @@ class Store:
         self._sequence(oid)
         del self.sequences[oid]
         self.subscription_counts.pop(oid, None)
+        self.subscriptions = [i for i in self.subscriptions if i["sequence_id"] != oid]
         self._changed()
         return {}
 

@@ -15,8 +15,9 @@ from builder.close import (
     CloseUnavailable,
     CloseValidationError,
 )
-from closesandbox import seed
+from closesandbox import Sandbox, seed
 from tests.conftest import SANDBOX_KEY
+from tests.fakeclock import FakeClock
 
 INTRO = "tmpl_00jcushDRuoBBS5sSTUAbNt4dPpBUhlJqQafVfzzRJn"
 ARCHIVED = "tmpl_p47qYaqu6oVeQgTdRUVUun6M4SpOM4z68oZJ4TZjLpX"
@@ -234,6 +235,27 @@ def test_429_beyond_the_budget_raises_without_writing(
     assert templates(sandbox) == before
 
 
+def test_a_used_up_template_window_pauses_the_next_template_write(monkeypatch, sleeps):
+    # A sandbox allowing 2 requests per 1 s window per group, on one hand-moved clock.
+    from closesandbox import server
+
+    clock = FakeClock(1000.0).install(monkeypatch, close, server)
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        clock.sleep(seconds)
+
+    with Sandbox(api_keys={SANDBOX_KEY}, rate_limit=(2, 1)) as tight:
+        client = CloseClient(api_key=SANDBOX_KEY, base_url=tight.url, sleep=sleep)
+        made = client.create_email_template(EMAIL)
+        client.update_email_template(made["id"], {"subject": "Again"})
+        assert client.last_rate_limit.remaining == 0 and sleeps == []
+        client.update_email_template(made["id"], {"subject": "Third"})  # not a 429
+        assert sleeps == [1.0]
+        assert [r.method for r in tight.requests] == ["POST", "PUT", "PUT"]
+        client.close()
+
+
 # --- unclear answers: like sequence writes -------------------------------------------------------
 
 
@@ -374,6 +396,17 @@ def test_sequence_active_contacts_counts_active_and_paused(api, sandbox):
     assert [p.path for p in pages] == ["/api/v1/sequence_subscription/"] * 2
     assert pages[0].query["sequence_id"] == sequence["id"]
     assert [p.query["_skip"] for p in pages] == ["0", "100"]
+
+
+def test_sequence_active_contacts_counts_each_given_contact_once(api, sandbox):
+    sequence = make_sequence(api, INTRO)
+    for status in ("active", "paused", "finished"):
+        sandbox.add_subscription(sequence["id"], contact_id=f"cont_{status}", lead_id="lead_1")
+        sandbox.add_subscription(
+            sequence["id"], contact_id=f"cont_{status}", lead_id="lead_1", status=status
+        )
+    # cont_finished is active once too; each contact is counted once.
+    assert api.sequence_active_contacts(sequence["id"]) == 3
 
 
 def test_sequence_active_contacts_retries_a_failed_page_and_refuses_no_id(api, sandbox, sleeps):

@@ -360,6 +360,28 @@ def test_sequence_subscriptions_need_a_filter_and_are_empty_without_counts(sb):
     assert get(sb, "sequence_subscription/", sequence_id="seq_nope").json()["data"] == []
 
 
+def test_given_contacts_can_be_enrolled_beside_the_counts(sb):
+    seq = make_sequence(sb, INTRO)
+    sb.set_subscription_counts(seq["id"], active=2)
+    given = sb.add_subscription(
+        seq["id"], contact_id="cont_given", lead_id="lead_given", status="paused", email="a@b.test"
+    )
+    assert given["id"].startswith("sub_") and given["status"] == "paused"
+    listed = get(sb, "sequence_subscription/", sequence_id=seq["id"]).json()["data"]
+    assert [i["status"] for i in listed] == ["active", "active", "paused"]
+    assert listed[-1] == given
+    assert get(sb, "sequence_subscription/", contact_id="cont_given").json()["data"] == [given]
+    assert get(sb, "sequence_subscription/", lead_id="lead_given").json()["data"] == [given]
+    counts = get(sb, f"sequence/{seq['id']}/").json()["subscription_counts_by_status"]
+    assert counts["active"] == 2 and counts["paused"] == 1
+    with pytest.raises(KeyError):
+        sb.add_subscription("seq_nope", contact_id="c", lead_id="l")
+    with pytest.raises(ValueError):
+        sb.add_subscription(seq["id"], contact_id="c", lead_id="l", status="gone")
+    requests.delete(sb.url + f"sequence/{seq['id']}/", auth=AUTH, timeout=TIMEOUT)
+    assert get(sb, "sequence_subscription/", contact_id="cont_given").json()["data"] == []
+
+
 # --- faults on template writes -----------------------------------------------------------------
 
 WRITES = [
@@ -451,3 +473,167 @@ def test_template_writes_count_in_their_own_rate_groups():
         assert get(tight, "sequence/").ok
         assert get(tight, "sequence_subscription/", sequence_id="seq_x").ok
         assert len(tight.email_templates) == seeded + 2
+
+
+# --- drift: someone edits a template in Close (the sandbox's template page) ----------------------
+
+WEBINAR = "tmpl_0gMIs4xwhr0jMypNPulMqlXC94Y9wgT7Z5giUb3BBjL"  # its body holds <script> on purpose
+
+
+def page_url(sb, template_id):
+    return f"{sb.base_url}/_sandbox/template/{template_id}"
+
+
+def post_form(sb, template_id, data, **headers):
+    headers.setdefault("Origin", sb.base_url)  # what a browser sends with the page's own form
+    return requests.post(
+        page_url(sb, template_id),
+        data=data,
+        headers=headers,
+        allow_redirects=False,
+        timeout=TIMEOUT,
+    )
+
+
+def fetched(sb, template_id):
+    kind = "email_template" if template_id.startswith("tmpl_") else "sms_template"
+    return get(sb, f"{kind}/{template_id}/").json()
+
+
+def test_template_pages_list_and_show_templates_escaped(sb):
+    index = requests.get(f"{sb.base_url}/_sandbox/templates", timeout=TIMEOUT)
+    assert index.status_code == 200 and index.headers["Content-Type"].startswith("text/html")
+    assert f'href="/_sandbox/template/{INTRO}"' in index.text
+    assert f'href="/_sandbox/template/{SMS_OK}"' in index.text
+    assert "Q1 promo — 20% off (expired)" in index.text and "archived" in index.text
+
+    r = requests.get(page_url(sb, WEBINAR), timeout=TIMEOUT)
+    assert r.status_code == 200
+    assert "<script>" not in r.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in r.text
+    for label in ('for="tf-name">Name<', 'for="tf-subject">Subject<', 'for="tf-body">Body<'):
+        assert label in r.text
+    assert 'type="submit">Save in Close<' in r.text
+    assert f'action="/_sandbox/template/{WEBINAR}"' in r.text
+    sms = requests.get(page_url(sb, SMS_OK), timeout=TIMEOUT).text
+    assert 'for="tf-text">Text<' in sms and "tf-subject" not in sms
+
+    missing = requests.get(page_url(sb, "tmpl_<b>"), timeout=TIMEOUT)
+    assert missing.status_code == 404 and "tmpl_&lt;b&gt;" in missing.text
+
+
+def test_sequence_page_links_its_templates_and_the_template_page_its_sequences(sb):
+    seq = make_sequence(sb, INTRO, name="Uses <intro>")
+    r = requests.get(f"{sb.base_url}/_sandbox/sequence/{seq['id']}", timeout=TIMEOUT)
+    assert f'href="/_sandbox/template/{INTRO}"' in r.text
+    template_page = requests.get(page_url(sb, INTRO), timeout=TIMEOUT).text
+    assert f'href="/_sandbox/sequence/{seq["id"]}"' in template_page
+    assert "Uses &lt;intro&gt;" in template_page
+
+
+def test_the_form_edits_the_copy_like_someone_in_close(sb):
+    before = fetched(sb, INTRO)
+    r = post_form(sb, INTRO, {"subject": "Edited in Close", "body": "<p>New\r\nbody</p>"})
+    assert r.status_code == 303
+    assert r.headers["Location"] == f"/_sandbox/template/{INTRO}?saved=1"
+    after = fetched(sb, INTRO)
+    assert after["subject"] == "Edited in Close"
+    assert after["body"] == "<p>New\nbody</p>"  # a textarea's CRLF stored as Close would
+    assert after["name"] == before["name"]  # a field not posted is kept
+    assert after["date_updated"] > before["date_updated"]
+    assert after["updated_by"] == COLLEAGUE_ID
+    shown = requests.get(sb.base_url + r.headers["Location"], timeout=TIMEOUT)
+    assert 'role="status">Saved.' in shown.text and "Edited in Close" in shown.text
+
+    sms_before = fetched(sb, SMS_OK)
+    assert post_form(sb, SMS_OK, {"text": "Changed SMS"}).status_code == 303
+    sms_after = fetched(sb, SMS_OK)
+    assert sms_after["text"] == "Changed SMS"
+    assert sms_after["date_updated"] > sms_before["date_updated"]
+
+
+def test_the_form_refuses_a_blank_name_and_keeps_what_was_typed(sb):
+    before = fetched(sb, INTRO)
+    r = post_form(sb, INTRO, {"name": " ", "subject": "Typed subject"})
+    assert r.status_code == 422
+    assert 'role="alert">Not saved: name cannot be blank' in r.text
+    assert 'value="Typed subject"' in r.text
+    assert fetched(sb, INTRO) == before
+    assert post_form(sb, "tmpl_nope", {"subject": "x"}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"Origin": "https://evil.example"}, 403),
+        ({"Origin": None}, 415),  # a form post without an Origin is no browser's own page
+        ({"Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Host": "evil.example"}, 403),
+    ],
+)
+def test_a_form_from_elsewhere_edits_nothing(sb, headers, status):
+    before = fetched(sb, INTRO)
+    r = post_form(sb, INTRO, {"subject": "Hijacked"}, **headers)
+    assert r.status_code == status
+    assert fetched(sb, INTRO) == before
+    # The form exception is for the template page only.
+    other = requests.post(
+        f"{sb.base_url}/_sandbox/faults",
+        data={"kind": "drop"},
+        headers={"Origin": sb.base_url},
+        timeout=TIMEOUT,
+    )
+    assert other.status_code == 415 and sb.faults == []
+
+
+def test_json_control_and_python_api_edit_a_template(sb):
+    before = fetched(sb, INTRO)
+    r = requests.post(page_url(sb, INTRO), json={"body": "<p>Via JSON</p>"}, timeout=TIMEOUT)
+    assert r.status_code == 200
+    assert r.json()["template"]["body"] == "<p>Via JSON</p>"
+    assert fetched(sb, INTRO)["date_updated"] > before["date_updated"]
+    bad = requests.post(page_url(sb, INTRO), json={"is_shared": False}, timeout=TIMEOUT)
+    assert bad.status_code == 400 and "is_shared" in bad.json()["error"]
+    not_text = requests.post(page_url(sb, INTRO), json={"subject": 3}, timeout=TIMEOUT)
+    assert not_text.status_code == 400
+    missing = requests.post(page_url(sb, "tmpl_nope"), json={"body": "x"}, timeout=TIMEOUT)
+    assert missing.status_code == 404
+    assert requests.post(page_url(sb, INTRO), json=["x"], timeout=TIMEOUT).status_code == 400
+
+    edited = sb.edit_template_copy(SMS_OK, text="From a test")
+    assert edited["text"] == "From a test" and edited["updated_by"] == COLLEAGUE_ID
+    with pytest.raises(ValueError):
+        sb.edit_template_copy(SMS_OK, subject="SMS has none")
+    with pytest.raises(KeyError):
+        sb.edit_template_copy("tmpl_nope", subject="x")
+
+
+def test_a_person_edits_a_template_in_a_real_browser(sb, page):
+    page.goto(page_url(sb, INTRO))
+    page.get_by_label("Subject").fill("Typed in a browser")
+    page.get_by_role("button", name="Save in Close").click()
+    page.get_by_role("status").wait_for()
+    assert "Saved." in page.get_by_role("status").inner_text()
+    assert fetched(sb, INTRO)["subject"] == "Typed in a browser"
+
+
+# --- state file --------------------------------------------------------------------------------
+
+
+def test_state_file_keeps_templates_and_given_subscriptions(tmp_path):
+    state = tmp_path / "state.json"
+    with Sandbox(api_keys={KEY}, state_file=state) as first:
+        made = post(first, "email_template/", {**EMAIL, "is_shared": True}).json()
+        seq = make_sequence(first, made["id"])
+        first.edit_template_copy(INTRO, subject="Drifted")
+        given = first.add_subscription(seq["id"], contact_id="cont_1", lead_id="lead_1")
+    with Sandbox(api_keys={KEY}, state_file=state) as second:
+        again = get(second, f"email_template/{made['id']}/").json()
+        assert again["name"] == EMAIL["name"]
+        assert again["used_by_sequences"] == [{"id": seq["id"], "name": "Q3 outbound"}]
+        assert get(second, f"email_template/{INTRO}/").json()["subject"] == "Drifted"
+        subscriptions = get(second, "sequence_subscription/", sequence_id=seq["id"]).json()
+        assert subscriptions["data"] == [given]
+        second.reset()
+    with Sandbox(api_keys={KEY}, state_file=state) as third:
+        assert get(third, f"email_template/{made['id']}/").status_code == 404
+        assert get(third, f"email_template/{INTRO}/").json()["subject"] != "Drifted"
