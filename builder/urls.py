@@ -50,17 +50,17 @@ urlpatterns = [
         "sequences/<int:sequence_id>/export.json", publish.sequence_export, name="sequence_export"
     ),
     path(
-        "sequences/<int:sequence_id>/publish/templates/<int:owned_id>/shared/",
+        "sequences/<int:sequence_id>/publish/templates/<int:ownedtemplate_id>/shared/",
         publish.template_update_shared,
         name="template_update_shared",
     ),
     path(
-        "sequences/<int:sequence_id>/publish/templates/<int:owned_id>/overwrite/",
+        "sequences/<int:sequence_id>/publish/templates/<int:ownedtemplate_id>/overwrite/",
         publish.copy_drift_overwrite,
         name="copy_drift_overwrite",
     ),
     path(
-        "sequences/<int:sequence_id>/publish/templates/<int:owned_id>/keep/",
+        "sequences/<int:sequence_id>/publish/templates/<int:ownedtemplate_id>/keep/",
         publish.copy_drift_keep,
         name="copy_drift_keep",
     ),

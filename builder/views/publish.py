@@ -97,7 +97,7 @@ def _back(request, sequence):
 
 
 @require_POST
-def template_update_shared(request, sequence_id, owned_id):
+def template_update_shared(request, sequence_id, ownedtemplate_id):
     """ "Update the shared template too", or take that choice back (Publishers)."""
     sequence = get_sequence_for_user(request, sequence_id)
     require_publisher(request)
@@ -111,7 +111,7 @@ def template_update_shared(request, sequence_id, owned_id):
         )
     try:
         copy_publishing.choose_update_shared(
-            sequence=sequence, user=request.user, owned_id=owned_id, update=choice
+            sequence=sequence, user=request.user, owned_id=ownedtemplate_id, update=choice
         )
     except copy_publishing.ChoiceRefused as refusal:
         return _render(request, sequence, error=refusal.message, status=refusal.status)
@@ -119,7 +119,7 @@ def template_update_shared(request, sequence_id, owned_id):
 
 
 @require_POST
-def copy_drift_overwrite(request, sequence_id, owned_id):
+def copy_drift_overwrite(request, sequence_id, ownedtemplate_id):
     """ "Overwrite on publish" for copy changed in Close, or take it back (Publishers)."""
     sequence = get_sequence_for_user(request, sequence_id)
     require_publisher(request)
@@ -133,7 +133,7 @@ def copy_drift_overwrite(request, sequence_id, owned_id):
         )
     try:
         copy_publishing.choose_overwrite(
-            sequence=sequence, user=request.user, owned_id=owned_id, overwrite=choice
+            sequence=sequence, user=request.user, owned_id=ownedtemplate_id, overwrite=choice
         )
     except copy_publishing.ChoiceRefused as refusal:
         return _render(request, sequence, error=refusal.message, status=refusal.status)
@@ -141,11 +141,11 @@ def copy_drift_overwrite(request, sequence_id, owned_id):
 
 
 @require_POST
-def copy_drift_keep(request, sequence_id, owned_id):
+def copy_drift_keep(request, sequence_id, ownedtemplate_id):
     """ "Keep Close's version": Close's copy into the draft, as an edit (Editors)."""
     sequence = get_sequence_for_user(request, sequence_id)
     require_editor(request)
-    row = OwnedTemplate.objects.filter(sequence=sequence, pk=owned_id).first()
+    row = OwnedTemplate.objects.filter(sequence=sequence, pk=ownedtemplate_id).first()
     version = request.POST.get("version", "")
     if row is None or not version.isdigit():
         return _render(
