@@ -370,11 +370,13 @@ def forget_gone(row: OwnedTemplate, *, sequence, number):
 
 def record_written(row: OwnedTemplate, *, copy, answer, close_id=""):
     """Close has `copy` in the template (our create or update answered, or we found it):
-    remember its id and what it holds, and forget any drift it resolved."""
+    remember its id and what it holds, and forget any drift it resolved. A choice to update a
+    shared template is used up: the next change to it needs a new look and a new choice."""
     answer = answer if isinstance(answer, dict) else {}
     values = {f"sent_{key}": copy[key] for key in COPY_KEYS[row.kind]}
     values["close_id"] = str(answer.get("id") or close_id or row.close_id)
-    values["close_date_updated"] = str(answer.get("date_updated") or "")[:40]
+    values["close_date_updated"] = str(answer.get("date_updated") or row.close_date_updated)[:40]
+    values["update_shared"] = False
     OwnedTemplate.objects.filter(pk=row.pk).update(**values, **_NO_DRIFT)
     for name, value in {**values, **_NO_DRIFT}.items():
         setattr(row, name, value)

@@ -309,6 +309,7 @@ def test_update_the_shared_template_too_is_a_publishers_revocable_choice(
         ("PUT", f"/sequence/{published.close_id}/"),
     ]
     assert template(sandbox, adopted.close_id)["body"] == BETTER
+    assert not OwnedTemplate.objects.get(pk=adopted.pk).update_shared, "the choice is used up"
 
 
 def test_a_reply_borrowing_an_edited_subject_has_its_template_updated_too(
