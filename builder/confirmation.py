@@ -265,12 +265,6 @@ def _request_notes(plan):
             "An earlier attempt may have created it: we look it up in Close by its name first "
             "and use it if it is there."
         )
-    if plan.fork and plan.owned is not None and plan.owned.close_id:
-        notes.append(
-            f"The step's copy changed, and its current template {plan.owned.close_id} is shared"
-            f"{' (it came from Close)' if not plan.owned.created_by_us else ''}: the step gets "
-            "a template of its own, and the shared one stays as it is."
-        )
     if plan.action == copy_publishing.UPDATE:
         changed = ", ".join(sorted(plan.payload))
         notes.append(f"Only what changed is sent ({changed}); Close keeps the rest.")
