@@ -516,3 +516,14 @@ def test_a_create_whose_process_died_is_found_by_name_not_sent_again(written, pu
     assert rows(written)[1].close_id == made["id"]
     assert len(templates_named(sandbox, plan.name)) == 1
     assert "found in Close for step 2" in outcome.message
+
+
+def test_copy_put_back_in_close_is_no_drift_any_more(published, publisher, sandbox, client):
+    drifted(published, sandbox, client, publisher)
+    assert rows(published)[1].has_drift
+    sandbox.edit_template_copy(rows(published)[1].close_id, body=INTRO)
+
+    page = page_of(client, published)
+
+    assert not rows(published)[1].has_drift
+    assert "was changed in Close" not in page
