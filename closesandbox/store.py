@@ -32,25 +32,6 @@ REQUIRED = "This field is required."
 UNKNOWN_FIELD = "Unknown field."  # [I] marshmallow's wording; Close's exact message is unknown
 SMS_STATUSES = ("active", "archived")
 SUBSCRIPTION_STATUSES = ("active", "paused", "finished", "goal", "error")
-# Read-only keys Close adds to an email template. Its clone script re-POSTs fetched templates
-# after deleting only `id` and `organization_id`, so the rest are tolerated in a body [O/I].
-EMAIL_TEMPLATE_READ_ONLY = frozenset(
-    {
-        "id",
-        "organization_id",
-        "created_by",
-        "updated_by",
-        "date_created",
-        "date_updated",
-        "used_by_sequences",
-        "last_used_at",
-        "last_used_by",
-        "last_used_type",
-        "unsubscribe_link_id",
-        "bcc",
-        "cc",
-    }
-)
 # SMS template create/update schemas are closed (additionalProperties: false) [D].
 SMS_CREATE_KEYS = frozenset({"name", "text", "is_shared", "attachments"})
 SMS_UPDATE_KEYS = SMS_CREATE_KEYS | {"status"}
@@ -305,7 +286,7 @@ class Store:
         # subscription_counts: for tests and modules that model real contacts.
         self.subscriptions = []
         self.created_payloads = []
-        self.on_change = None  # called after every mutation of sequences (state-file saving)
+        self.on_change = None  # called after every mutation (state-file saving)
         self.reseed()
 
     def reseed(self):
@@ -449,8 +430,8 @@ class Store:
         if "attachments" in payload:
             attachments = _clean_attachments(payload, err, sms=False)
         err.raise_if_any()
-        # [I] Keys outside the fields above (read-only ones included) are ignored: Close
-        # publishes no schema for email template bodies.
+        # [I] Other keys are ignored: Close publishes no schema for email template bodies, and
+        # its clone script re-POSTs fetched templates with their read-only keys (§7).
         now = aware_now()
         template = {
             "id": self._new_template_id("tmpl_", self.email_templates),
