@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from builder import close, spec
+from builder import close, copy_publishing, spec
 from builder import steps as step_kinds
 from builder.models import CloseTemplate, PublishAttempt
 from builder.publishing import (
@@ -18,6 +18,7 @@ from builder.publishing import (
     action_for,
     build_payload,
     curl_command,
+    curl_for,
     publish_refusal,
 )
 from builder.redact import redact, redact_json
@@ -43,6 +44,24 @@ class StepLine:
 
 
 @dataclass
+class Request:
+    """One request publishing sends, in order: the templates first, then the sequence."""
+
+    number: int
+    method: str  # "POST" | "PUT"
+    path: str  # "email_template/", below the API's base URL
+    title: str  # "Create step 2's email template"
+    payload_json: str
+    curl: str
+    notes: list = field(default_factory=list)
+    plan: copy_publishing.TemplatePlan | None = None
+
+
+# Most other sequences whose active contacts a shared template's warning counts (a request each).
+SHARED_COUNT_LIMIT = 10
+
+
+@dataclass
 class Confirmation:
     action: str
     requested_status: str
@@ -57,15 +76,37 @@ class Confirmation:
     active_subscriptions: int | None = None
     close_status: str = ""
     live_checked: bool = False
+    templates: list = field(default_factory=list)  # copy_publishing.TemplatePlan per written step
+    requests: list = field(default_factory=list)  # Request, in the order they are sent
+    drifted: list = field(default_factory=list)  # OwnedTemplate rows whose copy Close changed
 
     @property
     def can_publish(self):
         return not self.refusal and not any(check.state == "problem" for check in self.checks)
 
+    @property
+    def request_summary(self) -> str:
+        """ "2 templates to create, 1 to update, then the sequence"."""
+        creates = sum(1 for p in self.templates if p.action == copy_publishing.CREATE)
+        updates = sum(1 for p in self.templates if p.action == copy_publishing.UPDATE)
+        parts = []
+        if creates:
+            parts.append(f"{creates} template{'s' if creates != 1 else ''} to create")
+        if updates:
+            noun = "" if creates else f" template{'s' if updates != 1 else ''}"
+            parts.append(f"{updates}{noun} to update")
+        if not parts:
+            return "One request: the sequence"
+        return ", ".join(parts) + ", then the sequence"
 
-def confirmation(*, sequence, user, requested_status=None, client=None, live=True):
+
+def confirmation(*, sequence, user, requested_status=None, client=None, live=True, check_copy=None):
     """What the confirmation page shows: the rules, live checks against Close, the summary and
-    the exact request. Live checks run only when the user could publish right now."""
+    the exact requests. Live checks run only when the user could publish right now; the copy
+    check (each written step's template as Close has it: drift, other sequences using it) runs
+    with `check_copy` (default: `live`) whatever the state, since Close's copy can change after
+    publishing."""
+    check_copy = live if check_copy is None else check_copy
     action = action_for(sequence)
     offered = STATUS_CHOICES if action == Action.CREATE else ("", *STATUS_CHOICES)
     if requested_status not in offered:
@@ -76,28 +117,163 @@ def confirmation(*, sequence, user, requested_status=None, client=None, live=Tru
     templates = CloseTemplate.lookup_for(sequence_spec)
     problems = spec.validate(sequence_spec, templates)
     payload = build_payload(sequence_spec, action=action, requested_status=requested_status)
+    plans = copy_publishing.plan_templates(sequence=sequence, sequence_spec=sequence_spec)
     result = Confirmation(
         action=action,
         requested_status=requested_status,
-        payload=payload,
-        payload_json=json.dumps(payload, indent=2, ensure_ascii=False),
-        curl=curl_command(action=action, payload=payload, close_id=sequence.close_id),
+        payload=copy_publishing.with_template_ids(payload, plans, placeholders=True),
+        payload_json="",
+        curl="",
         schedule_text=spec.describe_schedule(sequence_spec.schedule),
         steps=_step_lines(sequence_spec, templates),
         checks=[],
         refusal=publish_refusal(sequence=sequence, user=user, problems=problems),
+        templates=plans,
     )
     for problem in spec.blocking(problems):
         result.checks.append(Check("problem", problem.message))
-    if live and not result.refusal:
+    live = live and not result.refusal
+    if live or (check_copy and any(plan.owned and plan.owned.close_id for plan in plans)):
         own_client = client is None
         client = client or close.client_from_settings(max_wait=settings.CLOSE_MAX_WAIT_IN_REQUEST)
         try:
-            _live_checks(client, sequence, sequence_spec, result)
+            if check_copy:
+                _check_copy(client, sequence, sequence_spec, result)
+            if live:
+                _live_checks(client, sequence, sequence_spec, result)
         finally:
             if own_client:
                 client.close()
+    numbers = {plan.step_key: plan.number for plan in result.templates}
+    result.drifted = [
+        copy_publishing.for_display(plan.owned, numbers)
+        for plan in result.templates
+        if plan.owned and plan.owned.has_drift
+    ]
+    _requests(sequence, result)
     return result
+
+
+def _check_copy(client, sequence, sequence_spec, result):
+    """Each written step's template as Close has it now: record drift, and learn which other
+    sequences use it (and how many contacts are in them) where publishing would change it."""
+    try:
+        live = copy_publishing.check_templates(client, sequence=sequence, plans=result.templates)
+    except close.CloseError as error:
+        result.checks.append(
+            Check("warning", f"We could not check the steps' templates in Close: {error.message}")
+        )
+        return
+    used_by = {
+        item.plan.owned.close_id: item.plan.shared_with
+        for item in live
+        if item.plan.owned.close_id and not item.problem
+    }
+    for item in live:
+        if item.problem:
+            result.checks.append(Check("warning", item.problem))
+    # Planned again with what Close said (the rows may have changed too: drift, a gone template).
+    plans = copy_publishing.plan_templates(
+        sequence=sequence, sequence_spec=sequence_spec, used_by=used_by
+    )
+    for plan in plans:
+        plan.shared_with = used_by.get(plan.owned.close_id, []) if plan.owned else []
+    result.templates = plans
+    _count_active_contacts(client, plans, result)
+    if any(plan.drift for plan in plans):
+        refusal = copy_publishing.drift_refusal(sequence)
+        if refusal:
+            result.checks.append(Check("problem", refusal))
+    result.payload = copy_publishing.with_template_ids({**result.payload}, plans, placeholders=True)
+
+
+def _count_active_contacts(client, plans, result):
+    """How many contacts the other sequences sharing a template hold, where publishing would
+    change copy in a shared template (a fork leaves it alone, but the person may choose)."""
+    counted = 0
+    for plan in plans:
+        changing = plan.fork or (plan.action == copy_publishing.UPDATE and plan.shared_with)
+        if not changing:
+            continue
+        for other in plan.shared_with:
+            if counted >= SHARED_COUNT_LIMIT:
+                return
+            counted += 1
+            try:
+                other["active"] = client.sequence_active_contacts(other["id"])
+            except close.CloseError:
+                other["active"] = None
+
+
+def _requests(sequence, result):
+    """The requests in the order publishing sends them, each with its JSON and curl."""
+    requests = []
+    for plan in result.templates:
+        if plan.action == copy_publishing.NOTHING:
+            continue
+        base = "sms_template/" if plan.kind == "sms" else "email_template/"
+        if plan.action == copy_publishing.CREATE:
+            method, path = "POST", base
+            title = f"Create step {plan.number}'s {plan.words}"
+        else:
+            method, path = "PUT", f"{base}{plan.close_id}/"
+            title = f"Update step {plan.number}'s {plan.words}"
+        requests.append(
+            Request(
+                number=len(requests) + 1,
+                method=method,
+                path=path,
+                title=title,
+                payload_json=json.dumps(plan.payload, indent=2, ensure_ascii=False),
+                curl=curl_for(method, path, plan.payload),
+                notes=_request_notes(plan),
+                plan=plan,
+            )
+        )
+    payload = result.payload
+    result.payload_json = json.dumps(payload, indent=2, ensure_ascii=False)
+    result.curl = curl_command(action=result.action, payload=payload, close_id=sequence.close_id)
+    method, path = (
+        ("PUT", f"sequence/{sequence.close_id}/")
+        if result.action == Action.UPDATE
+        else ("POST", "sequence/")
+    )
+    notes = []
+    if any(plan.action == copy_publishing.CREATE for plan in result.templates):
+        notes.append(
+            "Where the JSON says “<the id Close gives …>”, publishing puts the id Close "
+            "answers the template's create with."
+        )
+    requests.append(
+        Request(
+            number=len(requests) + 1,
+            method=method,
+            path=path,
+            title=f"{'Create' if result.action == Action.CREATE else 'Update'} the sequence",
+            payload_json=result.payload_json,
+            curl=result.curl,
+            notes=notes,
+        )
+    )
+    result.requests = requests
+
+
+def _request_notes(plan):
+    notes = []
+    if plan.look_first:
+        notes.append(
+            "An earlier attempt may have created it: we look it up in Close by its name first "
+            "and use it if it is there."
+        )
+    if plan.action == copy_publishing.UPDATE:
+        changed = ", ".join(sorted(plan.payload))
+        notes.append(f"Only what changed is sent ({changed}); Close keeps the rest.")
+    if plan.reply_subject_from is not None:
+        notes.append(
+            f"Step {plan.number} replies in its thread without a subject of its own; Close needs "
+            f"one, so its template gets step {plan.reply_subject_from}'s subject with “Re: ”."
+        )
+    return notes
 
 
 def _step_lines(sequence_spec, templates):
@@ -165,6 +341,8 @@ def _live_checks(client, sequence, sequence_spec, result):
 def _check_templates(client, sequence_spec, checks):
     used: dict[tuple[str, str], list[int]] = {}
     for index, step in enumerate(sequence_spec.steps):
+        if copy_publishing.is_written(step):
+            continue  # its template is ours: _check_copy looks at it
         if step.step_type == "email" and step.email_template_id:
             used.setdefault(("email", step.email_template_id), []).append(index + 1)
         elif step.step_type == "sms" and step.sms_template_id:

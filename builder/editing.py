@@ -506,3 +506,55 @@ def schedule_save(
             ScheduleRange.from_spec(r, sequence=sequence) for r in schedule.normalize(ranges)
         )
     return summary
+
+
+# --- Copy changed in Close -------------------------------------------------------------------
+
+
+def keep_close_copy(
+    *, sequence: Sequence, step_key: str, user: AbstractBaseUser, loaded_version: int
+) -> Edit:
+    """ "Keep Close's version": the copy someone changed in Close (OwnedTemplate drift) becomes
+    the step's copy, as a normal edit (a revision; an approved draft goes back to Draft). The
+    template already holds it, so the next publish sends nothing for it."""
+    from builder import copytext  # noqa: PLC0415 - nh3 only where copy is handled
+    from builder.models import OwnedTemplate  # noqa: PLC0415
+
+    steps = sequence.ordered_steps()
+    step = next((s for s in steps if str(s.pk) == str(step_key)), None)
+    if step is None:
+        raise Refused("That step is no longer in the sequence. Reload the page.", status=409)
+    row = OwnedTemplate.objects.filter(
+        sequence=sequence, step_key=str(step.pk), kind=step.step_type, drift_seen_at__isnull=False
+    ).first()
+    if row is None or step.content_source != step_kinds.WRITTEN:
+        raise Refused(
+            "Close's copy of this step no longer differs from the draft's. Reload the page.",
+            status=409,
+        )
+    if step.step_type == "sms":
+        values = {"text": row.drift_text}
+    else:
+        subject = " ".join(row.drift_subject.split())
+        if not (step.subject or "").strip() and subject == row.sent_subject:
+            subject = ""  # a reply still borrowing its thread's subject keeps borrowing it
+        if len(subject) > Step._meta.get_field("subject").max_length:
+            raise Refused("Close's subject for this step is longer than a subject may be here.")
+        values = {"subject": subject, "body": copytext.clean_body(row.drift_body)}
+    index = steps.index(step)
+    summary = f"Step {index + 1}: kept Close's version of the copy"
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        Step.objects.filter(pk=step.pk).update(**values)
+        OwnedTemplate.objects.filter(pk=row.pk).update(
+            sent_subject=row.drift_subject,
+            sent_body=row.drift_body,
+            sent_text=row.drift_text,
+            drift_seen_at=None,
+            drift_subject="",
+            drift_body="",
+            drift_text="",
+            overwrite_drift=False,
+        )
+    for name, value in values.items():
+        setattr(step, name, value)
+    return Edit(summary=summary, step=step, index=index, count=len(steps))

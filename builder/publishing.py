@@ -26,6 +26,22 @@ Exactly once (close-api.md §6: POST /sequence/ is not idempotent)
   attempt treats it as unclear and checks Close before anything is created.
 - An update (PUT /sequence/{id}/) sends the complete step list with step ids, so sending it twice
   leaves the same sequence; after an unclear answer we still fetch it to say what happened.
+
+Written copy (copy_publishing.py plans it)
+- A step whose copy is written in it needs a shared Close template carrying that copy. The job
+  writes those first, in step order, inside the same guard, then the sequence referencing them
+  (the payload stored on the attempt gets their ids before it is sent, so the look-ups above
+  match what was sent).
+- Before a template create, the step's OwnedTemplate row is committed with the template's
+  unique name and no Close id. After an unclear answer we look that name up (settling as
+  above) before anything creates it again; a row still without an id makes the next attempt
+  look first too. A clear answer stores the id and what we sent, so a retry after a failed
+  sequence write reuses the templates, and a republish sends nothing for unchanged copy and
+  only the changed keys (PUT) for an edit.
+- Before a PUT the job fetches the template: copy changed in Close since we sent ours (drift)
+  stops the publish until a person chooses; a template other sequences use (or one adopted
+  from Close) is never changed unless a Publisher chose "Update the shared template too": the
+  step gets a template of its own instead.
 """
 
 import dataclasses
@@ -41,7 +57,8 @@ from django.db import transaction
 from django.db.models import Case, Q, Value, When
 from django.utils import timezone
 
-from builder import close, jobs, notifications, permissions, review, spec
+from builder import close, copy_publishing, jobs, notifications, permissions, review, spec
+from builder import steps as step_kinds
 from builder.models import PublishAttempt, Sequence, Step
 from builder.redact import redact, redact_json
 
@@ -119,7 +136,7 @@ def publish_refusal(*, sequence, user, problems=None, just_read=False) -> str:
         return f"{count} problem{'s' if count > 1 else ''} must be fixed before publishing: " + (
             " ".join(problem.message for problem in errors)
         )
-    return ""
+    return copy_publishing.drift_refusal(sequence)
 
 
 def is_up_to_date(sequence) -> bool:
@@ -174,11 +191,15 @@ def build_payload(sequence_spec, *, action, requested_status="") -> dict:
 
 def curl_command(*, action, payload, close_id="", base_url=None) -> str:
     """The same request as a shell command. The key stays in the environment: never printed."""
-    base_url = (base_url or settings.CLOSE_API_URL or close.DEFAULT_BASE_URL).rstrip("/")
     if action == Action.UPDATE:
-        method, url = "PUT", f"{base_url}/sequence/{close_id}/"
-    else:
-        method, url = "POST", f"{base_url}/sequence/"
+        return curl_for("PUT", f"sequence/{close_id}/", payload, base_url=base_url)
+    return curl_for("POST", "sequence/", payload, base_url=base_url)
+
+
+def curl_for(method, path, payload, *, base_url=None) -> str:
+    """`method` `path` (below the API's base URL) with `payload` as a shell command."""
+    base_url = (base_url or settings.CLOSE_API_URL or close.DEFAULT_BASE_URL).rstrip("/")
+    url = f"{base_url}/{path}"
     body = json.dumps(payload, indent=2, ensure_ascii=False)
     # A quoted heredoc passes the JSON through the shell untouched, quotes and all.
     return (
@@ -238,7 +259,13 @@ def start_publish(*, sequence, user, requested_status="", expected_version=None)
     revision = sequence.approved_revision
     action = action_for(sequence)
     steps = sequence.ordered_steps()
-    payload = build_payload(sequence.to_spec(), action=action, requested_status=requested_status)
+    sequence_spec = sequence.to_spec()
+    payload = build_payload(sequence_spec, action=action, requested_status=requested_status)
+    # Written steps reference their templates; those still to be created get their ids in
+    # run_attempt, which stores the payload as sent before sending it.
+    payload = copy_publishing.with_template_ids(
+        payload, copy_publishing.plan_templates(sequence=sequence, sequence_spec=sequence_spec)
+    )
     # Rows read above, guard taken below: an edit committed in between bumps the version, and
     # the compare-and-set then fails, so the payload always matches the approved revision.
     with transaction.atomic():
@@ -327,10 +354,12 @@ def run_attempt(*, attempt, client=None, step_pks=None) -> PublishOutcome:
     client = client or job_client()
     earlier_hook, client.on_wait = client.on_wait, progress.waiting
     try:
-        if attempt.action == Action.UPDATE:
-            _update(client, attempt, progress, step_pks)
-        else:
-            _create_once(client, attempt, progress, step_pks)
+        # The templates first: the sequence's steps reference them.
+        if _write_templates(client, attempt, progress):
+            if attempt.action == Action.UPDATE:
+                _update(client, attempt, progress, step_pks)
+            else:
+                _create_once(client, attempt, progress, step_pks)
     except Exception:
         # A bug or a database error after the request may have gone out: we cannot know what
         # Close did, so the guard stays and the next attempt checks Close first.
@@ -344,6 +373,14 @@ def run_attempt(*, attempt, client=None, step_pks=None) -> PublishOutcome:
         client.on_wait = earlier_hook
         if own_client:
             client.close()
+    if progress.templates and attempt.outcome in (Outcome.PUBLISHED, Outcome.FOUND_EXISTING):
+        attempt.message += " " + progress.templates_sentence()
+    elif progress.templates:
+        # The templates written before the failure stay in Close, recorded: the next attempt
+        # reuses them instead of creating them again.
+        attempt.message += " " + progress.templates_sentence().replace(
+            "Step templates:", "Kept in Close for the next attempt, step templates", 1
+        )
     if progress.rate_limited and attempt.outcome in (Outcome.PUBLISHED, Outcome.FOUND_EXISTING):
         attempt.message += f" (Close asked us to wait {_seconds(progress.rate_limited)} s first.)"
     _finish(attempt, started, guard=attempt.started_at)
@@ -359,6 +396,20 @@ class _Progress:
     def __init__(self, attempt):
         self.attempt = attempt
         self.rate_limited = 0.0
+        self.templates = {}  # "created" | "updated" | "found" -> step numbers
+
+    def template_done(self, what, number):
+        self.templates.setdefault(what, []).append(number)
+
+    def templates_sentence(self):
+        """ "Step templates: created for steps 2 and 3, updated for step 5." """
+        parts = []
+        for what in ("created", "found", "updated"):
+            numbers = self.templates.get(what)
+            if numbers:
+                label = "found in Close" if what == "found" else what
+                parts.append(f"{label} for {_step_list(numbers)}")
+        return "Step templates: " + ", ".join(parts) + "."
 
     def say(self, text):
         self.attempt.progress = text[:300]
@@ -370,6 +421,13 @@ class _Progress:
             self.say(f"Close asked us to wait {_seconds(seconds)} s before sending again.")
         else:
             self.say(f"Close did not answer; asking again in {_seconds(seconds)} s.")
+
+
+def _step_list(numbers):
+    words = [str(n) for n in numbers]
+    if len(words) == 1:
+        return f"step {words[0]}"
+    return f"steps {', '.join(words[:-1])} and {words[-1]}"
 
 
 def _seconds(seconds):
@@ -426,6 +484,270 @@ def _notify_published(attempt):
         notifications.notify_published(sequence, attempt.user)
     except Exception:  # a failed notice must not turn a publish into a failure
         logger.exception("Could not send the published notice for attempt %s", attempt.pk)
+
+
+# --- the templates carrying written copy ------------------------------------------------------
+# Every template write keeps the sequence's rules: it runs inside the guard, is never retried
+# blindly, and after an unclear answer we look in Close (a create by its unique name, which the
+# step's OwnedTemplate row holds from before the request was sent) before anything creates it
+# again. A retry after a failed sequence write reuses the templates that have a Close id.
+
+TEMPLATE_CREATE, TEMPLATE_UPDATE = "template_create", "template_update"
+# How a template's copy fields are named in messages ("Step 2's subject: ...").
+COPY_FIELD_WORDS = {"subject": "subject", "body": "body", "text": "message", "name": "name"}
+
+
+def _write_templates(client, attempt, progress) -> bool:
+    """Create or update the template of every written step whose copy Close lacks, then put
+    their ids into the sequence's payload (stored before it is sent). False when the attempt
+    ended here (its outcome is set)."""
+    sequence = Sequence.objects.get(pk=attempt.sequence_id)
+    source = attempt.revision.to_spec() if attempt.revision is not None else sequence.to_spec()
+    plans = copy_publishing.plan_templates(sequence=sequence, sequence_spec=source)
+    for plan in plans:
+        if not _write_template(client, attempt, progress, sequence, plan):
+            return False
+    owned = copy_publishing.owned_templates(sequence)
+    ids = {plan.index: owned[(plan.step_key, plan.kind)].close_id for plan in plans}
+    payload = copy_publishing.with_template_ids(attempt.request_payload, plans, ids=ids)
+    if payload != attempt.request_payload:
+        attempt.request_payload = payload
+        PublishAttempt.objects.filter(pk=attempt.pk).update(request_payload=payload)
+    return True
+
+
+def _write_template(client, attempt, progress, sequence, plan) -> bool:
+    row = plan.owned
+    if plan.action == copy_publishing.NOTHING:
+        return True
+    if plan.action == copy_publishing.UPDATE:
+        # Before changing a template, see it as Close has it now: changed there since we sent
+        # ours (drift), used by other sequences since, or gone.
+        progress.say(f"Checking step {plan.number}'s {plan.words} in Close…")
+        try:
+            template = copy_publishing.fetch_template(client, plan.kind, row.close_id)
+        except close.CloseNotFound:
+            plan = _replacement(plan, sequence)
+            return _create_template(client, attempt, progress, sequence, plan)
+        except close.CloseError as error:
+            _failed(
+                attempt,
+                error,
+                f"We could not check step {plan.number}'s {plan.words} in Close before "
+                f"changing it: {error.message.rstrip('.')}. Nothing was sent for it or the "
+                "sequence.",
+            )
+            return False
+        verdict = copy_publishing.judge(row, template, wanted=plan.copy)
+        if verdict == "ours":
+            copy_publishing.record_written(row, copy=plan.copy, answer=template)
+            return True
+        if verdict == "drift" and not row.overwrite_drift:
+            copy_publishing.record_drift(row, found=copy_publishing.close_copy(plan.kind, template))
+            _failed(attempt, None, copy_publishing.drift_refusal(sequence))
+            return False
+        others = copy_publishing.others_using(template, own_close_id=sequence.close_id)
+        if others and not row.update_shared:
+            plan = _replacement(plan, sequence, shared_with=others)
+            return _create_template(client, attempt, progress, sequence, plan)
+        found = copy_publishing.close_copy(plan.kind, template)
+        changes = copy_publishing.changed_keys(plan.kind, plan.copy, found)
+        return _update_template(client, attempt, progress, row, plan, changes)
+    return _create_template(client, attempt, progress, sequence, plan)
+
+
+def _replacement(plan, sequence, *, shared_with=()):
+    """The plan for a template of the step's own under a new name, in place of the one it
+    has (shared with other sequences, or gone from Close), which stays as it is."""
+    name = copy_publishing.template_name(
+        sequence=sequence,
+        number=plan.number,
+        step_key=plan.step_key,
+        kind=plan.kind,
+        replacing=plan.owned.close_id if plan.owned else "",
+    )
+    return dataclasses.replace(
+        plan,
+        action=copy_publishing.CREATE,
+        name=name,
+        fork=True,
+        look_first=False,
+        payload=copy_publishing.create_payload(plan.kind, name, plan.copy),
+        shared_with=list(shared_with),
+    )
+
+
+def _create_template(client, attempt, progress, sequence, plan) -> bool:
+    row = copy_publishing.claim_row(sequence=sequence, plan=plan)
+    plan.owned = row
+    create = client.create_sms_template if plan.kind == "sms" else client.create_email_template
+
+    def look():
+        found = client.find_templates_named(plan.kind, row.name)
+        return found[0] if found else None
+
+    if plan.look_first:
+        progress.say(
+            f"Checking Close for step {plan.number}'s {plan.words}, which an earlier attempt "
+            "may have created…"
+        )
+        try:
+            found = look()
+        except close.CloseError as error:
+            _unknown(
+                attempt,
+                error,
+                f"We could not check whether an earlier attempt created step {plan.number}'s "
+                f"{plan.words}, so we sent nothing. {error.message}",
+            )
+            return False
+        if found is not None:
+            return _adopt_template(client, attempt, progress, row, plan, found)
+    progress.say(f"Creating step {plan.number}'s {plan.words} in Close…")
+    try:
+        answer = create(plan.payload)
+        if not isinstance(answer, dict) or not answer.get("id"):
+            raise close.CloseUnavailable(
+                "Close's answer had no template id",
+                status_code=200,
+                request_may_have_been_processed=True,
+            )
+    except close.CloseError as error:
+        outcome, message = error_outcome(error, action=TEMPLATE_CREATE)
+        if outcome != UNCLEAR:
+            return _template_failed(attempt, error, outcome, message, plan)
+        try:
+            found = _look_until_settled(
+                error, progress, f"created step {plan.number}'s {plan.words}", look
+            )
+        except close.CloseError as lookup_error:
+            _unknown(
+                attempt,
+                error,
+                f"{error.problem}, and we could not check whether Close created step "
+                f"{plan.number}'s {plan.words} ({lookup_error.message.rstrip('.')}). We check "
+                "again before trying: publish again in a minute.",
+            )
+            return False
+        if found is None:
+            _failed(
+                attempt,
+                error,
+                f"{error.problem}. We checked: Close did not create step {plan.number}'s "
+                f"{plan.words}, and your draft is unchanged. You can publish again.",
+            )
+            return False
+        return _adopt_template(client, attempt, progress, row, plan, found)
+    copy_publishing.record_written(row, copy=plan.copy, answer=answer)
+    plan.close_id = row.close_id
+    progress.template_done("created", plan.number)
+    return True
+
+
+def _adopt_template(client, attempt, progress, row, plan, found) -> bool:
+    """Close has the template under the step's unique name: an earlier request of ours made
+    it. Use it, and bring its copy up to date if the draft changed since."""
+    found_copy = copy_publishing.close_copy(plan.kind, found)
+    copy_publishing.record_written(row, copy=found_copy, answer=found)
+    plan.close_id = row.close_id
+    progress.template_done("found", plan.number)
+    changes = copy_publishing.changed_keys(plan.kind, plan.copy, found_copy)
+    return _update_template(client, attempt, progress, row, plan, changes)
+
+
+def _update_template(client, attempt, progress, row, plan, changes) -> bool:
+    """PUT only the keys that changed (Close's PUT is partial); nothing when none did."""
+    if not changes:
+        copy_publishing.record_written(row, copy=plan.copy, answer={"id": row.close_id})
+        return True
+    update = client.update_sms_template if plan.kind == "sms" else client.update_email_template
+    progress.say(f"Updating step {plan.number}'s {plan.words} in Close…")
+
+    def look():
+        template = copy_publishing.fetch_template(client, plan.kind, row.close_id)
+        found = copy_publishing.close_copy(plan.kind, template)
+        return template if copy_publishing.same_copy(plan.kind, found, plan.copy) else None
+
+    try:
+        answer = update(row.close_id, changes)
+    except close.CloseError as error:
+        outcome, message = error_outcome(error, action=TEMPLATE_UPDATE)
+        if outcome != UNCLEAR:
+            return _template_failed(attempt, error, outcome, message, plan)
+        try:
+            answer = _look_until_settled(
+                error, progress, f"saved step {plan.number}'s {plan.words}", look
+            )
+        except close.CloseError as lookup_error:
+            # A PUT sent twice leaves the same template: the next attempt simply sends it again.
+            _failed(
+                attempt,
+                error,
+                f"{error.problem}, and we could not check whether Close saved step "
+                f"{plan.number}'s {plan.words} ({lookup_error.message.rstrip('.')}). Nothing "
+                "else was sent; publish again to send it again.",
+            )
+            return False
+        if answer is None:
+            _failed(
+                attempt,
+                error,
+                f"{error.problem}. We checked: Close did not save the changes to step "
+                f"{plan.number}'s {plan.words}, and your draft is unchanged. You can publish "
+                "again.",
+            )
+            return False
+    if not isinstance(answer, dict):
+        answer = {"id": row.close_id}
+    copy_publishing.record_written(row, copy=plan.copy, answer=answer, close_id=row.close_id)
+    plan.close_id = row.close_id
+    progress.template_done("updated", plan.number)
+    return True
+
+
+def _template_failed(attempt, error, outcome, message, plan) -> bool:
+    """A clear failure of a template write: nothing more is sent, the sequence neither."""
+    where = f"step {plan.number}'s {plan.words}"
+    if outcome == Outcome.REFUSED:
+        # Close's field errors on the template, on the step and field they came from.
+        by_field = {}
+        said = []
+        for path, text in close.flatten_field_errors(error.field_errors):
+            key = path.split(".")[0] or "template"
+            by_field[f"steps.{plan.index}.{key}"] = text
+            said.append(f"Step {plan.number}'s {COPY_FIELD_WORDS.get(key, key)}: {text}")
+        said += error.errors
+        attempt.outcome = Outcome.REFUSED
+        attempt.response_status = error.status_code
+        attempt.response_body = {"errors": error.errors, "field-errors": by_field}
+        details = " ".join(part if part.endswith(".") else part + "." for part in said)
+        attempt.message = (
+            f"Close refused {where}. {details or 'It did not say why.'} Nothing else was sent."
+        )
+        return False
+    _failed(attempt, error, f"{message} (That was {where}; the sequence was not sent.)")
+    return False
+
+
+def _look_until_settled(error, progress, what, look):
+    """After an unclear answer to a template write: look() until it finds something, for up to
+    the settle time when the request may still be running in Close. Returns what it found, or
+    None; raises CloseError when Close cannot be asked."""
+    still_running = error.status_code in (None, 502, 504)
+    deadline = time.monotonic() + (_settle_seconds() if still_running else 0)
+    pause = 0.25
+    check = 0
+    while True:
+        check += 1
+        progress.say(f"{error.problem}. Checking with Close whether it {what} (check {check})…")
+        found = look()
+        if found is not None:
+            return found
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        _sleep(min(pause, left))
+        pause *= 2
 
 
 # --- create ----------------------------------------------------------------------------------
@@ -790,6 +1112,12 @@ _WORDS = {
         "Nothing was created.", "created the sequence", "did not create the sequence"
     ),
     Action.UPDATE: _Words("Nothing was changed.", "saved the changes", "did not save the changes"),
+    TEMPLATE_CREATE: _Words(
+        "The template was not created.", "created the template", "did not create the template"
+    ),
+    TEMPLATE_UPDATE: _Words(
+        "The template was not changed.", "saved the template", "did not save the template"
+    ),
 }
 
 
@@ -895,8 +1223,8 @@ def _unknown(attempt, error, message):
 
 def _failed(attempt, error, message):
     attempt.outcome = Outcome.FAILED
-    attempt.response_status = error.status_code
-    attempt.response_body = {"error": error.message}
+    attempt.response_status = error.status_code if error is not None else None
+    attempt.response_body = {"error": error.message} if error is not None else None
     attempt.message = message
 
 
@@ -959,6 +1287,7 @@ def _record_success(attempt, close_sequence, step_pks):
             step_pks = [step.pk for step in sequence.ordered_steps()]
         if step_pks is not None:
             _store_step_ids(step_pks, close_sequence.get("steps") or [])
+            _store_template_ids(step_pks, attempt.request_payload)
         if unchanged:
             if sequence.status != Sequence.Status.PUBLISHED:
                 verb = "Updated in" if attempt.action == Action.UPDATE else "Published to"
@@ -985,6 +1314,23 @@ def _store_step_ids(step_pks, close_steps):
         Step.objects.filter(pk__in=close_ids).update(
             close_id=Case(*(When(pk=pk, then=Value(cid)) for pk, cid in close_ids.items()))
         )
+
+
+def _store_template_ids(step_pks, payload):
+    """A written step's row keeps the template carrying its copy, as the payload referenced
+    it: bookkeeping like Close's step ids, so neither a new version nor a new revision."""
+    sent = (payload or {}).get("steps") or [] if isinstance(payload, dict) else []
+    written = dict(
+        Step.objects.filter(pk__in=step_pks, content_source=step_kinds.WRITTEN).values_list(
+            "pk", "step_type"
+        )
+    )
+    for pk, step in zip(step_pks, sent, strict=False):
+        kind = step_kinds.kind_of(written.get(pk))
+        if pk in written and kind.template_field and isinstance(step, dict):
+            template_id = step.get(kind.template_field)
+            if template_id:
+                Step.objects.filter(pk=pk).update(**{kind.template_field: template_id})
 
 
 # --- a publish that stopped without an answer -----------------------------------------------

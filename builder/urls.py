@@ -49,6 +49,21 @@ urlpatterns = [
     path(
         "sequences/<int:sequence_id>/export.json", publish.sequence_export, name="sequence_export"
     ),
+    path(
+        "sequences/<int:sequence_id>/publish/templates/<int:ownedtemplate_id>/shared/",
+        publish.template_update_shared,
+        name="template_update_shared",
+    ),
+    path(
+        "sequences/<int:sequence_id>/publish/templates/<int:ownedtemplate_id>/overwrite/",
+        publish.copy_drift_overwrite,
+        name="copy_drift_overwrite",
+    ),
+    path(
+        "sequences/<int:sequence_id>/publish/templates/<int:ownedtemplate_id>/keep/",
+        publish.copy_drift_keep,
+        name="copy_drift_keep",
+    ),
     path("import/", importing_views.sequence_import, name="sequence_import"),
     path("import/close/", importing_views.sequence_import_close, name="sequence_import_close"),
     path("import/file/", importing_views.sequence_import_file, name="sequence_import_file"),

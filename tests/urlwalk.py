@@ -153,7 +153,7 @@ class World:
 def build_world(django_user_model, *, text="Note"):
     """Two sequences, each with steps, schedule, revisions, a comment, a state change and a
     publish attempt; `text` goes into every free-text field (names, comments, messages)."""
-    from builder.models import Comment, PublishAttempt, Sequence, Step
+    from builder.models import Comment, OwnedTemplate, PublishAttempt, Sequence, Step
 
     root = django_user_model.objects.create_superuser(
         username="root", password="root-password-1", email="root@example.com"
@@ -200,6 +200,16 @@ def build_world(django_user_model, *, text="Note"):
             response_body={"errors": [text]},
             message=text,
             outcome=PublishAttempt.Outcome.REFUSED,
+        )
+        OwnedTemplate.objects.create(
+            sequence=sequence,
+            step_key=str(step.pk),
+            kind="email",
+            close_id="tmpl_0gMIs4xwhr0jMypNPulMqlXC94Y9wgT7Z5giUb3BBjL",
+            name=text,
+            created_by_us=False,
+            drift_seen_at=revision.created_at,
+            drift_body=text,
         )
         sequence.refresh_from_db()
         sequences.append(sequence)

@@ -4,15 +4,16 @@ and the sequence as a JSON file."""
 import json
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from builder import confirmation, importing, permissions, publishing
-from builder.models import PublishAttempt
-from builder.views.access import get_sequence_for_user, require_publisher
+from builder import confirmation, copy_publishing, editing, importing, permissions, publishing
+from builder.models import EditConflict, OwnedTemplate, PublishAttempt, Sequence
+from builder.views.access import get_sequence_for_user, require_editor, require_publisher
 from builder.views.review import sequence_header
 
 Outcome = PublishAttempt.Outcome
@@ -82,6 +83,90 @@ def _decide(request, sequence):
     return redirect("sequence_publish", sequence_id=sequence.pk)
 
 
+# --- written copy's templates: shared ones, and copy changed in Close ------------------------
+
+BACK_TO = {"edit": "sequence_edit", "publish": "sequence_publish"}
+ON_OFF = {"on": True, "off": False}
+
+
+def _back(request, sequence):
+    """To the page the button was on: the step editor or the publish page."""
+    return redirect(
+        BACK_TO.get(request.POST.get("next", ""), "sequence_publish"), sequence_id=sequence.pk
+    )
+
+
+@require_POST
+def template_update_shared(request, sequence_id, ownedtemplate_id):
+    """ "Update the shared template too", or take that choice back (Publishers)."""
+    sequence = get_sequence_for_user(request, sequence_id)
+    require_publisher(request)
+    choice = ON_OFF.get(request.POST.get("update_shared", ""))
+    if choice is None:
+        return _render(
+            request,
+            sequence,
+            error="Choose whether to update the shared template, then send again.",
+            status=422,
+        )
+    try:
+        copy_publishing.choose_update_shared(
+            sequence=sequence, user=request.user, owned_id=ownedtemplate_id, update=choice
+        )
+    except copy_publishing.ChoiceRefused as refusal:
+        return _render(request, sequence, error=refusal.message, status=refusal.status)
+    return redirect("sequence_publish", sequence_id=sequence.pk)
+
+
+@require_POST
+def copy_drift_overwrite(request, sequence_id, ownedtemplate_id):
+    """ "Overwrite on publish" for copy changed in Close, or take it back (Publishers)."""
+    sequence = get_sequence_for_user(request, sequence_id)
+    require_publisher(request)
+    choice = ON_OFF.get(request.POST.get("overwrite", ""))
+    if choice is None:
+        return _render(
+            request,
+            sequence,
+            error="Choose whether publishing overwrites Close's copy, then send again.",
+            status=422,
+        )
+    try:
+        copy_publishing.choose_overwrite(
+            sequence=sequence, user=request.user, owned_id=ownedtemplate_id, overwrite=choice
+        )
+    except copy_publishing.ChoiceRefused as refusal:
+        return _render(request, sequence, error=refusal.message, status=refusal.status)
+    return _back(request, sequence)
+
+
+@require_POST
+def copy_drift_keep(request, sequence_id, ownedtemplate_id):
+    """ "Keep Close's version": Close's copy into the draft, as an edit (Editors)."""
+    sequence = get_sequence_for_user(request, sequence_id)
+    require_editor(request)
+    row = OwnedTemplate.objects.filter(sequence=sequence, pk=ownedtemplate_id).first()
+    version = request.POST.get("version", "")
+    if row is None or not version.isdigit():
+        return _render(
+            request,
+            sequence,
+            error="That choice is no longer open: reload the page.",
+            status=409 if row is None else 422,
+        )
+    editable = Sequence.objects.prefetch_related("steps").get(pk=sequence.pk)
+    try:
+        edit = editing.keep_close_copy(
+            sequence=editable, step_key=row.step_key, user=request.user, loaded_version=int(version)
+        )
+    except editing.Refused as refusal:
+        return _render(request, sequence, error=refusal.message, status=refusal.status)
+    except EditConflict as conflict:
+        return _render(request, sequence, error=str(conflict), status=409)
+    messages.success(request, f"{edit.summary}.")
+    return _back(request, sequence)
+
+
 @require_GET
 def sequence_publish_progress(request, sequence_id):
     """The polled fragment. Once the publish has ended, htmx reloads the whole page, so the
@@ -136,11 +221,14 @@ def _render(request, sequence, *, error="", status=200, partial=""):
     if requested_status is None and latest is not None and latest.outcome != Outcome.PUBLISHED:
         # A retry starts from the choice the failed attempt was made with.
         requested_status = latest.requested_status
+    looking = request.method == "GET" and not partial and not running
     shown = confirmation.confirmation(
         sequence=sequence,
         user=request.user,
         requested_status=requested_status,
-        live=not (running or up_to_date) and request.method == "GET" and not partial,
+        live=looking and not up_to_date,
+        # Close's copy can change after publishing: looked at for anyone with a role.
+        check_copy=looking and bool(permissions.roles_of(request.user)),
     )
     close_errors = confirmation.show_close_refusal(shown, latest)
     context = {
