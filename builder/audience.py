@@ -162,6 +162,11 @@ class FieldUse:
         return sorted({use["step"] for use in self.uses})
 
     @property
+    def uncovered_steps(self) -> list[int]:
+        """The steps where an empty value shows as a gap (a use without a fallback)."""
+        return sorted({use["step"] for use in self.uses if use["fallback"] is None})
+
+    @property
     def covered(self) -> bool:
         """Every use has a fallback: an empty value never shows as a gap."""
         return all(use["fallback"] is not None for use in self.uses)
@@ -370,6 +375,7 @@ class _Summary:
                     "steps": use.steps,
                     "uses": use.uses,
                     "covered": use.covered,
+                    "uncovered_steps": use.uncovered_steps,
                     "contacts": self.empty_listed[tag],
                 }
                 for tag, use in self.used.items()

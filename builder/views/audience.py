@@ -169,7 +169,7 @@ def chart(check):
                 "label": label,
                 "count": count,
                 "y": index * CHART_ROW,
-                "text_y": index * CHART_ROW + CHART_ROW * 0.65,
+                "text_y": index * CHART_ROW + CHART_ROW - 8,
                 "width": width,
                 "count_x": CHART_LABEL_WIDTH + width + 6,
                 "high": read and count * 4 >= read,  # a quarter or more of the audience
