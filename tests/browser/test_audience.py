@@ -8,8 +8,8 @@ progress by polling, as it does in production.
 import pytest
 from playwright.sync_api import expect
 
-from tests.builder.test_audience import Q1, q1_contacts, written_sequence
 from tests.browser.test_publish_flow import log_in
+from tests.builder.test_audience import Q1, q1_contacts, written_sequence
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -49,8 +49,6 @@ def test_check_the_audience_then_preview_as_a_named_contact(page, live_server, s
         "link", name=named["name"], exact=False
     )
     choice.first.click()
-    step = page.get_by_role("list", name="Rendered steps").get_by_role(
-        "listitem", name="Step 1"
-    )
+    step = page.get_by_role("list", name="Rendered steps").get_by_role("listitem", name="Step 1")
     expect(step.locator("[data-part=subject]")).to_have_text(f"Hi {first_name}, a quick question")
     expect(step).to_contain_text("as it will read once published")
