@@ -28,7 +28,6 @@ from datetime import timedelta
 
 import requests
 from django.conf import settings
-from django.db import transaction
 from django.template.defaultfilters import linebreaksbr
 from django.utils import timezone
 from django.utils.html import escape
@@ -259,17 +258,17 @@ def start_check(*, sequence, user, smart_view_id, limit, client=None) -> Audienc
     if found is not None:
         return found
     view = _smart_view(smart_view_id, client)
-    with transaction.atomic():
-        check = AudienceCheck.objects.create(
-            sequence=sequence,
-            revision_number=sequence.version,
-            smart_view_id=smart_view_id,
-            smart_view_name=str(view.get("name") or smart_view_id)[:300],
-            started_by=user,
-            limit=limit,
-            message="Waiting for a free worker…",
-        )
-        transaction.on_commit(lambda: jobs.submit(run_check_job, check.pk))
+    check = AudienceCheck.objects.create(
+        sequence=sequence,
+        revision_number=sequence.version,
+        smart_view_id=smart_view_id,
+        smart_view_name=str(view.get("name") or smart_view_id)[:300],
+        started_by=user,
+        limit=limit,
+        message="Waiting for a free worker…",
+    )
+    # After the row is committed (as publishing does): the job's thread must see it.
+    jobs.submit(run_check_job, check.pk)
     return check
 
 
@@ -556,10 +555,12 @@ class _Reader:
             self._save_progress()
 
     def _failure(self, error) -> str:
-        if isinstance(error, close.CloseUnavailable):
-            words = error.problem.rstrip(".")
-            return f"The read stopped: {words}.{self.kept()} Check again in a few minutes."
-        return f"The read stopped: {error.message.rstrip('.')}.{self.kept()}"
+        """What stopped the read, what was kept, and what to do: the client's message without
+        its own advice, which we give once at the end."""
+        words = error.message.replace("Try again in a few minutes.", "").strip()
+        if not words.endswith((".", "!", "?")):
+            words += "."
+        return f"The read stopped: {words}{self.kept()} Check again in a few minutes."
 
     def _call(self, method, *args, **kwargs):
         self.calls += 1
