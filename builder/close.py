@@ -28,6 +28,7 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
+from builder.copytext import usable_email
 from builder.redact import redact, redact_json
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ BACKOFF_STEP = 0.5  # GET back-off: 0.5 s × attempt number
 RETRYABLE_GET_STATUSES = {502, 503, 504}
 WRITE_METHODS = {"POST", "PUT", "DELETE"}
 HIDDEN = "<hidden>"  # stands in for the key wherever Close echoed it
+SEARCH_PAGE_SIZE = 200  # §14: the largest search page community code uses ([O])
+LEAD_FIELDS = ("id", "display_name", "url", "custom")  # what a lead's merge fields read (§7)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -449,15 +452,18 @@ class CloseClient:
                 return
             skip += len(data)
 
-    def _request(self, method, path, *, params=None, payload=None, what="request", outcome=""):
+    def _request(
+        self, method, path, *, params=None, payload=None, what="request", outcome="", reads=False
+    ):
         """One logical call: send, wait out 429s, retry transient GET failures, map errors.
 
         `what` names the object in messages; `outcome` says what may have happened when a write
-        gets no clear answer ("the sequence may or may not have been created")."""
+        gets no clear answer ("the sequence may or may not have been created"). `reads` marks a
+        POST that only reads (POST /data/search/, §14): it is retried and reported like a GET."""
         if not self._api_key:
             # Raised here rather than in __init__ so callers' `except CloseError` covers it.
             raise CloseAuthError("No Close API key is configured. Set CLOSE_API_KEY.")
-        is_write = method in WRITE_METHODS
+        is_write = method in WRITE_METHODS and not reads
         waited = 0.0  # seconds slept inside this call, bounded by max_wait
         attempt = 0
         while True:
@@ -618,6 +624,175 @@ class CloseClient:
         message = f"Close asked us to wait {shown} s before trying again."
         return CloseRateLimited(message, retry_after=delay, status_code=status_code)
 
+    # -- leads, contacts, Smart Views, search and render (§7 "Render", §8, §14) ---------------
+    # Every call here only reads. The audience check pages through a Smart View with
+    # search_contacts_page; a CloseRateLimited mid-way leaves the caller's cursor valid, so it
+    # calls again with the same cursor after the wait (Close's cursors expire after about 30 s
+    # [O]: past that, CloseCursorExpired says to start again from None).
+
+    def list_smart_views(self) -> list[dict]:
+        """The lead and contact Smart Views (§14 step 5), without their queries: the picker
+        lists these, and fetch_smart_view reads the one picked."""
+        params = {"type__in": "lead,contact", "_fields": SMART_VIEW_FIELDS}
+        return [v for v in self._iter_pages("saved_search/", params) if _is_audience_view(v)]
+
+    def fetch_smart_view(self, view_id) -> dict:
+        return self._request("GET", f"saved_search/{_quote_id(view_id)}/", what="Smart View")
+
+    def search_contacts_page(
+        self,
+        *,
+        smart_view: dict,
+        fields: list[str],
+        cursor: str | None,
+        limit: int = SEARCH_PAGE_SIZE,
+        text: str | None = None,
+        lead_fields: list[str] | tuple = LEAD_FIELDS,
+        contact_preference: str = "lead",
+    ) -> dict:
+        """One page of the contacts a Smart View reaches, with their leads.
+
+        Answers {"data": [contact, ...], "cursor": str | None, "leads": {lead id: lead},
+        "total": int | None, "object_type": "contact" | "lead", "leads_without_contacts": [id]}.
+        Each contact carries `id`, `lead_id` and `fields` (Close's names: "name", "emails",
+        "phones", "custom", "custom.cf_…"); each lead `id` and `lead_fields`. `cursor` is None on
+        the first call and, in the answer, None after the last page. `total` is Close's count
+        of the view's objects (leads, for a lead view).
+
+        A contact view (§14 step 2) is one POST /data/search/ per page with the view's query,
+        sort and results limit, then one more for that page's leads (one per page, not one per
+        contact). A lead view returns leads with their contacts, and §14 step 4 leaves us to
+        choose the recipients: `contact_preference` "lead" (the default, what Close's bulk
+        enrollment does) takes each lead's first contact with an email address we may use, or
+        its first contact when none has one (so the check reports the missing address instead
+        of losing the lead); "contact" takes every contact. A lead without contacts reaches
+        nobody and is listed in `leads_without_contacts`.
+
+        `text` ("Preview as") searches the view's contacts by the start of a name's words or of
+        an email address, through the same query; with a lead view it searches the contacts of
+        the view's leads. Without the view's results limit: that bounds the view, not a search
+        inside it."""
+        kind = smart_view.get("type")
+        if kind not in SMART_VIEW_TYPES:
+            raise ValueError(f"Not a lead or contact Smart View: {smart_view.get('id')!r}")
+        if not 1 <= limit <= SEARCH_PAGE_SIZE:
+            raise ValueError(f"limit must be from 1 to {SEARCH_PAGE_SIZE}")
+        if contact_preference not in ("lead", "contact"):
+            raise ValueError('contact_preference must be "lead" or "contact"')
+        view_query, sort, results_limit = _view_search(smart_view)
+        contact_fields = list(dict.fromkeys(["id", "lead_id", *fields]))
+        lead_fields = list(dict.fromkeys(["id", *lead_fields]))
+        body = {"_limit": limit, "include_counts": True, "sort": sort}
+        if cursor:
+            body["cursor"] = cursor  # no underscore (§14)
+
+        if kind == "lead" and not text:
+            body |= {"query": view_query, "results_limit": results_limit}
+            body["_fields"] = {"lead": [*lead_fields, "contacts"]}
+            page = self._search(body, with_cursor=bool(cursor))
+            leads, contacts, empty = {}, [], []
+            for lead in page["data"]:
+                lead_contacts = lead.pop("contacts", None) or []
+                leads[lead["id"]] = _fields_of(lead, lead_fields)
+                chosen = _recipients(lead_contacts, contact_preference)
+                contacts += [
+                    _fields_of({**c, "lead_id": lead["id"]}, contact_fields) for c in chosen
+                ]
+                if not chosen:
+                    empty.append(lead["id"])
+        else:
+            if kind == "lead":  # the contacts of the view's leads (§14 has_related)
+                view_query = _and(_object_type("contact"), _has_related("lead", view_query))
+                body["sort"] = []  # a lead view's sort names lead fields
+            if text:
+                view_query = _and(view_query, _contact_text(text))
+            else:
+                body["results_limit"] = results_limit
+            body |= {"query": view_query, "_fields": {"contact": contact_fields}}
+            page = self._search(body, with_cursor=bool(cursor))
+            contacts = [_fields_of(c, contact_fields) for c in page["data"]]
+            leads = self._leads_by_id([c["lead_id"] for c in contacts], lead_fields)
+            empty = []
+        count = page.get("count")
+        return {
+            "data": contacts,
+            "cursor": page.get("cursor") or None,
+            "leads": leads,
+            "total": count.get("total") if isinstance(count, dict) else None,
+            "object_type": "contact" if text else kind,
+            "leads_without_contacts": empty,
+        }
+
+    def fetch_lead(self, lead_id, fields: list[str] | None = None) -> dict:
+        params = {"_fields": ",".join(fields)} if fields else None
+        return self._request("GET", f"lead/{_quote_id(lead_id)}/", params=params, what="lead")
+
+    def fetch_contact(self, contact_id, fields: list[str] | None = None) -> dict:
+        params = {"_fields": ",".join(fields)} if fields else None
+        path = f"contact/{_quote_id(contact_id)}/"
+        return self._request("GET", path, params=params, what="contact")
+
+    def render_email_template(self, template_id, *, lead_id, contact_id) -> dict:
+        """Close's own rendering for one recipient, as the API key's user (§7): {subject, body,
+        lead_id, lead_display_name, contact_id, contact_display_name, email}."""
+        params = {"lead_id": lead_id, "contact_id": contact_id}
+        path = f"email_template/{_quote_id(template_id)}/render/"
+        return self._request("GET", path, params=params, what="preview")
+
+    def render_sms_template(self, template_id, *, lead_id, contact_id=None) -> dict:
+        """{text, lead_id, ...}; without contact_id Close picks the lead's contact (§7 [D])."""
+        params = {"lead_id": lead_id} | ({"contact_id": contact_id} if contact_id else {})
+        path = f"sms_template/{_quote_id(template_id)}/render/"
+        return self._request("GET", path, params=params, what="preview")
+
+    def list_lead_custom_fields(self) -> list[dict]:
+        return list(self._iter_pages("custom_field/lead/", {}))
+
+    def sequence_subscriptions(
+        self, sequence_id, *, statuses: tuple | None = ("active", "paused")
+    ) -> list[dict]:
+        """The Workflow's enrollments with a status in `statuses` (None: all), paged once for
+        the whole Workflow (§14: a set of contact ids beats one call per contact). Close
+        documents no status filter, so it is applied here. `status_reason` is filled from
+        `pause_reason` when only that is present (§14: Close's own script reads that one)."""
+        params = {"sequence_id": _quote_id(sequence_id)}
+        found = []
+        for item in self._iter_pages("sequence_subscription/", params):
+            if item.get("status_reason") is None and item.get("pause_reason") is not None:
+                item = {**item, "status_reason": item["pause_reason"]}
+            if statuses is None or item.get("status") in statuses:
+                found.append(item)
+        return found
+
+    def _search(self, body: dict, *, with_cursor: bool) -> dict:
+        try:
+            page = self._request("POST", "data/search/", payload=body, what="search", reads=True)
+        except CloseValidationError as exc:
+            if with_cursor and "cursor" in exc.field_errors:
+                raise CloseCursorExpired(
+                    "Close no longer knows where this list of contacts had got to (it waited too"
+                    " long between pages). Start again.",
+                    errors=exc.errors,
+                    field_errors=exc.field_errors,
+                ) from exc
+            raise
+        if not isinstance(page, dict) or not isinstance(page.get("data"), list):
+            raise CloseUnavailable(
+                "Close answered with a list we could not read. Try again in a few minutes.",
+                status_code=200,
+            )
+        return page
+
+    def _leads_by_id(self, lead_ids: list[str], fields: list[str]) -> dict[str, dict]:
+        """One search for the leads of a page of contacts (the `id` node, §14 [O])."""
+        ids = list(dict.fromkeys(lead_ids))
+        if not ids:
+            return {}
+        query = _and(_object_type("lead"), {"type": "or", "queries": [_id_node(i) for i in ids]})
+        body = {"query": query, "_fields": {"lead": fields}, "_limit": len(ids)}
+        page = self._search(body, with_cursor=False)
+        return {lead["id"]: _fields_of(lead, fields) for lead in page["data"]}
+
 
 def _param(value):
     # Close expects lowercase booleans in query strings (is_shared=true); requests sends "True".
@@ -637,3 +812,83 @@ def client_from_settings(**overrides) -> CloseClient:
         "timeout": (min(3.05, read_timeout), read_timeout),
     }
     return CloseClient(**(options | overrides))
+
+
+# --- leads, contacts, Smart Views and search: helpers (§14) -------------------------------------
+
+SMART_VIEW_TYPES = ("contact", "lead")
+SMART_VIEW_FIELDS = "id,name,type,description,is_shared,is_user_dependent,date_updated"
+
+
+class CloseCursorExpired(CloseValidationError):
+    """Close refused a search cursor (expired, or made for another search): read from the start."""
+
+
+def _is_audience_view(view) -> bool:
+    return isinstance(view, dict) and view.get("type") in SMART_VIEW_TYPES
+
+
+def _object_type(kind: str) -> dict:
+    return {"type": "object_type", "object_type": kind}
+
+
+def _and(*queries: dict) -> dict:
+    return {"type": "and", "queries": list(queries)}
+
+
+def _id_node(object_id: str) -> dict:
+    return {"type": "id", "value": object_id}
+
+
+def _has_related(related: str, query: dict, this: str = "contact") -> dict:
+    return {
+        "type": "has_related",
+        "this_object_type": this,
+        "related_object_type": related,
+        "related_query": query,
+    }
+
+
+def _text_condition(object_type: str, field_name: str, text: str) -> dict:
+    return {
+        "type": "field_condition",
+        "field": {"type": "regular_field", "object_type": object_type, "field_name": field_name},
+        "condition": {"type": "text", "mode": "beginning_of_words", "value": text},
+    }
+
+
+def _contact_text(text: str) -> dict:
+    """A contact whose name, or one of whose email addresses, has words starting with `text`'s
+    (emails are related `contact_email` objects in Close's search, §14)."""
+    by_email = _has_related("contact_email", _text_condition("contact_email", "email", text))
+    return {"type": "or", "queries": [_text_condition("contact", "name", text), by_email]}
+
+
+def _view_search(view: dict) -> tuple[dict, list, int | None]:
+    """(query, sort, results_limit) for a Smart View: its s_query (§14 step 2), or, for a view
+    without one (not fetched, or saved in Close's old search language), the saved_search node
+    ([O]; whether Close runs old views that way is §13 q22)."""
+    s_query = view.get("s_query")
+    if isinstance(s_query, dict) and isinstance(s_query.get("query"), dict):
+        sort = s_query.get("sort") if isinstance(s_query.get("sort"), list) else []
+        return s_query["query"], sort, s_query.get("results_limit")
+    node = {"type": "saved_search", "saved_search_id": view["id"]}
+    return _and(_object_type(view["type"]), node), [], None
+
+
+def _fields_of(obj: dict, names) -> dict:
+    """`obj` cut to `names`, as Close's `_fields` does: "custom" keeps every custom field (the
+    name-keyed dict and each top-level `custom.cf_…`)."""
+    kept = {}
+    for name in names:
+        if name == "custom":
+            kept.update({k: v for k, v in obj.items() if k == "custom" or k.startswith("custom.")})
+        elif name in obj:
+            kept[name] = obj[name]
+    return kept
+
+
+def _recipients(contacts: list[dict], preference: str) -> list[dict]:
+    if preference == "contact" or not contacts:
+        return list(contacts)
+    return [next((c for c in contacts if usable_email(c)), contacts[0])]

@@ -375,3 +375,63 @@ def sms_length(text: str | None) -> SmsLength:
 def words(text: str) -> Iterator[str]:
     """Words and the spaces between them, for word-by-word diffs."""
     yield from re.findall(r"\s+|[^\s]+", text)
+
+
+# --- Close's JSON as merge-field values (the audience check) -------------------------------------
+
+# A name's first whitespace-separated word, and the rest (close-api.md §14: Close's contacts have
+# only `name`, and Close derives contact.first_name itself by an undocumented rule, §13 q18).
+_NAME_SPLIT = re.compile(r"\s*(\S*)\s*(.*?)\s*\Z", re.DOTALL)
+
+
+def usable_email(contact: Mapping) -> str:
+    """The contact's first email address that is not unsubscribed (§14), or ""."""
+    for item in contact.get("emails") or []:
+        if isinstance(item, Mapping) and item.get("email") and not item.get("is_unsubscribed"):
+            return str(item["email"])
+    return ""
+
+
+def contact_values(
+    contact: dict, lead: dict, user: dict | None, organization: dict | None
+) -> dict[str, str]:
+    """Merge-field values for one recipient from Close's JSON: a contact and its lead as the API
+    returns them (the lead with its name-keyed `custom`), the API key's user (/me/) and its
+    organization. Keys are tag paths ("contact.first_name", "lead.custom.Industry"); a value
+    Close does not have is "".
+
+    The one place the app derives a first name: the first whitespace-separated word of `name`,
+    the last name the rest (stripped, inner spacing kept); an empty or whitespace-only name has
+    neither. The sandbox renders with Django by the same rule, written separately, and
+    tests/builder/test_render_agreement.py holds the two to the same output."""
+    name = str(contact.get("name") or "")
+    first_name, last_name = _NAME_SPLIT.match(name).groups()
+    phones = contact.get("phones") or []
+    first_phone = phones[0] if phones and isinstance(phones[0], Mapping) else {}
+    user, organization = user or {}, organization or {}
+    values = {
+        "contact.first_name": first_name,
+        "contact.last_name": last_name,
+        "contact.name": name,
+        "contact.email": usable_email(contact),
+        "contact.phones.0.phone": _text(first_phone.get("phone")),
+        "lead.display_name": _text(lead.get("display_name")),
+        "lead.url": _text(lead.get("url")),
+        "user.first_name": _text(user.get("first_name")),
+        "user.email": _text(user.get("email")),
+        "organization.name": _text(organization.get("name")),
+    }
+    custom = lead.get("custom")
+    for field_name, value in custom.items() if isinstance(custom, Mapping) else ():
+        values[CUSTOM_FIELD_PREFIX + str(field_name)] = _text(value)
+    return values
+
+
+def _text(value) -> str:
+    """A JSON value as a tag prints it: nothing for null, items joined for a multi-value field
+    (how Close prints one is unconfirmed, §13 q21)."""
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return ", ".join(_text(item) for item in value)
+    return str(value)

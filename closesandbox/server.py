@@ -22,11 +22,11 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from . import page
+from . import crm, page
 from .store import Store
 
 API_PREFIX = "/api/v1"
-RATE_GROUPS = ("sequence", "email_template", "sms_template", "me")
+RATE_GROUPS = ("sequence", "email_template", "sms_template", "me", *crm.RATE_GROUPS)
 FAULT_KINDS = (
     "rate_limit",
     "error",
@@ -408,6 +408,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, {"error": "Not found"})
                 return
             self._send(200, {"ok": True})
+        elif self.command == "POST" and route[1] in crm.CONTROL_ROUTES:
+            self._send(*crm.control(sb, self.command, parts, _parse_json(body_bytes)))
         elif route == ("DELETE", "faults"):
             sb.clear_faults()
             self._send(200, {"ok": True})
@@ -537,7 +539,7 @@ def _parse_json(data):
         return _INVALID_JSON
 
 
-class Sandbox:
+class Sandbox(crm.SandboxCrm):
     """A local, in-process Close API. See closesandbox/__init__.py for usage."""
 
     def __init__(

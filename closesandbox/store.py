@@ -11,7 +11,7 @@ import functools
 import re
 import zoneinfo
 
-from . import seed
+from . import crm, seed
 
 MAX_LIMIT = 100
 STATUSES = ("active", "paused", "draft")
@@ -230,6 +230,7 @@ class Store:
     def reseed(self):
         self.email_templates = {t["id"]: t for t in seed.email_templates()}
         self.sms_templates = {t["id"]: t for t in seed.sms_templates()}
+        self.crm = crm.Crm(self)  # leads, contacts, Smart Views, search, render: crm.py
 
     def clear_sequences(self):
         self.sequences.clear()
@@ -275,7 +276,7 @@ class Store:
             except ApiError as exc:
                 return exc.status, exc.body, []
         # No redirect for a missing trailing slash: Close documents every path with one [I].
-        return 404, {"error": "Not found"}, []
+        return self.crm.dispatch(method, subpath, query, body)  # its own paths, else 404
 
     # -- /me/ and templates -------------------------------------------------------------------
 
