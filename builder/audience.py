@@ -190,23 +190,22 @@ def fields_used(copies: list[StepCopy]) -> dict[str, FieldUse]:
 
 
 def contact_fields(used: dict[str, FieldUse]) -> list[str]:
-    """`_fields` for the read: the base fields, and contact custom fields the copy names."""
-    names = list(BASE_CONTACT_FIELDS)
-    for tag in used:
-        if tag.startswith("contact.custom."):
-            names.append("custom")
-            break
-    return names
+    """The contact `_fields` a read asks for: who the contact is and how to reach them, which
+    is also all copytext.contact_values reads of a contact (close.CONTACT_FIELDS)."""
+    return list(BASE_CONTACT_FIELDS)
 
 
 def lead_fields(used: dict[str, FieldUse]) -> list[str]:
-    """The lead fields the copy needs ([] = no lead is read at all)."""
+    """The lead fields the copy's lead.* merge fields need ([] when it uses none)."""
     names = []
-    if any(tag.startswith("lead.") for tag in used):
-        names = ["id", "display_name", "name", "url"]
-        if any(tag.startswith(copytext.CUSTOM_FIELD_PREFIX) for tag in used):
+    for tag in used:
+        if tag == "lead.display_name":
+            names.append("display_name")
+        elif tag == "lead.url":
+            names.append("url")
+        elif tag.startswith(copytext.CUSTOM_FIELD_PREFIX):
             names.append("custom")
-    return names
+    return list(dict.fromkeys(names))
 
 
 # --- starting a check -------------------------------------------------------------------------
@@ -269,6 +268,7 @@ def start_check(*, sequence, user, smart_view_id, limit, client=None) -> Audienc
     )
     # After the row is committed (as publishing does): the job's thread must see it.
     jobs.submit(run_check_job, check.pk)
+    check.refresh_from_db()  # an inline job (tests, scripts) has finished it already
     return check
 
 
@@ -332,18 +332,23 @@ class _Summary:
 
     def __init__(self, used: dict[str, FieldUse], copies: list[StepCopy], sequence_steps):
         self.used = used
+        self.email_steps = [n for n, t in sequence_steps if t in NEEDS_EMAIL]
+        self.phone_steps = [n for n, t in sequence_steps if t in NEEDS_PHONE]
+        self.active_checked = False
+        self.restart()
+
+    def restart(self):
+        """Forget what was counted (the read starts again from the first page)."""
         self.read = 0
-        self.empty = {tag: 0 for tag in used}
-        self.empty_listed: dict[str, list] = {tag: [] for tag in used}
+        self.empty = {tag: 0 for tag in self.used}
+        self.empty_listed: dict[str, list] = {tag: [] for tag in self.used}
         self.no_email: list = []
         self.no_email_count = 0
         self.no_phone: list = []
         self.no_phone_count = 0
         self.active: list = []
         self.active_count = 0
-        self.active_checked = False
-        self.email_steps = [n for n, t in sequence_steps if t in NEEDS_EMAIL]
-        self.phone_steps = [n for n, t in sequence_steps if t in NEEDS_PHONE]
+        self.leads_without_contacts = 0
 
     def add(self, contact, values, active_ids):
         self.read += 1
@@ -394,6 +399,7 @@ class _Summary:
                 "count": self.active_count,
                 "contacts": self.active,
             },
+            "leads_without_contacts": self.leads_without_contacts,
         }
 
 
@@ -403,10 +409,8 @@ def _append(listing, contact):
 
 
 def email_of(contact) -> str:
-    for item in contact.get("emails") or []:
-        if isinstance(item, dict) and item.get("email"):
-            return str(item["email"])
-    return ""
+    """The address an email step would go to: the first one not unsubscribed (close-api.md §14)."""
+    return copytext.usable_email(contact)
 
 
 def listed_contact(contact) -> dict:
@@ -486,8 +490,6 @@ class _Reader:
         self.calls = 0  # logical calls, when no counter sees the HTTP answers
         self.total = None
         self.more = False
-        self.leads: dict[str, dict | None] = {}
-        self.me: dict | None = None
 
     def requests(self) -> int:
         return self.counter.requests if self.counter is not None else self.calls
@@ -503,10 +505,15 @@ class _Reader:
 
     def read(self):
         check = self.check
-        self._progress("Asking Close which contacts are already in this sequence…")
+        self._progress("Reading the Smart View from Close…")
+        view = self._ask(self.client.fetch_smart_view, check.smart_view_id)
+        if not isinstance(view, dict):
+            raise _Stopped(State.FAILED, "Close answered with a Smart View we could not read.")
+        self._progress("Asking Close which contacts are already active in this sequence…")
         active_ids = self._active_ids()
         cursor = None
         waits = 0
+        restarted = False
         while self.summary.read < check.limit:
             if self._cancelled():
                 raise _Stopped(State.CANCELLED, "Cancelled." + self.kept())
@@ -514,15 +521,16 @@ class _Reader:
             try:
                 page = self._call(
                     self.client.search_contacts_page,
-                    smart_view=check.smart_view_id,
+                    smart_view=view,
                     fields=contact_fields(self.used),
                     cursor=cursor,
                     limit=min(PAGE_SIZE, check.limit - self.summary.read),
+                    lead_fields=lead_fields(self.used) or ("id",),
                 )
             except close.CloseRateLimited as error:
                 waits += 1
                 if waits > MAX_RATE_LIMIT_WAITS:
-                    raise _Stopped(State.FAILED, f"{error.message}{self.kept()}") from error
+                    raise _Stopped(State.FAILED, self._failure(error)) from error
                 seconds = min(MAX_RATE_LIMIT_WAIT, max(0.0, error.retry_after))
                 self._progress(
                     f"Read {self.summary.read} contacts. Close asked us to wait "
@@ -530,26 +538,37 @@ class _Reader:
                 )
                 _sleep(seconds)
                 continue  # the same cursor: the page Close refused
+            except close.CloseCursorExpired as error:
+                # Close forgot where the list had got to (a long wait): read it again from the
+                # start, once, rather than count anyone twice or leave a gap.
+                if restarted:
+                    raise _Stopped(State.FAILED, self._failure(error)) from error
+                restarted, cursor = True, None
+                self.summary.restart()
+                continue
             except close.CloseError as error:
                 raise _Stopped(State.FAILED, self._failure(error)) from error
             contacts, next_cursor = _page_contents(page)
             if contacts is None:
                 raise _Stopped(
                     State.FAILED,
-                    "Close answered with a list of contacts we could not read." + self.kept(),
+                    "The read stopped: Close answered with a list of contacts we could not read."
+                    + self.kept(),
                 )
-            total = page.get("total") if isinstance(page, dict) else None
-            if isinstance(total, int) and total >= 0:
-                self.total = total
-            room = check.limit - self.summary.read
-            for contact in contacts[:room]:
-                self.summary.add(contact, self._values(contact), active_ids)
+            total = page.get("total")
+            if page.get("object_type") == "contact" and isinstance(total, int) and total >= 0:
+                self.total = min(total, check.limit)
+            leads = page.get("leads") if isinstance(page.get("leads"), dict) else {}
+            self.summary.leads_without_contacts += len(page.get("leads_without_contacts") or [])
+            for contact in contacts[: check.limit - self.summary.read]:
+                lead = leads.get(contact.get("lead_id")) or {}
+                values = copytext.contact_values(contact, lead, None, None)
+                self.summary.add(contact, values, active_ids)
             if not next_cursor or not contacts:
                 self.more = False
                 return
             if self.summary.read >= check.limit:
-                # Stopped at the limit: there is more unless this page was the last one.
-                self.more = True
+                self.more = True  # stopped at the limit with a next page to read
                 return
             cursor = next_cursor
             self._save_progress()
@@ -566,35 +585,26 @@ class _Reader:
         self.calls += 1
         return method(*args, **kwargs)
 
+    def _ask(self, method, *args, **kwargs):
+        """A call before the contacts (the view, the enrollments): a failure stops the read."""
+        try:
+            return self._call(method, *args, **kwargs)
+        except close.CloseError as error:
+            raise _Stopped(State.FAILED, self._failure(error)) from error
+
     def _active_ids(self) -> set:
         close_id = self.check.sequence.close_id
         if not close_id:
             return set()
-        try:
-            subscriptions = self._call(self.client.sequence_subscriptions, close_id)
-        except close.CloseError as error:
-            raise _Stopped(State.FAILED, self._failure(error)) from error
+        subscriptions = self._ask(
+            self.client.sequence_subscriptions, close_id, statuses=("active",)
+        )
         self.summary.active_checked = True
         return {
             str(item.get("contact_id"))
             for item in subscriptions or []
             if isinstance(item, dict) and item.get("contact_id")
         }
-
-    def _values(self, contact) -> dict:
-        lead = None
-        lead_id = str(contact.get("lead_id") or "")
-        wanted = lead_fields(self.used)
-        if wanted and lead_id:
-            if lead_id not in self.leads:
-                try:
-                    self.leads[lead_id] = self._call(self.client.fetch_lead, lead_id, fields=wanted)
-                except close.CloseNotFound:
-                    self.leads[lead_id] = None
-                except close.CloseError as error:
-                    raise _Stopped(State.FAILED, self._failure(error)) from error
-            lead = self.leads[lead_id]
-        return copytext.contact_values(contact, lead, None, None)
 
     def _cancelled(self) -> bool:
         return (
@@ -638,14 +648,18 @@ def latest_check(*, sequence, revision_number=None) -> AudienceCheck | None:
 
 
 def search_contacts(*, check, text, client) -> list[dict]:
-    """Contacts of the check's Smart View whose name or email matches `text` (read from Close
-    for this request only): id, lead id, name and email."""
+    """Contacts of the check's Smart View whose name or email starts with `text` (read from
+    Close for this request only): id, lead id, name and email."""
+    view = client.fetch_smart_view(check.smart_view_id)
+    if not isinstance(view, dict):
+        raise close.CloseUnavailable("Close answered with a Smart View we could not read.")
     page = client.search_contacts_page(
-        smart_view=check.smart_view_id,
-        fields=["id", "lead_id", "name", "emails"],
+        smart_view=view,
+        fields=["name", "emails"],
         cursor=None,
         limit=SEARCH_RESULTS,
         text=text,
+        lead_fields=("id",),
     )
     contacts, _ = _page_contents(page)
     if contacts is None:
@@ -673,8 +687,17 @@ def preview(*, sequence, contact_id, client) -> tuple[dict, list[StepPreview]]:
     if not isinstance(contact, dict) or not contact.get("lead_id"):
         raise close.CloseNotFound("Close could not find that contact.", status_code=404)
     lead = client.fetch_lead(contact["lead_id"])
-    values = copytext.contact_values(contact, lead if isinstance(lead, dict) else None, None, None)
     copies = copy_of(sequence.to_spec())
+    user = organization = None
+    texts = [text for copy in copies for text in copy.texts]
+    if any(tag.startswith(("user.", "organization.")) for tag in copytext.used_fields(*texts)):
+        # The sender's fields, as Close's render fills them: the API key's user (§7).
+        user = client.me()
+        organizations = user.get("organizations") if isinstance(user, dict) else None
+        organization = organizations[0] if organizations else None
+    values = copytext.contact_values(
+        contact, lead if isinstance(lead, dict) else {}, user, organization
+    )
     owned = {
         (template.step_key, template.kind): template
         for template in OwnedTemplate.objects.filter(sequence=sequence).exclude(close_id="")

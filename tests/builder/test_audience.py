@@ -6,11 +6,14 @@ sandbox between pages by a client that pages through the real HTTP server.
 """
 
 import json
+import re
+import time
 
 import pytest
 
 from builder import audience, close, copytext
 from builder.models import AudienceCheck, Sequence, Step
+from closesandbox import crm
 from tests.conftest import SANDBOX_KEY, make_user
 
 pytestmark = pytest.mark.django_db
@@ -34,9 +37,7 @@ def client_for(sandbox, **overrides):
 
 
 def smart_view_id(sandbox, name=Q1):
-    with client_for(sandbox) as client:
-        views = client.list_smart_views()
-    return next(view["id"] for view in views if view.get("name") == name)
+    return sandbox.smart_view(name)["id"]
 
 
 def written_sequence(user, *, subject="Hi {{ contact.first_name }}", body=FIRST_NAME_BODY, sms=""):
@@ -78,7 +79,12 @@ def field_row(found, tag):
 
 
 def search_requests(sandbox):
-    return [r for r in sandbox.requests if "search" in r.path]
+    """The searches for pages of contacts (each page's leads come in a second search)."""
+    return [
+        r
+        for r in sandbox.requests
+        if r.path.endswith("/data/search/") and "contact" in ((r.body or {}).get("_fields") or {})
+    ]
 
 
 # --- what it reports ---------------------------------------------------------------------------
@@ -129,19 +135,17 @@ def test_a_fallback_covers_an_empty_field_and_each_use_is_told_apart(sandbox, us
 
 
 def test_contacts_already_active_in_the_sequence_in_close(sandbox, user):
+    """The sandbox's live Workflow has six Q1 contacts: four active, one paused, one finished.
+    Only the active ones get changed steps at once."""
     sequence = written_sequence(user)
-    view = smart_view_id(sandbox)
-    with client_for(sandbox) as client:
-        contacts = client.search_contacts_page(
-            smart_view=view, fields=["id", "lead_id"], cursor=None, limit=5
-        )["data"]
-    close_id = "seq_audience_active"
-    sandbox.add_subscriptions(close_id, [c["id"] for c in contacts[:4]], status="active")
-    Sequence.objects.filter(pk=sequence.pk).update(close_id=close_id)
+    Sequence.objects.filter(pk=sequence.pk).update(close_id=crm.SEEDED_SEQUENCE["id"])
     sequence.refresh_from_db()
-    found = check(sequence, user, sandbox, view=view)
+    contacts = sandbox.view_contacts(Q1)
+    sandbox.subscribe(crm.SEEDED_SEQUENCE["id"], [contacts[3]["id"]], status="active")
+    found = check(sequence, user, sandbox)
     assert found.summary["active"]["checked"] is True
-    assert found.summary["active"]["count"] == 4
+    assert found.summary["active"]["count"] == 5
+    assert contacts[3]["id"] in {c["id"] for c in found.summary["active"]["contacts"]}
 
 
 def test_a_draft_not_in_close_has_nobody_active(sandbox, user):
@@ -160,11 +164,8 @@ def test_only_the_summary_is_stored(sandbox, user):
     ]
     assert listed and all(set(c) == {"id", "lead_id", "name", "email"} for c in listed)
     # Nothing else about a contact: no phone numbers, no other fields.
-    with client_for(sandbox) as client:
-        page = client.search_contacts_page(
-            smart_view=found.smart_view_id, fields=["id", "phones"], cursor=None, limit=200
-        )
-    phones = [p["phone"] for c in page["data"] for p in c.get("phones") or [] if p.get("phone")]
+    contacts = sandbox.view_contacts(Q1)
+    phones = [p["phone"] for c in contacts for p in c.get("phones") or [] if p.get("phone")]
     assert phones and not any(phone in stored for phone in phones)
     assert "phones" not in stored and "emails" not in stored
 
@@ -245,7 +246,11 @@ def run_with(sandbox, user, between, *, limit=200, sequence=None):
         limit=limit,
     )
     client = PagingClient(
-        between=between, api_key=SANDBOX_KEY, base_url=sandbox.url, max_wait=0.0, sleep=print
+        between=between,
+        api_key=SANDBOX_KEY,
+        base_url=sandbox.url,
+        max_wait=0.0,
+        sleep=lambda seconds: None,
     )
     with client:
         return audience.run_check(check=started, client=client)
@@ -276,28 +281,34 @@ def test_cancel_check_needs_a_role(sandbox, user, viewer):
 
 
 def search_path(sandbox):
-    return search_requests(sandbox)[-1].path.removeprefix("/api/v1")
+    return "/data/search/"
 
 
 def test_a_rate_limit_mid_way_waits_and_resumes_from_the_same_page(sandbox, user, monkeypatch):
     monkeypatch.setattr(audience, "PAGE_SIZE", 10)
     waits = []
-    monkeypatch.setattr(audience, "_sleep", waits.append)
+
+    def wait(seconds):  # Close's wait, really waited (0.1 s), so its window has passed
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(audience, "_sleep", wait)
 
     def rate_limit(pages):
         if pages == 2:
-            sandbox.inject("rate_limit", path=search_path(sandbox), reset=7, times=2)
+            sandbox.inject("rate_limit", path=search_path(sandbox), reset=0.1, times=2)
 
     found = run_with(sandbox, user, rate_limit)
     assert found.state == State.DONE, found.message
     assert found.read_count == 40 and found.total == 40
     assert field_row(found, "contact.first_name")["empty"] == 12
     assert found.summary["no_email"]["count"] == 3
-    assert len(waits) == 2 and all(0 < seconds <= 60 for seconds in waits)
+    assert waits == [0.1, 0.1]
     # The refused page was asked for again with the same cursor: 4 pages read, 2 refused.
     bodies = [r.body for r in search_requests(sandbox)]
     assert len(bodies) == 6
     assert bodies[2] == bodies[3] == bodies[4]
+    assert bodies[2]["cursor"] and bodies[2]["cursor"] != bodies[5]["cursor"]
 
 
 def test_rate_limit_waits_are_bounded(sandbox, user, monkeypatch):
@@ -374,13 +385,7 @@ def test_no_limit_given_is_the_default():
 
 
 def q1_contacts(sandbox):
-    with client_for(sandbox) as client:
-        return client.search_contacts_page(
-            smart_view=smart_view_id(sandbox),
-            fields=["id", "lead_id", "name", "emails"],
-            cursor=None,
-            limit=200,
-        )["data"]
+    return sandbox.view_contacts(Q1)
 
 
 def test_preview_renders_written_copy_locally_and_marks_empty_values(sandbox, user):
@@ -402,28 +407,54 @@ def test_preview_renders_written_copy_locally_and_marks_empty_values(sandbox, us
     assert empty[0].empty == ["contact.first_name"]
 
 
+def without_marks(shown):
+    return re.sub(r'<mark class="merge-empty"[^>]*>[^<]*</mark>', "", str(shown))
+
+
 def test_local_render_agrees_with_closes_render_endpoint(sandbox, user, synced):
-    """For every contact of Q1 prospects and every synced template using merge fields: the
-    local renderer on copytext.contact_values reads exactly as Close's render endpoint."""
+    """For every contact of Q1 prospects and every synced email template with merge fields:
+    the same words previewed as copy written in the step (local renderer on
+    copytext.contact_values) read exactly as through Close's render endpoint, empty values
+    aside (the local preview marks them, Close prints nothing)."""
     from builder.models import CloseTemplate
 
     templates = [
         t
-        for t in CloseTemplate.objects.filter(kind="email")
+        for t in CloseTemplate.objects.filter(kind="email", is_shared=True).order_by("name")
         if copytext.used_fields(t.subject, t.body)
-    ][:3]
-    assert templates
+    ][:2]
+    assert len(templates) == 2
+    # One sequence, so one preview per contact renders each template both ways: steps 1 and 2
+    # pick the templates (Close renders them), steps 3 and 4 hold the same words written.
+    sequence = Sequence.create_draft(name="Both ways", timezone_name="UTC", user=user)
+    with sequence.editing(user=user, loaded_version=sequence.version, summary="Steps"):
+        for position, template in enumerate(templates):
+            Step.objects.create(
+                sequence=sequence,
+                position=position,
+                step_type="email",
+                threading="new_thread",
+                email_template_id=template.close_id,
+            )
+            Step.objects.create(
+                sequence=sequence,
+                position=position + 2,
+                step_type="email",
+                threading="new_thread",
+                content_source="written",
+                subject=template.subject,
+                body=template.body,
+            )
+    compared = 0
     with client_for(sandbox) as client:
         for contact in q1_contacts(sandbox):
-            full = client.fetch_contact(contact["id"])
-            lead = client.fetch_lead(full["lead_id"])
-            values = copytext.contact_values(full, lead, None, None)
-            for template in templates:
-                rendered = client.render_email_template(
-                    template.close_id, lead_id=full["lead_id"], contact_id=full["id"]
-                )
-                assert copytext.render(template.subject, values) == rendered["subject"]
-                assert copytext.render(template.body, values, escape=True) == rendered["body"]
+            _, shown = audience.preview(sequence=sequence, contact_id=contact["id"], client=client)
+            for exact, local in zip(shown[:2], shown[2:], strict=True):
+                assert exact.exact and not local.exact
+                assert without_marks(local.subject) == str(exact.subject), contact["name"]
+                assert without_marks(local.body) == str(exact.body), contact["name"]
+                compared += 1
+    assert compared == 40 * 2
 
 
 def test_preview_of_a_picked_template_is_rendered_by_close(sandbox, user, synced):
