@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRefresh
 
 from builder import audience, close
 from builder.models import AudienceCheck
@@ -52,12 +53,14 @@ def sequence_audience(request, sequence_id):
 
 @require_GET
 def audience_check(request, sequence_id, check_id):
-    """The polled fragment: progress while the read runs, the results once it has ended (the
-    fragment then stops polling)."""
+    """The polled fragment: progress while the read runs. Once it has ended, htmx reloads the
+    whole page, so the results and "Preview as" show together."""
     sequence = get_sequence_for_user(request, sequence_id)
     check = get_object_or_404(AudienceCheck, pk=check_id, sequence=sequence)
     if not request.htmx:
         return redirect(f"{reverse('sequence_audience', args=[sequence.pk])}?check={check.pk}")
+    if not audience.is_running(check):
+        return HttpResponseClientRefresh()
     context = {"sequence": sequence, **_check_context(request, sequence, check)}
     return render(request, "builder/sequence_audience.html#audience-check", context)
 

@@ -44,7 +44,7 @@ def test_check_the_audience_then_preview_as_a_named_contact(page, live_server, s
     expect(results.get_by_role("img", name="Contacts affected, of 40 read")).to_be_visible()
     expect(page.get_by_text("Only this summary is stored")).to_be_visible()
 
-    page.get_by_label("Preview as").fill(named["name"])
+    page.get_by_role("searchbox", name="Preview as").fill(named["name"])
     choice = page.get_by_role("list", name="Matching contacts").get_by_role(
         "link", name=named["name"], exact=False
     )
