@@ -264,6 +264,7 @@ def start_check(*, sequence, user, smart_view_id, limit, client=None) -> Audienc
         smart_view_name=str(view.get("name") or smart_view_id)[:300],
         started_by=user,
         limit=limit,
+        requests_made=1,  # the Smart View looked up above
         message="Waiting for a free worker…",
     )
     # After the row is committed (as publishing does): the job's thread must see it.
@@ -488,11 +489,13 @@ class _Reader:
         self.summary = summary
         self.used = used
         self.calls = 0  # logical calls, when no counter sees the HTTP answers
+        self.before = check.requests_made  # made before the job began (start_check's look-up)
         self.total = None
         self.more = False
 
     def requests(self) -> int:
-        return self.counter.requests if self.counter is not None else self.calls
+        made = self.counter.requests if self.counter is not None else self.calls
+        return self.before + made
 
     def kept(self) -> str:
         read = self.summary.read

@@ -65,7 +65,7 @@ def run(args, folder):
         call_command("migrate", verbosity=0)
         settings.BUILDER_RUN_JOBS_INLINE = True
         settings.AUDIENCE_REUSE_SECONDS = 0  # every run reads Close again
-        view_id = sandbox.seed_contacts(CONTACTS)
+        view_id = sandbox.add_audience(CONTACTS)["id"]
         sequence, user = _sequence()
         timings, requests, logged = [], [], []
         for _ in range(max(1, args.runs)):
