@@ -474,3 +474,15 @@ def test_preview_of_a_picked_template_is_rendered_by_close(sandbox, user, synced
         _, steps = audience.preview(sequence=sequence, contact_id=contact["id"], client=client)
     assert steps[0].exact is True
     assert any(r.path.endswith("/render/") for r in sandbox.requests)
+
+
+def test_a_lead_smart_view_checks_each_leads_recipient(sandbox, user):
+    """ "Logistics leads" holds 5 leads, one without contacts: each other lead's recipient is
+    checked (its first contact with an email address), the empty lead reaches nobody."""
+    found = check(
+        written_sequence(user), user, sandbox, view=smart_view_id(sandbox, "Logistics leads")
+    )
+    assert found.state == State.DONE, found.message
+    assert found.read_count == 4
+    assert found.summary["leads_without_contacts"] == 1
+    assert field_row(found, "lead.display_name")["empty"] == 0

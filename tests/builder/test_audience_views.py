@@ -221,3 +221,13 @@ def test_the_publish_page_shows_the_last_check_of_the_revision(
     assert "See the audience check" in page
     form = text_of(client.get(publish_url)).split('class="publish-form"')[1]
     assert 'class="primary">Publish to Close</button>' in form  # informs, never blocks
+
+
+def test_smart_views_close_cannot_list_say_so(logged_in, user, sandbox):
+    sequence = written_sequence(user)
+    sandbox.inject("error", path="/saved_search/", status=500, times=5)
+    response = logged_in.get(page_url(sequence))
+    assert response.status_code == 200
+    assert "Could not list the Smart Views from Close: Close is having trouble (HTTP 500)" in (
+        text_of(response)
+    )
