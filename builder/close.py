@@ -44,6 +44,7 @@ WRITE_METHODS = {"POST", "PUT", "DELETE"}
 HIDDEN = "<hidden>"  # stands in for the key wherever Close echoed it
 SEARCH_PAGE_SIZE = 200  # §14: the largest search page community code uses ([O])
 LEAD_FIELDS = ("id", "display_name", "url", "custom")  # what a lead's merge fields read (§7)
+CONTACT_FIELDS = ("name", "emails", "phones")  # what a contact's merge fields read (§7)
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -655,7 +656,8 @@ class CloseClient:
         Answers {"data": [contact, ...], "cursor": str | None, "leads": {lead id: lead},
         "total": int | None, "object_type": "contact" | "lead", "leads_without_contacts": [id]}.
         Each contact carries `id`, `lead_id` and `fields` (Close's names: "name", "emails",
-        "phones", "custom", "custom.cf_…"); each lead `id` and `lead_fields`. `cursor` is None on
+        "phones", "custom", "custom.cf_…"; CONTACT_FIELDS is what copytext.contact_values
+        reads); each lead `id` and `lead_fields`. `cursor` is None on
         the first call and, in the answer, None after the last page. `total` is Close's count
         of the view's objects (leads, for a lead view).
 
@@ -679,6 +681,7 @@ class CloseClient:
             raise ValueError(f"limit must be from 1 to {SEARCH_PAGE_SIZE}")
         if contact_preference not in ("lead", "contact"):
             raise ValueError('contact_preference must be "lead" or "contact"')
+        text = (text or "").strip() or None  # a blank search box searches nothing
         view_query, sort, results_limit = _view_search(smart_view)
         contact_fields = list(dict.fromkeys(["id", "lead_id", *fields]))
         lead_fields = list(dict.fromkeys(["id", *lead_fields]))
@@ -755,7 +758,8 @@ class CloseClient:
         the whole Workflow (§14: a set of contact ids beats one call per contact). Close
         documents no status filter, so it is applied here. `status_reason` is filled from
         `pause_reason` when only that is present (§14: Close's own script reads that one)."""
-        params = {"sequence_id": _quote_id(sequence_id)}
+        _quote_id(sequence_id)  # refuses what cannot be an id, like the other calls
+        params = {"sequence_id": str(sequence_id)}
         found = []
         for item in self._iter_pages("sequence_subscription/", params):
             if item.get("status_reason") is None and item.get("pause_reason") is not None:

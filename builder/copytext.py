@@ -213,10 +213,12 @@ def render_parts(
             parts.append(RenderedPart(use.source))
             continue
         value = value_of(use.path) or ""
-        if not value and use.fallback is not None:
-            value = use.fallback
         if escape:
             value = html.escape(value, quote=True)
+        if not value and use.fallback is not None:
+            # Django prints a filter's "…" as written, unescaped: in a stored body that is the
+            # text with &, < and > escaped (clean_body) and quotes as they are.
+            value = html.escape(use.fallback, quote=False) if escape else use.fallback
         parts.append(RenderedPart(value, tag=use.path, empty=not value))
     if position < len(text):
         parts.append(RenderedPart(text[position:]))

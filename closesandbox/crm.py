@@ -37,9 +37,11 @@ import re
 import string
 import time
 import unicodedata
+from html import escape
 
 from . import seed
 from . import store as _store  # the partly imported module (store imports crm): used at call time
+from .page import _page
 
 RATE_GROUPS = ("data", "saved_search", "lead", "contact", "custom_field", "sequence_subscription")
 SEARCH_MAX_LIMIT = 200  # [O] community code's maximum; larger pages are refused
@@ -423,11 +425,14 @@ class Crm:
     def subscribe(self, sequence_id, contact_ids, *, status="active", status_reason=None):
         if status not in SUBSCRIPTION_STATUSES:
             raise ValueError(f"status must be one of {SUBSCRIPTION_STATUSES}")
+        if not isinstance(sequence_id, str) or not sequence_id:
+            raise ValueError("sequence_id must be a sequence id")
+        unknown = [c for c in contact_ids if c not in self.contacts]
+        if unknown:  # all or nothing
+            raise KeyError(unknown[0])
         made = []
         for contact_id in contact_ids:
-            contact = self.contacts.get(contact_id)
-            if contact is None:
-                raise KeyError(contact_id)
+            contact = self.contacts[contact_id]
             stamp = "2026-01-05T15:00:00.000000+00:00"
             made.append(
                 {
@@ -815,13 +820,13 @@ class Crm:
         parts = contact["name"].split(None, 1)
         return {
             "contact": {
-                **contact,
+                **_present(contact),
                 "first_name": parts[0] if parts else "",
                 "last_name": parts[1].strip() if len(parts) > 1 else "",
                 "email": _usable_email(contact),
                 "custom": self._custom_by_name(contact, "contact"),
             },
-            "lead": {**lead, "custom": self._custom_by_name(lead, "lead")},
+            "lead": {**_present(lead), "custom": self._custom_by_name(lead, "lead")},
             "user": {
                 "first_name": seed.ME["first_name"],
                 "last_name": seed.ME["last_name"],
@@ -843,6 +848,12 @@ def _domain(lead):
 
 def _email(address, unsubscribed=False):
     return {"email": address, "type": "office", "is_unsubscribed": unsubscribed}
+
+
+def _present(obj):
+    """`obj` without its null values: Django would print None as "None", and no Close email
+    shows that (§13 q11: what Close prints for a missing value is open; "" is the safe guess)."""
+    return {key: value for key, value in obj.items() if value is not None}
 
 
 def _usable_email(contact):
@@ -989,9 +1000,15 @@ class SandboxCrm:
 
 
 def control(sandbox, method, parts, data):
-    """/_sandbox/audience {"n": 1000, "name"?} and /_sandbox/enroll {"sequence_id",
-    "contact_ids", "status"?}. Returns (status, payload)."""
+    """POST /_sandbox/audience {"n": 1000, "name"?}, POST /_sandbox/enroll {"sequence_id",
+    "contact_ids", "status"?}, and GET /_sandbox/lead/{id}/, the lead's page for people (where
+    the app's "View in Close" links lead in demo mode). Returns the arguments of _send."""
     route = (method, parts[0] if parts else "")
+    if route == ("GET", "lead") and len(parts) == 2:
+        with sandbox._lock:
+            lead = sandbox.crm.leads.get(parts[1])
+            html = lead_page(sandbox.crm, lead) if lead else _lead_not_found(parts[1])
+        return 200 if lead else 404, None, (), html.encode(), "text/html; charset=utf-8"
     if route == ("POST", "audience"):
         if not isinstance(data, dict) or not _store.is_integer(data.get("n")) or data["n"] < 0:
             return 400, {"error": 'Expected {"n": <number of contacts>, "name": optional}'}
@@ -1012,4 +1029,50 @@ def control(sandbox, method, parts, data):
     return 404, {"error": "Not found"}
 
 
-CONTROL_ROUTES = ("audience", "enroll")
+CONTROL_ROUTES = ("audience", "enroll", "lead")
+
+
+def lead_page(crm, lead):
+    """A lead as Close's app would show it: custom fields, contacts, their Workflows. Every
+    value is escaped (names are data)."""
+    shown = crm.lead_out(lead)
+    custom = "".join(
+        f"<li>{escape(str(name))}: <strong>{escape(str(value))}</strong></li>"
+        for name, value in shown["custom"].items()
+    )
+    rows = []
+    for contact in shown["contacts"]:
+        emails = "<br>".join(
+            escape(e["email"]) + (" (unsubscribed)" if e.get("is_unsubscribed") else "")
+            for e in contact["emails"]
+        )
+        phones = "<br>".join(escape(p["phone_formatted"]) for p in contact["phones"])
+        runs = "<br>".join(
+            f"{escape(str(run['sequence_name'] or run['sequence_id']))}: "
+            f"{escape(run['subscription_status'])}"
+            for run in crm._contact_subscriptions(contact["id"])
+        )
+        name = escape(contact["name"]) if contact["name"].strip() else _NONE
+        rows.append(
+            f"<tr><td>{name}<br><code>{escape(contact['id'])}</code></td>"
+            f"<td>{escape(contact['title'] or '')}</td><td>{emails or _NONE}</td>"
+            f"<td>{phones or _NONE}</td><td>{runs or _NONE}</td></tr>"
+        )
+    body = (
+        f"<h1>{escape(shown['display_name'])}</h1>"
+        f'<p><span class="badge">{escape(shown["status_label"])}</span> '
+        f"<code>{escape(shown['id'])}</code></p>"
+        f"<p>Website: {escape(shown['url'] or '—')}</p>"
+        f"<h2>Custom fields</h2>{f'<ul>{custom}</ul>' if custom else '<p>None.</p>'}"
+        "<h2>Contacts</h2><table><thead><tr><th>Name</th><th>Title</th><th>Email</th>"
+        f"<th>Phone</th><th>Workflows</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    )
+    return _page(shown["display_name"], body)
+
+
+def _lead_not_found(lead_id):
+    body = f"<h1>Lead not found</h1><p><code>{escape(lead_id)}</code> is not in the sandbox.</p>"
+    return _page("Not found", body)
+
+
+_NONE = '<span class="muted">—</span>'

@@ -408,7 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(404, {"error": "Not found"})
                 return
             self._send(200, {"ok": True})
-        elif self.command == "POST" and route[1] in crm.CONTROL_ROUTES:
+        elif route[1] in crm.CONTROL_ROUTES:
             self._send(*crm.control(sb, self.command, parts, _parse_json(body_bytes)))
         elif route == ("DELETE", "faults"):
             sb.clear_faults()

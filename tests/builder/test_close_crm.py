@@ -3,10 +3,13 @@ subscriptions, over real HTTP against the local Close sandbox, faults included: 
 middle of a Smart View resumes from the same cursor, and 5xx, dropped and unreadable answers give
 a clear typed error while the pages already read stay read."""
 
+import base64
+
 import pytest
 
 from builder import close
 from builder.close import (
+    CloseAuthError,
     CloseCursorExpired,
     CloseNotFound,
     CloseRateLimited,
@@ -204,6 +207,12 @@ def test_a_lead_view_pages_by_leads(api, sb):
 # --- Preview as ----------------------------------------------------------------------------------
 
 
+def test_a_blank_search_box_lists_the_view(api, sb):
+    view = sb.smart_view("Q1 prospects")
+    page = api.search_contacts_page(smart_view=view, fields=["name"], cursor=None, text="  ")
+    assert page["total"] == 40
+
+
 @pytest.mark.parametrize(
     ("view_name", "text", "names"),
     [
@@ -315,6 +324,35 @@ def test_5xx_drops_and_garbage_mid_way_are_clear_and_keep_what_was_read(
         smart_view=view, fields=FIELDS, cursor=first["cursor"], limit=15
     )
     assert len(first["data"]) == len(rest["data"]) == 15
+
+
+def test_a_search_that_times_out_is_retried_then_said(make_client, sb, sleeps):
+    api = make_client(timeout=(1.0, 0.3), max_attempts=2)
+    view = sb.smart_view("Q1 prospects")
+    sb.inject("slow", method="POST", path="/data/search/", delay=0.6, times=2)
+    with pytest.raises(CloseUnavailable) as raised:
+        api.search_contacts_page(smart_view=view, fields=FIELDS, cursor=None)
+    assert raised.value.message == "Close did not answer in time. Try again in a few minutes."
+    assert raised.value.request_may_have_been_processed is False and sleeps == [0.5]
+
+
+def test_a_rejected_key_mid_way_is_an_auth_error(api, sb):
+    view = sb.smart_view("Q1 prospects")
+    first = api.search_contacts_page(smart_view=view, fields=FIELDS, cursor=None, limit=15)
+    sb.inject("unauthorized", method="POST", path="/data/search/")
+    with pytest.raises(CloseAuthError, match="Close rejected the API key"):
+        api.search_contacts_page(smart_view=view, fields=FIELDS, cursor=first["cursor"], limit=15)
+
+
+def test_the_key_never_reaches_what_a_search_returns(api, sb):
+    """A server that repeats the Authorization header in its answer (echo_auth): the pages the
+    audience check keeps hold <hidden> instead."""
+    view = sb.smart_view("Q1 prospects")
+    sb.inject("echo_auth", method="POST", path="/data/search/", status=200, times=2)
+    page = api.search_contacts_page(smart_view=view, fields=FIELDS, cursor=None, limit=15)
+    text = repr(page)
+    assert "<hidden>" in text and KEY not in text
+    assert base64.b64encode(f"{KEY}:".encode()).decode() not in text
 
 
 def test_a_503_once_is_retried_and_nobody_notices(make_client, sb, sleeps):

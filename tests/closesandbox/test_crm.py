@@ -397,6 +397,11 @@ def test_contacts_are_enrolled_through_the_control_endpoint(sb):
         timeout=10,
     )
     assert unknown.status_code == 404
+    no_sequence = requests.post(
+        sb.base_url + "/_sandbox/enroll", json={"contact_ids": ids}, timeout=10
+    )
+    assert no_sequence.status_code == 400
+    assert len(get(sb, "sequence_subscription/", sequence_id="seq_ours").json()["data"]) == 3
     sb.reset()
     assert get(sb, "sequence_subscription/", sequence_id="seq_ours").json()["data"] == []
 
@@ -596,3 +601,21 @@ def test_cursor_encodes_only_the_position_and_the_search(sb):
     cursor = search(sb, {"query": view_query(sb, "Q1 prospects"), "_limit": 5}).json()["cursor"]
     state = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     assert set(state) == {"o", "q", "t"} and state["o"] == 5
+
+
+def test_a_lead_has_a_page_for_people_with_everything_escaped(sb):
+    smith = next(c for c in sb.view_contacts("Q1 prospects") if c["name"] == "Siobhán O'Brien")
+    sb.add_contact(smith["lead_id"], name="<script>alert(1)</script>", emails=[])
+    page = requests.get(f"{sb.base_url}/_sandbox/lead/{smith['lead_id']}/", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "<h1>Smith &amp; Sons Logistics</h1>" in page.text
+    assert (
+        "Siobhán O&#x27;Brien" in page.text and "Industry: <strong>Logistics</strong>" in page.text
+    )
+    assert "<script>" not in page.text and "&lt;script&gt;" in page.text
+    grace = sb.view_contacts("Q1 prospects")[1]
+    shown = requests.get(f"{sb.base_url}/_sandbox/lead/{grace['lead_id']}/", timeout=10).text
+    assert "Q4 nurture (live): active" in shown
+    missing = requests.get(f"{sb.base_url}/_sandbox/lead/lead_nope/", timeout=10)
+    assert missing.status_code == 404 and "Lead not found" in missing.text
+    assert requests.post(f"{sb.base_url}/_sandbox/lead/x/", timeout=10).status_code == 404
