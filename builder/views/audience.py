@@ -18,7 +18,7 @@ from builder.views.access import get_sequence_for_user
 from builder.views.review import sequence_header
 
 # The bar chart (server-rendered SVG): label column, bar column, row height, in SVG units.
-CHART_LABEL_WIDTH = 190
+CHART_LABEL_WIDTH = 230
 CHART_BAR_WIDTH = 240
 CHART_ROW = 24
 
@@ -157,7 +157,7 @@ def chart(check):
         return None
     summary = check.summary
     read = summary.get("read") or 0
-    rows = [(f"{{{{ {row['tag']} }}}} empty", row["empty"]) for row in summary.get("fields", [])]
+    rows = [(f"Empty {row['tag']}", row["empty"]) for row in summary.get("fields", [])]
     if summary.get("no_email", {}).get("steps"):
         rows.append(("No email address", summary["no_email"]["count"]))
     if summary.get("no_phone", {}).get("steps"):
