@@ -331,7 +331,7 @@ def counted_session() -> tuple[requests.Session, _Counter]:
 class _Summary:
     """What a check keeps while it reads: counts, and the few contacts each problem lists."""
 
-    def __init__(self, used: dict[str, FieldUse], copies: list[StepCopy], sequence_steps):
+    def __init__(self, used: dict[str, FieldUse], sequence_steps):
         self.used = used
         self.email_steps = [n for n, t in sequence_steps if t in NEEDS_EMAIL]
         self.phone_steps = [n for n, t in sequence_steps if t in NEEDS_PHONE]
@@ -445,7 +445,7 @@ def run_check(*, check, client=None) -> AudienceCheck:
     copies = copy_of(sequence_spec)
     used = fields_used(copies)
     step_types = [(n, s.step_type) for n, s in enumerate(sequence_spec.steps, start=1)]
-    summary = _Summary(used, copies, step_types)
+    summary = _Summary(used, step_types)
     reader = _Reader(check, client, counter, summary, used)
     state, message = State.DONE, ""
     try:
