@@ -63,6 +63,7 @@ serve: $(VENV)/.installed node_modules/.installed
 BROWSER ?= no
 bench: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench_audience.py
 	@if [ "$(BROWSER)" = yes ]; then $(BIN)/python scripts/bench_browser.py; fi
 
 clean:

@@ -1,6 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from builder.views import audience as audience_views
 from builder.views import auth, editor, publish, sequences
 from builder.views import importing as importing_views
 from builder.views import review as review_views
@@ -39,6 +40,27 @@ urlpatterns = [
         "sequences/<int:sequence_id>/steps/<int:step_id>/templates/",
         editor.step_templates,
         name="step_templates",
+    ),
+    # Audience (builder/views/audience.py)
+    path(
+        "sequences/<int:sequence_id>/audience/",
+        audience_views.sequence_audience,
+        name="sequence_audience",
+    ),
+    path(
+        "sequences/<int:sequence_id>/audience/checks/<int:check_id>/",
+        audience_views.audience_check,
+        name="audience_check",
+    ),
+    path(
+        "sequences/<int:sequence_id>/audience/checks/<int:check_id>/cancel/",
+        audience_views.audience_check_cancel,
+        name="audience_check_cancel",
+    ),
+    path(
+        "sequences/<int:sequence_id>/audience/checks/<int:check_id>/preview/",
+        audience_views.audience_preview,
+        name="audience_preview",
     ),
     path("sequences/<int:sequence_id>/publish/", publish.sequence_publish, name="sequence_publish"),
     path(

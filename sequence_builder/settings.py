@@ -69,6 +69,9 @@ CLOSE_MAX_WAIT_IN_JOB = env.float("CLOSE_MAX_WAIT_IN_JOB", default=60.0)
 PUBLISH_SETTLE_SECONDS = env.float("PUBLISH_SETTLE_SECONDS", default=30.0)
 PUBLISH_STALE_SECONDS = env.float("PUBLISH_STALE_SECONDS", default=600.0)
 BUILDER_JOB_THREADS = env.int("BUILDER_JOB_THREADS", default=4)
+# An audience check (builder/audience.py) of the same revision and Smart View started within
+# this many seconds of another is that one, not a second read of Close.
+AUDIENCE_REUSE_SECONDS = env.float("AUDIENCE_REUSE_SECONDS", default=300.0)
 
 # --- Application -----------------------------------------------------------------------------
 INSTALLED_APPS = [

@@ -15,6 +15,7 @@ MODEL_ALIASES = {
     "change": "statechange",
     "reply": "comment",
     "parent": "comment",
+    "check": "audiencecheck",
 }
 
 
@@ -153,7 +154,14 @@ class World:
 def build_world(django_user_model, *, text="Note"):
     """Two sequences, each with steps, schedule, revisions, a comment, a state change and a
     publish attempt; `text` goes into every free-text field (names, comments, messages)."""
-    from builder.models import Comment, OwnedTemplate, PublishAttempt, Sequence, Step
+    from builder.models import (
+        AudienceCheck,
+        Comment,
+        OwnedTemplate,
+        PublishAttempt,
+        Sequence,
+        Step,
+    )
 
     root = django_user_model.objects.create_superuser(
         username="root", password="root-password-1", email="root@example.com"
@@ -210,6 +218,30 @@ def build_world(django_user_model, *, text="Note"):
             created_by_us=False,
             drift_seen_at=revision.created_at,
             drift_body=text,
+        )
+        listed = {"id": "cont_1", "lead_id": "lead_1", "name": text, "email": "a@example.com"}
+        AudienceCheck.objects.create(
+            sequence=sequence,
+            revision_number=sequence.version,
+            smart_view_id="save_world",
+            smart_view_name=text,
+            started_by=root,
+            state=AudienceCheck.State.DONE,
+            read_count=1,
+            summary={
+                "read": 1,
+                "fields": [
+                    {
+                        **{"tag": "contact.first_name", "label": text, "empty": 1, "total": 1},
+                        **{"steps": [2], "uses": [{"step": 2, "fallback": text}]},
+                        **{"covered": True, "uncovered_steps": [], "contacts": [listed]},
+                    }
+                ],
+                "no_email": {"count": 1, "steps": [2], "contacts": [listed]},
+                "no_phone": {"count": 0, "steps": [1], "contacts": []},
+                "active": {"checked": True, "count": 1, "contacts": [listed]},
+            },
+            message=text,
         )
         sequence.refresh_from_db()
         sequences.append(sequence)

@@ -27,7 +27,7 @@ HEADLINES_PER_REVISION = 4
 
 
 # The tabs of templates/builder/_sequence_header.html, by the `active_tab` each page passes.
-SEQUENCE_TABS = ("steps", "schedule", "review", "history", "publish")
+SEQUENCE_TABS = ("steps", "schedule", "review", "history", "audience", "publish")
 
 
 def sequence_header(request, sequence, *, active_tab, actions=None):
