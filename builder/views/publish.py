@@ -11,7 +11,15 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
-from builder import confirmation, copy_publishing, editing, importing, permissions, publishing
+from builder import (
+    audience,
+    confirmation,
+    copy_publishing,
+    editing,
+    importing,
+    permissions,
+    publishing,
+)
 from builder.models import EditConflict, OwnedTemplate, PublishAttempt, Sequence
 from builder.views.access import get_sequence_for_user, require_editor, require_publisher
 from builder.views.review import sequence_header
@@ -243,5 +251,9 @@ def _render(request, sequence, *, error="", status=200, partial=""):
     }
     if not partial:  # the fragments have no header
         context.update(sequence_header(request, sequence, active_tab="publish"))
+        # The audience headline informs and never blocks (builder/audience.py).
+        context["audience_check"] = audience.latest_check(
+            sequence=sequence, revision_number=sequence.version
+        )
     template = "builder/sequence_publish.html" + (f"#{partial}" if partial else "")
     return render(request, template, context, status=status)
