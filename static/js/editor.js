@@ -49,13 +49,14 @@
   }
 
   // --- One save per edit ------------------------------------------------------------------
-  // The name box and a card's wait boxes save after a pause in typing ("input changed delay")
-  // and when the person leaves the box ("change"). After a pause, leaving fires `change` for the
+  // The name box, a card's wait boxes and its copy (Subject, Body, Message) save after a pause
+  // in typing ("input changed delay", Trix's "trix-change delay") and when the person leaves the
+  // box ("change", "trix-blur"). After a pause, leaving fires `change` for the
   // value just saved: a second save would only answer "No changes" and hide the real one from
   // the status line. So an autosave whose fields are exactly those last sent is not sent.
   // (Compared when htmx is about to issue it, recorded when it really goes out: a save queued
   // behind another one is compared again when its turn comes.)
-  const AUTOSAVES = "#sequence-name, fieldset.delay";
+  const AUTOSAVES = "#sequence-name, fieldset.delay, div.copy";
   const lastSent = new WeakMap();
 
   function autosaveFields(element) {
@@ -185,7 +186,7 @@
   document.body.addEventListener("editor-focus", function (event) {
     const target = document.querySelector(event.detail.target);
     const active = document.activeElement;
-    if (active && active !== target && active.matches("input, textarea, select")) return;
+    if (active && active !== target && active.matches("input, textarea, select, trix-editor")) return;
     if (target) {
       target.focus({ preventScroll: true });
       target.scrollIntoView({ block: "nearest" });
