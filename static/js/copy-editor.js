@@ -22,6 +22,126 @@
     event.attachment.remove();
   });
 
+  // --- Pasted and dropped HTML ------------------------------------------------------------
+  // Trix reads pasted HTML through a document made with createHTMLDocument, where images load
+  // and their onerror handlers try to run (the CSP blocks them, and says so). So the HTML is
+  // cleaned here first, in an inert DOMParser document, to the subset copytext.clean_body keeps,
+  // with what Google Docs and Word write for bold and italic (styled spans) understood; Trix
+  // gets only that. The server cleans the saved body again whatever happens here.
+  const DROPPED = new Set([
+    "script", "style", "svg", "math", "iframe", "object", "embed", "template", "noscript",
+    "head", "title", "meta", "link", "img", "video", "audio", "canvas", "form", "input",
+    "button", "select", "textarea",
+  ]);
+  const BLOCKS = new Set([
+    "p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "section", "article",
+    "header", "footer", "table", "tr",
+  ]);
+  const SAFE_LINK = /^(https?:|mailto:)/i;
+
+  function styleOf(element) {
+    return (element.getAttribute("style") || "").toLowerCase().replace(/\s+/g, "");
+  }
+
+  function isBold(element) {
+    // Google Docs wraps a whole paste in <b style="font-weight:normal">: that is not bold.
+    if (["b", "strong"].includes(element.localName)) {
+      return !/font-weight:(normal|[1-4]00)/.test(styleOf(element));
+    }
+    return /font-weight:(bold|[6-9]00)/.test(styleOf(element));
+  }
+
+  function isItalic(element) {
+    return ["i", "em"].includes(element.localName) || /font-style:italic/.test(styleOf(element));
+  }
+
+  function cleanChildren(source, target) {
+    source.childNodes.forEach(function (node) {
+      if (node.nodeType === Node.TEXT_NODE) {
+        target.appendChild(target.ownerDocument.createTextNode(node.data));
+      } else if (node.nodeType === Node.ELEMENT_NODE) {
+        cleanElement(node, target);
+      }
+    });
+  }
+
+  function cleanElement(element, target) {
+    const name = element.localName;
+    const doc = target.ownerDocument;
+    if (DROPPED.has(name)) return;
+    let outer = null;
+    let inner = null;
+    function wrap(tag) {
+      const made = doc.createElement(tag);
+      if (inner) inner.appendChild(made);
+      else outer = made;
+      inner = made;
+    }
+    if (name === "br") {
+      target.appendChild(doc.createElement("br"));
+      return;
+    }
+    if (name === "ul" || name === "ol" || name === "li") wrap(name);
+    else if (BLOCKS.has(name)) wrap("div");
+    if (name === "a") {
+      const href = (element.getAttribute("href") || "").trim();
+      if (SAFE_LINK.test(href)) {
+        wrap("a");
+        inner.setAttribute("href", href);
+      }
+    }
+    if (isBold(element)) wrap("strong");
+    if (isItalic(element)) wrap("em");
+    if (outer) {
+      cleanChildren(element, inner);
+      target.appendChild(outer);
+    } else {
+      cleanChildren(element, target);
+    }
+  }
+
+  // Even an inert document reports each on…= attribute it parses as a CSP violation (nothing
+  // runs, but the console fills up): such attributes are renamed before parsing. No attribute
+  // but a link's href is kept anyway.
+  const HANDLER_ATTRIBUTE = /(<[a-z][^>]*?[\s/"'])on(?=[a-z-]*\s*=)/gi;
+
+  function withoutHandlers(html) {
+    for (let round = 0; round < 100; round += 1) {
+      const next = html.replace(HANDLER_ATTRIBUTE, "$1data-dropped-on");
+      if (next === html) break;
+      html = next;
+    }
+    return html;
+  }
+
+  function cleanHTML(html) {
+    const source = new DOMParser().parseFromString(withoutHandlers(html), "text/html");
+    const clean = document.implementation.createHTMLDocument("");
+    const holder = clean.createElement("div");
+    cleanChildren(source.body, holder);
+    return holder.innerHTML;
+  }
+  window.copyEditor = { cleanHTML: cleanHTML };
+
+  function insertCleanHTML(event, data) {
+    const editor = event.target.closest && event.target.closest("trix-editor");
+    const html = data && data.getData("text/html");
+    if (!editor || !editor.editor || !html) return; // plain text: Trix inserts it as text
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    editor.editor.insertHTML(cleanHTML(html));
+  }
+
+  // Capture phase: before Trix's own handlers on the editor.
+  document.addEventListener("paste", function (event) {
+    insertCleanHTML(event, event.clipboardData);
+  }, true);
+  document.addEventListener("drop", function (event) {
+    const data = event.dataTransfer;
+    // Text moved within an editor is Trix's own (already clean); anything from outside is not.
+    if (data && !data.types.includes("application/x-trix-dragging")) insertCleanHTML(event, data);
+  }, true);
+
   // --- SMS length ----------------------------------------------------------------------------
   // The exact rules of copytext.sms_length: GSM-7 when every character is in the GSM alphabet
   // (the extension set counts two), 160 in one segment, 153 per part; otherwise UCS-2 (UTF-16
@@ -62,7 +182,7 @@
     );
   }
   // The browser tests compare this with copytext.sms_length.
-  window.copyEditor = { smsSentence: smsSentence };
+  window.copyEditor.smsSentence = smsSentence;
 
   function updateSmsLength(textarea) {
     const output = document.getElementById(textarea.id + "-length");
