@@ -70,6 +70,12 @@
   document.body.addEventListener("htmx:confirm", function (event) {
     const element = event.detail.elt;
     if (!inEditor(element) || !element.matches(AUTOSAVES)) return;
+    // Typing in a box outside the card's form (form="": Trix's link address) is no edit.
+    const source = event.detail.triggeringEvent && event.detail.triggeringEvent.target;
+    if (source && source.matches && source.matches("input, textarea") && !source.form) {
+      event.preventDefault();
+      return;
+    }
     const form = element.closest("form");
     if (form && lastSent.get(form) === autosaveFields(element)) event.preventDefault();
   });

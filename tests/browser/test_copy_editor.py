@@ -29,11 +29,11 @@ def ordered(sequence):
     return Sequence.objects.get(pk=sequence.pk).ordered_steps()
 
 
-def eventually(check, timeout=10):
-    """Wait until `check()` is true (a save that follows another one lands a moment later)."""
+def eventually(read, expected, timeout=10):
+    """Wait until `read()` gives `expected` (a save that follows another lands a moment later)."""
     deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not saved in time"
+    while (value := read()) != expected:
+        assert time.monotonic() < deadline, f"not saved in time: {value!r}"
         time.sleep(0.1)
 
 
@@ -73,9 +73,23 @@ def test_write_an_email_with_bold_and_a_list_it_autosaves_and_reloads(
     # The person kept typing where they were: the box was never re-rendered under them.
     expect(body).to_be_focused()
 
+    # One save per edit: a pause in typing saves, leaving the box does not save it again.
+    posts = []
+    page.on(
+        "request", lambda request: posts.append(request.url) if request.method == "POST" else None
+    )
+    card.get_by_label("Subject").fill("Quick question, again")
+    saved(page, "→ “Quick question, again”")
+    card.get_by_label("Subject").press("Tab")
+    page.wait_for_timeout(1200)
+    assert len(posts) == 1, posts
+
+    posts.clear()
     page.reload()
     card = step(page, 4)
-    expect(card.get_by_label("Subject")).to_have_value("Quick question")
+    expect(card.get_by_label("Subject")).to_have_value("Quick question, again")
+    page.wait_for_timeout(1200)
+    assert posts == []  # loading the body into Trix is no edit
     expect(card.get_by_role("textbox", name="Body").locator("strong")).to_have_text("Hello")
     expect(card.get_by_role("textbox", name="Body").locator("li")).to_have_text(["one", "two"])
     page.context.close()
@@ -193,9 +207,7 @@ def test_merge_field_menu_by_keyboard_inserts_a_tag_with_a_fallback(
     expect(menu.get_by_role("menuitem").last).to_be_focused()
     page.keyboard.press("Enter")
     expect(body).to_contain_text("Dear {{ organization.name }}")
-    eventually(
-        lambda: stored(example_sequence, 4).body == "<div>Dear {{ organization.name }}</div>"
-    )
+    eventually(lambda: stored(example_sequence, 4).body, "<div>Dear {{ organization.name }}</div>")
     page.context.close()
 
 
@@ -288,4 +300,24 @@ def test_screenshots_of_written_cards(browser, live_server, synced, user, exampl
     page.screenshot(path=SHOTS / f"copy-sms-{width}.png", full_page=False)
     step(page, 2).scroll_into_view_if_needed()
     page.screenshot(path=SHOTS / f"copy-template-{width}.png", full_page=False)
+    page.context.close()
+
+
+def test_a_link_from_the_toolbar_is_stored_with_rel(browser, live_server, user, example_sequence):
+    page = open_editor(browser, live_server, user, example_sequence)
+    card = add(page, "email", 4)
+    card.get_by_label("Subject").fill("Links")
+    body = card.get_by_role("textbox", name="Body")
+    body.click()
+    page.keyboard.type("Our site")
+    expect(body).to_have_text("Our site")
+    body.evaluate("editor => editor.editor.setSelectedRange([4, 8])")  # "site"
+    card.get_by_role("button", name="Link", exact=True).first.click()
+    address = card.get_by_label("Link address")
+    expect(address).to_be_visible()
+    address.fill("https://example.com/about")  # typing the address saves nothing by itself
+    card.locator('.trix-dialog input[type="button"][value="Link"]').click()
+
+    link = '<a href="https://example.com/about" rel="noopener noreferrer">site</a>'
+    eventually(lambda: stored(example_sequence, 4).body, f"<div>Our {link}</div>")
     page.context.close()

@@ -356,3 +356,56 @@ def test_edit_a_copy_is_post_only(logged_in, example_sequence, synced):
     response = logged_in.get(url("step_copy_template", example_sequence, step.pk))
 
     assert response.status_code == 405
+
+
+# --- Imported copy, and copy that predates the rules -----------------------------------------
+def test_imported_copy_with_xss_is_stored_clean_and_renders_inert(logged_in, user):
+    from builder import importing
+
+    data = {
+        "name": "Imported",
+        "timezone": "UTC",
+        "steps": [
+            {
+                "step_type": "email",
+                "delay": 0,
+                "threading": "new_thread",
+                "copy": {"subject": "<b>Hi</b>", "body": XSS_BODY},
+            },
+            {"step_type": "sms", "delay": 60, "copy": {"text": "<script>alert(9)</script>"}},
+        ],
+    }
+    sequence = importing.import_file(data=data, user=user)
+    email, sms = steps_of(sequence)
+
+    assert "<script" not in email.body and "onerror" not in email.body
+    assert "javascript:" not in email.body and "<svg" not in email.body
+    html = logged_in.get(edit_url(sequence)).content.decode()
+    assert "<script>alert" not in html and "javascript:" not in html
+    assert "&lt;script&gt;alert(9)" in html  # the SMS's text, shown as text
+    assert 'value="&lt;b&gt;Hi&lt;/b&gt;"' in html  # a subject is text too
+
+
+def test_a_stored_body_that_predates_the_rules_is_cleaned_on_the_page(
+    client, viewer, logged_in, example_sequence
+):
+    step = add_step(logged_in, example_sequence, "email")
+    Step.objects.filter(pk=step.pk).update(body=XSS_BODY)  # as an old row might hold it
+    client.force_login(viewer)
+
+    for page in (logged_in, client):  # the editor's box and the read-only body
+        html = page.get(edit_url(example_sequence)).content.decode()
+        assert "onerror" not in html and "javascript:" not in html and "<svg" not in html
+        assert "<script>alert" not in html
+
+
+def test_undo_of_a_removed_written_step_brings_its_copy_back(logged_in, example_sequence):
+    step = add_step(logged_in, example_sequence, "email")
+    update_step(logged_in, step, subject="Kept", body="<div>Words</div>")
+
+    response = post(logged_in, "step_remove", example_sequence, step.pk)
+    token = re.search(r'name="token" value="([^"]+)"', response.content.decode()).group(1)
+    post(logged_in, "step_restore", example_sequence, data={"token": token})
+
+    back = fresh(step)
+    assert (back.content_source, back.subject, back.body) == ("written", "Kept", "<div>Words</div>")
