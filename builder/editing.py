@@ -27,6 +27,7 @@ UNDO_SALT = "builder.editor.undo-remove"
 UNDO_MAX_AGE = 60 * 60  # seconds an "Undo" of a removal stays valid
 FOLLOW_UP_DELAY = 86400  # a step added after others waits a day; the first one starts at once
 MAX_STEPS = spec.MAX_STEPS  # the one limit, enforced by spec.validate on every path
+MAX_SUBJECT_LENGTH = Step._meta.get_field("subject").max_length
 
 
 class Refused(Exception):
@@ -126,7 +127,8 @@ def step_copy_template(
     cached template; the step stops pointing at the shared template (publishing makes the copy a
     template of its own), and the shared one is left as it is."""
     kind = step_kinds.kind_of(step.step_type)
-    number = sequence.ordered_steps().index(step) + 1
+    steps = sequence.ordered_steps()
+    number = steps.index(step) + 1
     if not kind.copy_fields or not kind.template_field:
         raise Refused(f"Step {number} has no words to copy: it is not an email or an SMS.")
     if step_kinds.is_written(step):
@@ -140,23 +142,27 @@ def step_copy_template(
             f"Step {number}'s template is not in the local copy of Close's templates: "
             "sync templates, then try again."
         )
-    if kind.key == "email":
-        copy = {
-            "subject": " ".join(template.subject.splitlines()),
-            "body": copytext.clean_body(template.body),
-        }
-    else:
-        copy = {"text": template.body.replace("\r\n", "\n")}
+    # What each copy field takes from a template (an SMS template's text is its body).
+    subject = " ".join(template.subject.splitlines())
+    words = {
+        "subject": subject,
+        "body": copytext.clean_body(template.body),
+        "text": template.body.replace("\r\n", "\n"),
+    }
+    if "subject" in kind.copy_fields and len(subject) > MAX_SUBJECT_LENGTH:
+        raise Refused(
+            f"The template's subject is longer than {MAX_SUBJECT_LENGTH} characters, the most a "
+            "step's subject holds: shorten it in Close, sync templates, then try again."
+        )
     before = _step_values(step)
-    for name, value in copy.items():
-        setattr(step, name, value)
+    for name in kind.copy_fields:
+        setattr(step, name, words[name])
     step.content_source = step_kinds.WRITTEN
     setattr(step, kind.template_field, "")
     after = _step_values(step)
     summary = f"Step {number}: copied the template “{template.name}” to edit it here"
     with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
         step.save(update_fields=_changed_fields(step, before, after))
-    steps = sequence.ordered_steps()
     return Edit(summary=summary, step=step, index=number - 1, count=len(steps), switched=True)
 
 

@@ -409,3 +409,17 @@ def test_undo_of_a_removed_written_step_brings_its_copy_back(logged_in, example_
 
     back = fresh(step)
     assert (back.content_source, back.subject, back.body) == ("written", "Kept", "<div>Words</div>")
+
+
+def test_edit_a_copy_refuses_a_subject_longer_than_a_step_holds(
+    logged_in, example_sequence, synced
+):
+    step = steps_of(example_sequence)[1]
+    CloseTemplate.objects.filter(close_id=EXAMPLE_EMAIL_1).update(subject="x" * 501)
+    before = state_of(example_sequence)
+
+    response = post(logged_in, "step_copy_template", example_sequence, step.pk)
+
+    assert response.status_code == 422
+    assert "longer than 500 characters" in response.content.decode()
+    assert state_of(example_sequence) == before
