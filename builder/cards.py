@@ -35,7 +35,7 @@ PROBLEM_PLACES = {
     "body": "body",
     "text": "text",
 }
-# The kinds' written copy: the partial showing its boxes, and the content choice's legend.
+# The partial showing the boxes of a kind's written copy (inside the card's content part).
 COPY_PARTIALS = {
     "email": "builder/steps/_email_copy.html",
     "sms": "builder/steps/_sms_copy.html",
