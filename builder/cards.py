@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Min, Q
 from django.urls import NoReverseMatch, reverse
 
-from builder import spec, template_preview
+from builder import copytext, spec, template_preview
 from builder import steps as step_kinds
 from builder.forms import StepFieldsForm
 from builder.models import CloseTemplate, Comment, Sequence, Step
@@ -30,6 +30,15 @@ PROBLEM_PLACES = {
     "sms_template_id": "template",
     "threading": "threading",
     "required": "required",
+    "content_source": "content",
+    "subject": "subject",
+    "body": "body",
+    "text": "text",
+}
+# The partial showing the boxes of a kind's written copy (inside the card's content part).
+COPY_PARTIALS = {
+    "email": "builder/steps/_email_copy.html",
+    "sms": "builder/steps/_sms_copy.html",
 }
 
 
@@ -206,7 +215,9 @@ class Card:
     def summary(self):
         """ "Email · Follow-up — case study · replies in thread" (the card puts the day first)."""
         parts = [self.type_label]
-        if self.template_field:
+        if self.is_written:
+            parts.append(f"written here: {step_kinds.copy_headline(self.step)}")
+        elif self.template_field:
             if self.template:
                 parts.append(self.template.name)
             else:
@@ -236,6 +247,86 @@ class Card:
         if self.form.errors.get("__all__"):
             return list(names)
         return [name for name in names if self.form.errors.get(name)]
+
+    # --- Written copy (content_source "written") or a shared template ------------------------
+
+    @property
+    def copy_fields(self):
+        return self.kind.copy_fields
+
+    @property
+    def is_written(self):
+        return step_kinds.is_written(self.step)
+
+    @property
+    def shows_picker(self):
+        """The template picker shows for a step that uses a shared template (and kinds without
+        copy of their own)."""
+        return bool(self.template_field) and not self.is_written
+
+    @property
+    def content_legend(self):
+        return f"{self.kind.label} content"
+
+    @property
+    def copy_partial(self):
+        return COPY_PARTIALS.get(self.step.step_type, DEFAULT_CARD_PARTIAL)
+
+    @property
+    def copy_values(self):
+        """The copy the boxes show: the step's, or what a refused post (without JavaScript) sent."""
+        values = {name: getattr(self.step, name) or "" for name in self.copy_fields}
+        if self.form is not None:
+            values.update(
+                {name: self.form.data[name] for name in self.copy_fields if name in self.form.data}
+            )
+        return values
+
+    @property
+    def copy_errors(self):
+        """A refused post's errors by copy field ("subject" -> [messages])."""
+        if self.form is None:
+            return {}
+        return {name: self.form.errors.get(name, []) for name in self.copy_fields}
+
+    @functools.cached_property
+    def notes(self):
+        """What shows under each copy field and the content choice: {"subject": {"name",
+        "errors", "problems"}, …}; a save sends them again (out of band), never the boxes."""
+        errors = dict(self.copy_errors)
+        if self.form is not None:
+            errors["content"] = self.form.errors.get("content_source", [])
+        return {
+            name: {"name": name, "errors": errors.get(name, []), "problems": self.problems[name]}
+            for name in ("content", *self.copy_fields)
+        }
+
+    @property
+    def copy_notes(self):
+        """The notes a save sends back: the content choice's, and the boxes' when written."""
+        notes = self.notes
+        names = ("content", *self.copy_fields) if self.is_written else ("content",)
+        return [notes[name] for name in names]
+
+    @property
+    def body_html(self):
+        """The stored body, cleaned again on the way out (an import may predate the rules)."""
+        return copytext.clean_body(self.copy_values.get("body", ""))
+
+    @property
+    def sms_length(self):
+        """ "42 characters · 1 SMS segment (GSM-7)" (copy-editor.js says it the same way)."""
+        return copytext.sms_length(self.copy_values.get("text", "")).sentence()
+
+    @property
+    def merge_fields(self):
+        """The Insert merge field menu: copytext's table, rendered by the server."""
+        return copytext.MERGE_FIELDS
+
+    @property
+    def can_copy_template(self):
+        """ "Edit a copy" needs the picked template in the local cache."""
+        return not self.is_written and self.template is not None
 
     @property
     def template_errors(self):
@@ -330,6 +421,10 @@ def _problem_item(problem, cards, sequence):
             "template": "template",
             "threading": "thread",
             "required": "required",
+            "content": "content",
+            "subject": "subject",
+            "body": "body",
+            "text": "text",
         }.get(place)
         item["href"] = f"#step-{card.pk}-{anchor}" if anchor else f"#step-{card.pk}"
     elif parts[0] == "name":
@@ -348,6 +443,7 @@ _STEP_URLS = {
     "duplicate": "step_duplicate",
     "remove": "step_remove",
     "templates": "step_templates",
+    "copy_template": "step_copy_template",
 }
 
 

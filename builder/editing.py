@@ -18,7 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core import signing
 from django.db import transaction
 
-from builder import diff, schedule, spec
+from builder import copytext, diff, schedule, spec
 from builder import steps as step_kinds
 from builder.forms import StepFieldsForm
 from builder.models import CloseTemplate, Comment, ScheduleRange, Sequence, Step
@@ -27,6 +27,7 @@ UNDO_SALT = "builder.editor.undo-remove"
 UNDO_MAX_AGE = 60 * 60  # seconds an "Undo" of a removal stays valid
 FOLLOW_UP_DELAY = 86400  # a step added after others waits a day; the first one starts at once
 MAX_STEPS = spec.MAX_STEPS  # the one limit, enforced by spec.validate on every path
+MAX_SUBJECT_LENGTH = Step._meta.get_field("subject").max_length
 
 
 class Refused(Exception):
@@ -58,6 +59,9 @@ class Edit:
     moved: tuple = ()
     undo: dict | None = None  # after a removal: {"message", "token"} for the Undo button
     picked: bool = False  # an update that chose a template from the picker
+    # An update that switched between written copy and a shared template (the card's content
+    # part changes from boxes to the picker or back).
+    switched: bool = False
 
 
 # --- Services --------------------------------------------------------------------------------
@@ -103,7 +107,63 @@ def step_update(
         with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
             step.save(update_fields=_changed_fields(step, before, after))
     picked = bool(data.get(kind.template_field or "", ""))
-    return Edit(summary=summary, step=step, index=index, count=len(steps), picked=picked)
+    switched = before["content_source"] != after["content_source"]
+    return Edit(
+        summary=summary,
+        step=step,
+        index=index,
+        count=len(steps),
+        picked=picked,
+        switched=switched,
+    )
+
+
+def step_copy_template(
+    *, sequence: Sequence, user: AbstractBaseUser, loaded_version: int, step: Step
+) -> Edit:
+    """ "Edit a copy": the picked shared template's words become the step's own written copy.
+
+    The subject and body (cleaned to the editor's subset) or the SMS text are copied from the
+    cached template; the step stops pointing at the shared template (publishing makes the copy a
+    template of its own), and the shared one is left as it is."""
+    kind = step_kinds.kind_of(step.step_type)
+    steps = sequence.ordered_steps()
+    number = steps.index(step) + 1
+    if not kind.copy_fields or not kind.template_field:
+        raise Refused(f"Step {number} has no words to copy: it is not an email or an SMS.")
+    if step_kinds.is_written(step):
+        raise Refused(f"Step {number} is already written here: there is no template to copy.")
+    template_id = getattr(step, kind.template_field)
+    if not template_id:
+        raise Refused(f"Step {number} has no template yet: pick one, or write it here.")
+    template = CloseTemplate.objects.filter(close_id=template_id, kind=kind.key).first()
+    if template is None:
+        raise Refused(
+            f"Step {number}'s template is not in the local copy of Close's templates: "
+            "sync templates, then try again."
+        )
+    # What each copy field takes from a template (an SMS template's text is its body).
+    subject = " ".join(template.subject.splitlines())
+    words = {
+        "subject": subject,
+        "body": copytext.clean_body(template.body),
+        "text": template.body.replace("\r\n", "\n"),
+    }
+    if "subject" in kind.copy_fields and len(subject) > MAX_SUBJECT_LENGTH:
+        raise Refused(
+            f"The template's subject is longer than {MAX_SUBJECT_LENGTH} characters, the most a "
+            "step's subject holds: shorten it in Close, sync templates, then try again."
+        )
+    before = _step_values(step)
+    for name in kind.copy_fields:
+        setattr(step, name, words[name])
+    step.content_source = step_kinds.WRITTEN
+    setattr(step, kind.template_field, "")
+    after = _step_values(step)
+    summary = f"Step {number}: copied the template “{template.name}” to edit it here"
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        step.save(update_fields=_changed_fields(step, before, after))
+    return Edit(summary=summary, step=step, index=number - 1, count=len(steps), switched=True)
 
 
 def step_add(
@@ -400,6 +460,7 @@ def _changed_fields(step, before, after):
         "template": step_kinds.kind_of(step.step_type).template_field,
         "threading": "threading",
         "required": "required",
+        **{name: name for name in COPY_VALUES},
     }
     return [columns[name] for name in after if after[name] != before[name] and columns[name]]
 
@@ -408,12 +469,17 @@ def _with_notes(summary, notes):
     return "; ".join([summary, *notes])
 
 
+# The copy columns an edit of one card may change (builder/steps.py COPY_ONLY_FIELDS).
+COPY_VALUES = ("content_source", "subject", "body", "text")
+
+
 def _step_values(step):
     return {
         "delay": step.delay,
         "template": step.email_template_id or step.sms_template_id,
         "threading": step.threading,
         "required": step.required,
+        **{name: getattr(step, name) for name in COPY_VALUES},
     }
 
 
@@ -438,7 +504,25 @@ def _describe_changes(before, after):
         parts.append(f"{_threading_words(before)} → {_threading_words(after)}")
     if before["required"] != after["required"]:
         parts.append("required" if after["required"] else "not required")
+    if before["content_source"] != after["content_source"]:
+        words = {step_kinds.WRITTEN: "written here", step_kinds.TEMPLATE: "shared template"}
+        old = words.get(before["content_source"], before["content_source"])
+        parts.append(f"content {old} → {words.get(after['content_source'], '?')}")
+    if before["subject"] != after["subject"]:
+        parts.append(f"subject {_quoted(before['subject'])} → {_quoted(after['subject'])}")
+    if before["body"] != after["body"]:
+        parts.append("body edited")
+    if before["text"] != after["text"]:
+        parts.append("message edited")
     return "; ".join(parts)
+
+
+def _quoted(text, length=40):
+    """ "“Quick question”" for a summary line; a long subject is cut with an ellipsis."""
+    text = " ".join((text or "").split())
+    if not text:
+        return "(empty)"
+    return f"“{text if len(text) <= length else text[: length - 1] + '…'}”"
 
 
 def _threading_words(values):

@@ -37,6 +37,11 @@ urlpatterns = [
         name="step_remove",
     ),
     path(
+        "sequences/<int:sequence_id>/steps/<int:step_id>/copy-template/",
+        editor.step_copy_template,
+        name="step_copy_template",
+    ),
+    path(
         "sequences/<int:sequence_id>/steps/<int:step_id>/templates/",
         editor.step_templates,
         name="step_templates",

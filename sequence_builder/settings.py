@@ -238,6 +238,8 @@ STATICFILES_DIRS = [
     # Pinned in package-lock.json, installed by `npm ci` (the Makefile does it): the step editor's
     # drag-and-drop.
     ("vendor/sortablejs", BASE_DIR / "node_modules" / "sortablejs"),
+    # The email body's rich-text editor (its built files only, not its sources).
+    ("vendor/trix", BASE_DIR / "node_modules" / "trix" / "dist"),
 ]
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STORAGES = {

@@ -113,6 +113,9 @@ def step_update(request, sequence, step_id):
         sequence=sequence, user=request.user, loaded_version=version, step=step, data=request.POST
     )
     focus = f"#step-{step.pk}-chosen" if edit.picked else None
+    if edit.switched:
+        # The content part is rendered again (boxes or picker): focus its chosen radio anew.
+        focus = f"#step-{step.pk}-source-{step.content_source}"
     return _saved(
         request,
         sequence,
@@ -120,7 +123,29 @@ def step_update(request, sequence, step_id):
         changed=step,
         shown=shown,
         picked=edit.picked,
+        switched=edit.switched,
         focus=focus,
+    )
+
+
+@editor_action
+def step_copy_template(request, sequence, step_id):
+    """ "Edit a copy": the picked template's words become the step's own, ready to edit."""
+    version = _loaded_version(request, sequence)
+    shown = _shown(request, sequence)
+    step = editing.step_in(sequence=sequence, step_id=step_id)
+    edit = editing.step_copy_template(
+        sequence=sequence, user=request.user, loaded_version=version, step=step
+    )
+    first = step_kinds.kind_of(step.step_type).copy_fields[0]
+    return _saved(
+        request,
+        sequence,
+        edit.summary,
+        changed=step,
+        shown=shown,
+        switched=True,
+        focus=f"#step-{step.pk}-{first}",
     )
 
 
@@ -372,6 +397,7 @@ def _saved(
     undo=None,
     focus=None,
     picked=False,
+    switched=False,
 ):
     """The answer to a save (or a no-op): fragments for htmx, a redirect otherwise.
 
@@ -405,6 +431,7 @@ def _saved(
             # A card's own boxes are never sent back: the user may be typing in the next one.
             context["card"] = next(card for card in cards if card.pk == changed.pk)
             context["with_picker"] = picked
+            context["with_copy"] = switched
             html.append(_render(request, context, "card-state"))
         if (placed is not None or removed is not None) and len(cards) <= 1:
             # The first card, or the last one gone: the list itself changes (its empty note).

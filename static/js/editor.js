@@ -49,13 +49,14 @@
   }
 
   // --- One save per edit ------------------------------------------------------------------
-  // The name box and a card's wait boxes save after a pause in typing ("input changed delay")
-  // and when the person leaves the box ("change"). After a pause, leaving fires `change` for the
+  // The name box, a card's wait boxes and its copy (Subject, Body, Message) save after a pause
+  // in typing ("input changed delay", Trix's "trix-change delay") and when the person leaves the
+  // box ("change", "trix-blur"). After a pause, leaving fires `change` for the
   // value just saved: a second save would only answer "No changes" and hide the real one from
   // the status line. So an autosave whose fields are exactly those last sent is not sent.
   // (Compared when htmx is about to issue it, recorded when it really goes out: a save queued
   // behind another one is compared again when its turn comes.)
-  const AUTOSAVES = "#sequence-name, fieldset.delay";
+  const AUTOSAVES = "#sequence-name, fieldset.delay, div.copy";
   const lastSent = new WeakMap();
 
   function autosaveFields(element) {
@@ -69,6 +70,12 @@
   document.body.addEventListener("htmx:confirm", function (event) {
     const element = event.detail.elt;
     if (!inEditor(element) || !element.matches(AUTOSAVES)) return;
+    // Typing in a box outside the card's form (form="": Trix's link address) is no edit.
+    const source = event.detail.triggeringEvent && event.detail.triggeringEvent.target;
+    if (source && source.matches && source.matches("input, textarea") && !source.form) {
+      event.preventDefault();
+      return;
+    }
     const form = element.closest("form");
     if (form && lastSent.get(form) === autosaveFields(element)) event.preventDefault();
   });
@@ -185,7 +192,7 @@
   document.body.addEventListener("editor-focus", function (event) {
     const target = document.querySelector(event.detail.target);
     const active = document.activeElement;
-    if (active && active !== target && active.matches("input, textarea, select")) return;
+    if (active && active !== target && active.matches("input, textarea, select, trix-editor")) return;
     if (target) {
       target.focus({ preventScroll: true });
       target.scrollIntoView({ block: "nearest" });

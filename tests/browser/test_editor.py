@@ -69,8 +69,16 @@ def set_wait(page, number, change, *, days=None, hours=None):
     saved(page, f"Step {number}: delay {change}")
 
 
+def use_shared_template(page, number):
+    """New email and SMS steps are written here: switch a card to the template picker."""
+    step(page, number).get_by_role("radio", name="Use a shared template").check()
+    saved(page, f"Step {number}: content written here → shared template")
+
+
 def pick_template(page, number, search, name, kind="Email"):
     card = step(page, number)
+    if not card.get_by_role("radio", name="Use a shared template").is_checked():
+        use_shared_template(page, number)
     card.get_by_label(f"{kind} template").fill(search)
     card.get_by_role("button", name=name).click()
     expect(card.locator(".chosen-name")).to_have_text(name)
@@ -255,7 +263,7 @@ def test_a_new_card_listens_from_the_moment_it_appears(browser, live_server, syn
         """() => {
         window.liveOnArrival = null;
         new MutationObserver(() => {
-          const search = document.querySelector("#step-list li.step .picker-search input");
+          const search = document.querySelector("#step-list li.step .copy");
           if (search && window.liveOnArrival === null) {
             window.liveOnArrival = Boolean(search["htmx-internal-data"]);
           }
@@ -267,6 +275,7 @@ def test_a_new_card_listens_from_the_moment_it_appears(browser, live_server, syn
     assert page.evaluate("window.liveOnArrival") is True
 
     card = step(page, 1)
+    use_shared_template(page, 1)
     card.get_by_label("Email template").fill("quick question")  # at once, like a fast typist
     card.get_by_role("button", name="Intro — quick question").click()
     saved(page, "Step 1: template")
@@ -349,6 +358,9 @@ def test_the_editor_works_without_javascript(browser, live_server, synced, user)
     page.get_by_role("button", name="Add email step").click()
     page.get_by_role("button", name="Add call step").click()
     expect(message).to_have_text("Saved: Added step 2 (call).")
+    step(page, 1).get_by_role("radio", name="Use a shared template").check()
+    step(page, 1).get_by_role("button", name="Save step 1").click()
+    expect(message).to_have_text("Saved: Step 1: content written here → shared template.")
     step(page, 1).get_by_label("Email template").fill("quick")
     step(page, 1).get_by_role("button", name="Search").click()
     step(page, 1).get_by_role("button", name="Intro — quick question").click()
@@ -367,7 +379,7 @@ def test_the_editor_works_without_javascript(browser, live_server, synced, user)
     assert summaries(page) == [
         "Day 1 · Email · Intro — quick question · starts the thread",
         "Day 4 · Call · required",
-        "Day 5 · SMS · no template yet",
+        "Day 5 · SMS · written here: (empty)",
     ]
     page.context.close()
 

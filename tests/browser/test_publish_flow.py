@@ -38,6 +38,8 @@ def test_build_and_publish_closes_example(
     page.get_by_role("button", name="Add email step").click()
     expect(status).to_contain_text("Added step 2 (email)")
     second = step(page, 2)  # a step added after another waits 1 day, as in Close's example
+    second.get_by_role("radio", name="Use a shared template").check()  # new ones are written
+    expect(status).to_contain_text("Step 2: content written here → shared template")
     second.get_by_label("Email template").fill("quick question")
     second.get_by_role("button", name="Intro — quick question").click()
     expect(status).to_contain_text("Step 2: template")
@@ -47,6 +49,8 @@ def test_build_and_publish_closes_example(
     third.get_by_label("Days").fill("3")
     third.get_by_label("Days").press("Tab")
     expect(status).to_contain_text("Step 3: delay 1 day → 3 days")
+    third.get_by_role("radio", name="Use a shared template").check()
+    expect(status).to_contain_text("Step 3: content written here → shared template")
     third.get_by_label("Email template").fill("case study")
     third.get_by_role("button", name="Follow-up — case study").click()
     expect(status).to_contain_text("Step 3: template")

@@ -3,6 +3,7 @@
 from django.urls import reverse
 
 from builder import spec
+from builder import steps as step_kinds
 from builder.models import Sequence, Step
 
 # What htmx sends with every request from the editor page.
@@ -53,6 +54,11 @@ def card_data(step, **overrides):
         data["reply_in_thread"] = "on"
     if step.step_type == "call" and step.required:
         data["required"] = "on"
+    kind = step_kinds.kind_of(step.step_type)
+    if kind.copy_fields:  # the content choice, and the written copy's boxes when it shows them
+        data["content_source"] = step.content_source
+        if step_kinds.is_written(step):
+            data.update({name: getattr(step, name) for name in kind.copy_fields})
     data.update(overrides)
     return {key: value for key, value in data.items() if value is not None}
 
