@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from django.db.models import Count, Min, Q
 from django.urls import NoReverseMatch, reverse
 
-from builder import copytext, spec, template_preview
+from builder import copy_publishing, copytext, spec, template_preview
 from builder import steps as step_kinds
 from builder.forms import StepFieldsForm
-from builder.models import CloseTemplate, Comment, Sequence, Step
+from builder.models import CloseTemplate, Comment, OwnedTemplate, Sequence, Step
 
 PICKER_LIMIT = 20  # results per search: enough to choose from, small enough to stay fast
 MAX_QUERY_LENGTH = 100
@@ -104,6 +104,9 @@ class Card:
     previews: dict = field(default_factory=dict)  # template id -> Preview, shared by the cards
     open_comments: int = 0  # unresolved review comments about this step
     comments_url: str = ""  # the first of them, on the Review tab
+    # Its copy changed in Close since it was published (OwnedTemplate, ready for
+    # templates/builder/_copy_drift.html), or None.
+    drift: object = None
 
     @property
     def pk(self):
@@ -365,6 +368,9 @@ def step_cards(
         else {}
     )
     comments = _open_comments(sequence)
+    drifted = OwnedTemplate.objects.filter(sequence=sequence, drift_seen_at__isnull=False)
+    numbers = {str(step.pk): index + 1 for index, step in enumerate(steps)}
+    drift = {row.step_key: copy_publishing.for_display(row, numbers) for row in drifted}
     review_url = reverse("sequence_review", args=[sequence.pk])
     previews = {}
     cards, starts_at = [], 0
@@ -381,6 +387,7 @@ def step_cards(
             url_patterns=url_patterns,
             previews=previews,
         )
+        card.drift = drift.get(str(step.pk))
         if step.pk in comments:
             card.open_comments = comments[step.pk]["count"]
             card.comments_url = f"{review_url}#comment-{comments[step.pk]['first']}"

@@ -527,3 +527,27 @@ def test_copy_put_back_in_close_is_no_drift_any_more(published, publisher, sandb
 
     assert not rows(published)[1].has_drift
     assert "was changed in Close" not in page
+
+
+def test_the_step_card_says_its_copy_changed_in_close_and_keeps_closes_version(
+    published, user, reviewer, publisher, sandbox, client
+):
+    """The editor shows the drift on the step's own card, with Keep Close's version."""
+    changed, _ = drifted(published, sandbox, client, publisher)
+    assert rows(published)[1].has_drift
+    client.force_login(user)
+    editor = html.unescape(
+        client.get(reverse("sequence_edit", args=[published.pk])).content.decode()
+    )
+    assert "Step 2's copy was changed in Close</strong>" in editor
+    assert editor.count("was changed in Close") == 1  # on step 2's card only
+    assert "Keep Close's version" in editor
+    assert "Overwrite on publish" not in editor  # an Editor only: that choice is a Publisher's
+
+    row = rows(published)[1]
+    response = client.post(
+        reverse("copy_drift_keep", args=[published.pk, row.pk]),
+        {"version": fresh(published).version, "next": "edit"},
+    )
+    assert response.status_code == 302
+    assert steps(published)[1].body == changed
