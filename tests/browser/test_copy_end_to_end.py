@@ -7,10 +7,15 @@ sees that word; the next publish is one PUT to the same template, and no new tem
 import pytest
 from playwright.sync_api import expect
 
+from builder import audience
 from builder.models import OwnedTemplate, Sequence
 from tests.browser.test_copy_editor import PASTED
 from tests.browser.test_editor import saved, signed_in, step
 from tests.browser.test_review_copy import select_words
+from tests.builder import copykit
+from tests.builder.copykit import INTRO, written_draft
+from tests.builder.test_audience import Q1
+from tests.conftest import approve as approved_by
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -172,3 +177,71 @@ def test_write_submit_approve_publish_then_one_word_is_one_put(
     assert OwnedTemplate.objects.count() == 2
     for page in (alice, rita, paul):
         page.context.close()
+
+
+# --- The round's new screens on a phone ---------------------------------------------------------
+PHONE = {"width": 375, "height": 812}
+
+
+def fits_the_screen(page, where):
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{where}: the page scrolls sideways ({width}px)"
+
+
+def current_tab_is_on_screen(page, where):
+    tabs = page.get_by_role("navigation", name="Sequence pages")
+    current = tabs.locator("[aria-current=page]").bounding_box()
+    row = tabs.bounding_box()
+    left, right = current["x"], current["x"] + current["width"]
+    assert row["x"] - 1 <= left and right <= row["x"] + row["width"] + 1, (
+        f"{where}: the current tab is off the screen"
+    )
+
+
+def test_on_a_phone_the_audience_and_publish_pages_fit_and_say_which_page_they_are(
+    browser, live_server, sandbox, jobs_inline, user, reviewer, publisher
+):
+    # Published written copy; then someone rewrites the SMS in Close (drift), another sequence
+    # in Close uses the first email's template (shared), and the draft's email changes.
+    sequence = approved_by(written_draft(user), reviewer)
+    assert copykit.publish(sequence, publisher).ok
+    owned = copykit.rows(sequence)
+    sandbox.edit_template_copy(owned[3].close_id, text="Rewritten in Close by someone else.")
+    sandbox.add_ui_sequence(
+        {
+            "name": "Someone else's sequence",
+            "timezone": "UTC",
+            "steps": [{"step_type": "email", "delay": 0, "email_template_id": owned[1].close_id}],
+        }
+    )
+    copykit.edit_step(sequence, user, reviewer, 1, body=INTRO.replace("quick", "short"))
+    audience.start_check(
+        sequence=copykit.fresh(sequence),
+        user=user,
+        smart_view_id=sandbox.smart_view(Q1)["id"],
+        limit=200,
+    )
+
+    paul = signed_in(browser, live_server, publisher, viewport=PHONE)
+    paul.set_default_timeout(TIMEOUT)
+    paul.goto(f"{live_server.url}/sequences/{sequence.pk}/publish/")
+    drift = paul.get_by_role("group", name="Step 4's copy was changed in Close")
+    expect(drift.locator("del").first).to_be_visible(timeout=TIMEOUT)
+    # The draft's words and Close's are told apart at a glance, not only by a thin line.
+    assert drift.locator("del").first.evaluate("e => getComputedStyle(e).backgroundColor") != (
+        drift.locator("ins").first.evaluate("e => getComputedStyle(e).backgroundColor")
+    )
+    expect(paul.get_by_role("note", name="Step 2's template is shared")).to_contain_text(
+        owned[1].close_id, timeout=TIMEOUT
+    )
+    fits_the_screen(paul, "publish")
+    current_tab_is_on_screen(paul, "publish")
+
+    paul.goto(f"{live_server.url}/sequences/{sequence.pk}/audience/")
+    results = paul.locator("#audience-check")
+    expect(results.get_by_role("table")).to_contain_text("3 of 40 contacts", timeout=TIMEOUT)
+    for summary in results.get_by_text("List them").all():
+        summary.click()
+    fits_the_screen(paul, "audience, every list open")
+    current_tab_is_on_screen(paul, "audience")
+    paul.context.close()
