@@ -158,6 +158,14 @@ def test_write_submit_approve_publish_then_one_word_is_one_put(
     expect(change.locator("del")).to_have_text("kept")
     approve(rita, f"{base}/review/")
 
+    # The last publish still heads the page, saying it was an older version.
+    paul.goto(f"{base}/publish/")
+    now = Sequence.objects.get()
+    was, current = now.published_revision.number, now.version
+    expect(
+        paul.get_by_text(f"That was version {was}; version {current} is not in Close yet.")
+    ).to_be_visible(timeout=TIMEOUT)
+
     since = len(sandbox.requests)
     templates_before = (len(sandbox.email_templates), len(sandbox.sms_templates))
     publish(paul, f"{base}/publish/", button="Update in Close", done="Updated in Close")
