@@ -252,4 +252,16 @@ def test_on_a_phone_the_audience_and_publish_pages_fit_and_say_which_page_they_a
         summary.click()
     fits_the_screen(paul, "audience, every list open")
     current_tab_is_on_screen(paul, "audience")
+    # Rows with nobody affected say so, rather than sounding like a problem.
+    already_active = results.get_by_role("row").filter(has_text="Already active")
+    expect(already_active).to_contain_text("0 of 40 contacts")
+    expect(already_active).to_contain_text("nobody is affected")
+
+    # A reply has no subject of its own; the preview says why rather than showing nothing.
+    paul.get_by_role("searchbox", name="Preview as").fill("a")
+    paul.get_by_role("list", name="Matching contacts").get_by_role("link").first.click()
+    reply = paul.get_by_role("list", name="Rendered steps").get_by_role("listitem", name="Step 3")
+    expect(reply.locator("[data-part=subject]")).to_have_text("")
+    expect(reply).to_contain_text("none of its own: it replies in the previous email's thread")
+    fits_the_screen(paul, "audience preview")
     paul.context.close()
