@@ -6,6 +6,8 @@ How one check runs (the shape of publishing.py)
    publish; a limit within bounds; a Smart View Close knows), returns a check of the same
    revision and Smart View made within AUDIENCE_REUSE_SECONDS instead of asking Close again, or
    records a new AudienceCheck "running" and hands run_check to a background job (jobs.py).
+   The last look for one to reuse and the new row share a transaction holding the sequence's
+   row, so two people pressing at once start one read.
 2. run_check() pages through the Smart View's contacts (search_contacts_page, `_fields` limited
    to what the copy needs), writing its progress onto the row after every page and honouring
    Cancel between pages. When Close rate-limits us beyond the client's own budget it waits (a
@@ -28,6 +30,7 @@ from datetime import timedelta
 
 import requests
 from django.conf import settings
+from django.db import transaction
 from django.template.defaultfilters import linebreaksbr
 from django.utils import timezone
 from django.utils.html import escape
@@ -256,17 +259,28 @@ def start_check(*, sequence, user, smart_view_id, limit, client=None) -> Audienc
     found = reusable_check(sequence=sequence, smart_view_id=smart_view_id, limit=limit)
     if found is not None:
         return found
+    # Close is asked outside the guard below: no lock is held while the network answers.
     view = _smart_view(smart_view_id, client)
-    check = AudienceCheck.objects.create(
-        sequence=sequence,
-        revision_number=sequence.version,
-        smart_view_id=smart_view_id,
-        smart_view_name=str(view.get("name") or smart_view_id)[:300],
-        started_by=user,
-        limit=limit,
-        requests_made=1,  # the Smart View looked up above
-        message="Waiting for a free worker…",
-    )
+    # The guard: two people pressing "Check audience" at once both got here (neither saw a
+    # check to reuse). Looking again and creating inside one transaction that holds the
+    # sequence's row (select_for_update on PostgreSQL; on SQLite every transaction is
+    # IMMEDIATE, a write lock) makes the second wait for the first's commit, then find its
+    # check: one read of Close, as for publishing's guard.
+    with transaction.atomic():
+        sequence = Sequence.objects.select_for_update().get(pk=sequence.pk)
+        found = reusable_check(sequence=sequence, smart_view_id=smart_view_id, limit=limit)
+        if found is not None:
+            return found
+        check = AudienceCheck.objects.create(
+            sequence=sequence,
+            revision_number=sequence.version,
+            smart_view_id=smart_view_id,
+            smart_view_name=str(view.get("name") or smart_view_id)[:300],
+            started_by=user,
+            limit=limit,
+            requests_made=1,  # the Smart View looked up above
+            message="Waiting for a free worker…",
+        )
     # After the row is committed (as publishing does): the job's thread must see it.
     jobs.submit(run_check_job, check.pk)
     check.refresh_from_db()  # an inline job (tests, scripts) has finished it already

@@ -7,9 +7,11 @@ sandbox between pages by a client that pages through the real HTTP server.
 
 import json
 import re
+import threading
 import time
 
 import pytest
+from django.db import connection
 
 from builder import audience, close, copytext
 from builder.models import AudienceCheck, Sequence, Step
@@ -187,6 +189,53 @@ def test_the_same_revision_and_smart_view_within_the_window_is_not_read_again(
     third = check(sequence, user, sandbox)
     assert third.pk != first.pk
     assert len(search_requests(sandbox)) > reads
+
+
+class SmartViewAfterEveryone:
+    """A Close client whose Smart View lookup answers only once every caller has asked: each
+    start_check has looked for a check to reuse (and found none) before any of them goes on,
+    the moment two people press "Check audience" together."""
+
+    def __init__(self, callers):
+        self.together = threading.Barrier(callers)
+
+    def fetch_smart_view(self, smart_view_id):
+        self.together.wait(timeout=30)
+        return {"id": smart_view_id, "name": Q1}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_people_pressing_check_at_once_start_one_read(user, reviewer, monkeypatch):
+    sequence = written_sequence(user)
+    started = []
+    monkeypatch.setattr(
+        audience.jobs, "submit", lambda function, check_id: started.append(check_id)
+    )
+    client = SmartViewAfterEveryone(2)
+    answers, errors = [], []
+
+    def press(person):
+        try:
+            found = audience.start_check(
+                sequence=sequence, user=person, smart_view_id="save_q1", limit=200, client=client
+            )
+            answers.append(found.pk)
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=press, args=(person,)) for person in (user, reviewer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a press never answered"
+
+    assert errors == []
+    [only] = AudienceCheck.objects.filter(sequence=sequence)
+    assert answers == [only.pk, only.pk]
+    assert started == [only.pk], "one read of Close"
 
 
 def test_a_new_revision_is_checked_again(sandbox, user):
