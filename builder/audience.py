@@ -433,7 +433,9 @@ def listed_contact(contact) -> dict:
     return {
         "id": str(contact.get("id") or ""),
         "lead_id": str(contact.get("lead_id") or ""),
-        "name": str(contact.get("display_name") or contact.get("name") or "")[:200],
+        "name": " ".join(str(contact.get("display_name") or contact.get("name") or "").split())[
+            :200
+        ],
         "email": email_of(contact)[:254],
     }
 

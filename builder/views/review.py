@@ -178,6 +178,7 @@ class CopyField:
     label: str  # "Subject"
     text: str = ""  # a subject's or SMS's words (escaped by the template)
     html: str = ""  # a body: the stored HTML cleaned again, so safe to show as HTML
+    empty_words: str = "(empty)"  # what an empty field reads as
 
     @property
     def is_empty(self) -> bool:
@@ -202,8 +203,10 @@ def step_copies(sequence_spec, templates):
     HTML must never rest on what was stored.
     """
     result = []
+    first_email = spec.first_email_index(sequence_spec.steps)
     for number, step in enumerate(sequence_spec.steps, start=1):
         written = steps.is_written(step)
+        replies = step.threading == "old_thread" and number - 1 != first_email
         fields = []
         for name in steps.kind_of(step.step_type).copy_fields if written else ():
             value = getattr(step, name) or ""
@@ -214,6 +217,10 @@ def step_copies(sequence_spec, templates):
                 # Safe: nh3 has just cleaned it to the body's tag subset (the docstring's why).
                 html = "" if blank else mark_safe(cleaned)  # noqa: S308
                 fields.append(CopyField(name, label, html=html))
+            elif name == "subject" and replies:
+                # Close sends a reply in the thread under the thread's own subject.
+                words = "(none of its own: it replies in the previous email's thread)"
+                fields.append(CopyField(name, label, text=value, empty_words=words))
             else:
                 fields.append(CopyField(name, label, text=value))
         result.append(

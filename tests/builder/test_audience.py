@@ -535,3 +535,10 @@ def test_a_lead_smart_view_checks_each_leads_recipient(sandbox, user):
     assert found.read_count == 4
     assert found.summary["leads_without_contacts"] == 1
     assert field_row(found, "lead.display_name")["empty"] == 0
+
+
+def test_a_listed_contact_whose_name_is_only_spaces_has_no_name():
+    """So the page says "(no name)" rather than a blank before the email address."""
+    listed = audience.listed_contact({"id": "cont_1", "name": "   ", "emails": []})
+    assert listed["name"] == ""
+    assert audience.listed_contact({"name": " Ada  Lovelace "})["name"] == "Ada Lovelace"

@@ -351,3 +351,19 @@ def test_every_role_may_quote(client, written, publisher):
 
     assert Comment.objects.get().quote == "Quick"
     assert Sequence.objects.get().status == Sequence.Status.DRAFT
+
+
+def test_a_replys_empty_subject_reads_as_the_threads_not_as_empty(client, written, user):
+    """A reply in the thread needs no subject of its own (Close keeps the thread's)."""
+    sequence = fresh(written)
+    with sequence.editing(user=user, loaded_version=sequence.version, summary="Reply"):
+        Step.objects.filter(sequence=sequence, position=2).update(
+            content_source="written", subject="", body="<div>Following up.</div>"
+        )
+    number = fresh(written).version
+    steps_now = fresh(written).ordered_steps()
+    assert steps_now[2].threading == "old_thread"
+
+    html = page(as_user(client, user).get(url("sequence_revision", written, number)))
+
+    assert "(none of its own: it replies in the previous email&#x27;s thread)" in html
