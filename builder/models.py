@@ -147,7 +147,7 @@ class Sequence(models.Model):
         )
 
     @contextmanager
-    def editing(self, *, user, loaded_version, summary="", group=True):
+    def editing(self, *, user, loaded_version, summary="", group=True, steps=None):
         """Every change to a draft goes through here, in one transaction:
 
         refuse a stale editor (EditConflict), let the caller change rows, then record the new
@@ -156,11 +156,18 @@ class Sequence(models.Model):
         The version goes up on every save (that is what refuses a stale editor); the revision
         rows group one person's saves in a row (`group`, see record_revision). A restore passes
         group=False: it is a revision of its own.
+
+        `steps`: the step rows as the edit leaves them, in their order — the rows this request
+        loaded, with the caller's changes made and saved inside the block. The revision is then
+        recorded from them instead of reading every row again (see saved_steps), and they become
+        this object's steps, so the answer shows them without a third read.
         """
         with transaction.atomic():
             self.claim_version(loaded_version=loaded_version, user=user)
             yield self
-            self.record_revision(user=user, summary=summary, group=group)
+            if steps is not None:
+                steps = self.saved_steps(steps)
+            self.record_revision(user=user, summary=summary, group=group, steps=steps)
             if self.status in self.EDIT_RESETS_TO_DRAFT:
                 # This move is the edit's own consequence: the revision just saved stays open
                 # for the person's next autosave.
@@ -171,7 +178,43 @@ class Sequence(models.Model):
                     close_revisions=False,
                 )
 
-    def record_revision(self, *, user, summary="", group=False):
+    def saved_steps(self, rows):
+        """`rows` (this request's step rows, changed and saved by the edit) checked against the
+        table, inside the edit's transaction: exactly what is stored, or read again.
+
+        Only publishing writes step rows without a new version, and only its bookkeeping (Close's
+        step ids, the template carrying a written step's copy): those columns are read again
+        (one small query, no copy) and put into the rows. Any other difference in the set of
+        rows (a change made outside Sequence.editing(), in the admin or a script) reads the rows
+        again, as they are stored. Returns the rows in order and makes them this object's steps.
+        """
+        stored = {
+            pk: values
+            for pk, *values in Step.objects.filter(sequence=self).values_list(
+                "pk", *BOOKKEEPING_COLUMNS
+            )
+        }
+        if sorted(stored) != sorted(row.pk for row in rows):
+            fresh = Sequence.objects.prefetch_related("steps").get(pk=self.pk)
+            rows = fresh.ordered_steps()
+        for row in rows:
+            for name, value in zip(BOOKKEEPING_COLUMNS, stored.get(row.pk, ()), strict=False):
+                setattr(row, name, value)
+        rows = sorted(rows, key=lambda step: (step.position, step.pk))
+        self.use_steps(rows)
+        return rows
+
+    def use_steps(self, rows):
+        """Make `rows` this object's loaded steps (what steps.all() and ordered_steps() give)."""
+        cached = self.steps.model.objects.none()  # a QuerySet holding exactly these rows
+        cached._result_cache = list(rows)
+        cached._prefetch_done = True
+        self._prefetched_objects_cache = {
+            **getattr(self, "_prefetched_objects_cache", {}),
+            "steps": cached,
+        }
+
+    def record_revision(self, *, user, summary="", group=False, steps=None):
         """Snapshot the saved state as revision number == version.
 
         With `group`, a save by the person whose open revision is the previous version, within
@@ -182,9 +225,22 @@ class Sequence(models.Model):
         change_status() closes them on every review step and publish, so an approved or
         published revision's snapshot never changes afterwards.
         """
-        # The rows just written, read again: not the steps this object may have prefetched before.
-        saved = Sequence.objects.prefetch_related("steps", "schedule_ranges").get(pk=self.pk)
-        snapshot = spec.to_snapshot(saved.to_spec())
+        if steps is None:
+            # The rows just written, read again: not the steps this object may have prefetched.
+            saved = Sequence.objects.prefetch_related("steps", "schedule_ranges").get(pk=self.pk)
+            sequence_spec = saved.to_spec()
+            self.saved_spec = None  # this object's own rows may be older than these
+        else:
+            # The rows as saved (editing() checked them against the table): built once, and kept
+            # for the answer's validation (problems()).
+            sequence_spec = spec.SequenceSpec(
+                name=self.name,
+                timezone=self.timezone,
+                steps=[step.to_spec() for step in steps],
+                schedule=self.schedule_spec(),
+            )
+            self.saved_spec = sequence_spec
+        snapshot = spec.to_snapshot(sequence_spec)
         now = timezone.now()
         if group:
             extended = Revision.objects.filter(
@@ -252,7 +308,8 @@ class Sequence(models.Model):
         return [r.to_spec() for r in self.schedule_ranges.all()] if self.has_schedule else None
 
     def problems(self):
-        sequence_spec = self.to_spec()
+        # The spec an edit just recorded from these very rows, or built now.
+        sequence_spec = getattr(self, "saved_spec", None) or self.to_spec()
         return spec.validate(sequence_spec, CloseTemplate.lookup_for(sequence_spec))
 
 
@@ -263,6 +320,8 @@ STEP_COLUMNS = tuple(f.name for f in dataclasses.fields(spec.Step) if f.name != 
 # Close's id for the step is written only where Close gave it (import from Close, publishing)
 # or where the very same step comes back (Undo of a removal); an edit never copies it.
 EDITED_STEP_COLUMNS = tuple(name for name in STEP_COLUMNS if name != "close_id")
+# What publishing writes to step rows without a new version (Sequence.saved_steps).
+BOOKKEEPING_COLUMNS = ("close_id", "email_template_id", "sms_template_id")
 
 
 class Step(models.Model):

@@ -353,7 +353,9 @@ def _shown(request, sequence):
     the page had it before a change: the answer then re-sends only the cards it changed."""
     if not request.htmx:
         return {}
-    return _places(_context(request, sequence)["cards"])
+    # Only the cards and their problems: not the rest of the page's context.
+    cards, _ = step_cards(sequence=sequence, problems=sequence.problems(), url_patterns={})
+    return _places(cards)
 
 
 def _places(cards):
@@ -408,8 +410,9 @@ def _saved(
     queries do not grow with the number of steps, except for cards a change really renumbered.
     """
     status_before = sequence.status_at_load
-    # Read the sequence as saved, with its steps in their new order.
-    sequence = _reload(sequence)
+    # `sequence` is as saved: Sequence.editing() made the rows it recorded (checked against the
+    # table in its transaction) its steps, in their new order, and refreshed its version and
+    # status; an answer without a save shows the rows as loaded, which nothing changed.
     if not request.htmx:
         if summary:
             messages.success(request, f"Saved: {summary}.")
@@ -476,13 +479,6 @@ def _render_placed(request, context, step):
 
 def _render(request, context, name):
     return render_to_string(f"{PAGE}#{name}", context, request)
-
-
-def _reload(sequence):
-    """The sequence as saved now, its steps and schedule read again (one query each)."""
-    fresh = Sequence.objects.prefetch_related("steps", "schedule_ranges").get(pk=sequence.pk)
-    fresh.status_at_load = sequence.status_at_load
-    return fresh
 
 
 def _refuse(request, sequence, refusal):
