@@ -14,7 +14,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from builder import spec
+from builder import snapshots, spec
 from builder import steps as step_kinds
 
 DEFAULT_TIMEZONE = "America/New_York"
@@ -240,7 +240,7 @@ class Sequence(models.Model):
                 schedule=self.schedule_spec(),
             )
             self.saved_spec = sequence_spec
-        snapshot = spec.to_snapshot(sequence_spec)
+        snapshot = Revision.snapshot_columns(sequence_spec)
         now = timezone.now()
         if group:
             extended = Revision.objects.filter(
@@ -251,7 +251,7 @@ class Sequence(models.Model):
                 created_at__gt=now - REVISION_PAUSE,
             ).update(
                 number=self.version,
-                snapshot=snapshot,
+                **snapshot,
                 summary=summary[:300],
                 created_at=now,
                 saves=F("saves") + 1,
@@ -265,7 +265,7 @@ class Sequence(models.Model):
             created_by=user,
             created_at=now,
             summary=summary[:300],
-            snapshot=snapshot,
+            **snapshot,
             is_open=group,
         )
 
@@ -571,8 +571,46 @@ class PublishAttempt(models.Model):
         return f"{self.sequence} at {self.started_at:%Y-%m-%d %H:%M} — {self.get_outcome_display()}"
 
 
+class StepSnapshot(models.Model):
+    """One step's values as revisions recorded them (spec.Step as JSON, builder/snapshots.py),
+    stored once under the digest of that JSON however many revisions hold it.
+
+    Never changed or deleted: a revision refers to its steps by digest. (A deleted sequence's
+    step versions stay; they are small, and another sequence never shares one, as a step's
+    values include its own row id.)"""
+
+    digest = models.CharField(max_length=64, unique=True)
+    data = models.JSONField()
+
+    def __str__(self):
+        return f"step version {self.digest[:12]}"
+
+    @classmethod
+    def store(cls, digested):
+        """Make sure every (digest, data) of `digested` is stored: one query to find which are,
+        one insert for the others (a save inserts only the steps it changed)."""
+        wanted = dict(digested)
+        if not wanted:
+            return
+        present = set(cls.objects.filter(digest__in=wanted).values_list("digest", flat=True))
+        missing = [cls(digest=d, data=data) for d, data in wanted.items() if d not in present]
+        if missing:
+            # Another save may store the same step version at the same moment: one row wins.
+            cls.objects.bulk_create(missing, ignore_conflicts=True)
+
+    @classmethod
+    def data_by_digest(cls, digests):
+        return dict(cls.objects.filter(digest__in=set(digests)).values_list("digest", "data"))
+
+
 class Revision(models.Model):
-    """A saved state of a sequence: who saved it, when, and the whole spec as it was."""
+    """A saved state of a sequence: who saved it, when, and the whole spec as it was.
+
+    The spec is stored in two parts: `snapshot` holds the sequence's own values (name, timezone,
+    schedule, status) and `step_digests` its steps, in order, as StepSnapshot digests. Read it
+    through snapshot_data() / to_spec() (load_steps() for many revisions at once), never the
+    columns themselves.
+    """
 
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()
@@ -581,7 +619,12 @@ class Revision(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     summary = models.CharField(max_length=300, blank=True)
-    snapshot = models.JSONField(help_text="spec.to_snapshot() of the sequence at this revision.")
+    snapshot = models.JSONField(
+        help_text="spec.to_snapshot() of the sequence at this revision, without its steps."
+    )
+    step_digests = models.JSONField(
+        default=list, blank=True, help_text="The steps in order: StepSnapshot digests."
+    )
     # Open: the person's next save (soon enough) extends it; see Sequence.record_revision.
     # created_at is then the time of its latest save, and `saves` how many it groups.
     is_open = models.BooleanField(default=False)
@@ -597,7 +640,44 @@ class Revision(models.Model):
         return f"{self.sequence} revision {self.number}"
 
     def to_spec(self):
-        return spec.from_snapshot(self.snapshot)
+        return spec.from_snapshot(self.snapshot_data())
+
+    def snapshot_data(self):
+        """spec.to_snapshot() of the sequence at this revision (a new dict each call)."""
+        data = dict(self.snapshot)
+        if "steps" in data:  # recorded whole (before migration 0012, or by hand)
+            data["steps"] = [dict(step) for step in data["steps"]]
+            return data
+        by_digest = getattr(self, "_step_data", None)
+        if by_digest is None:
+            by_digest = StepSnapshot.data_by_digest(self.step_digests)
+        missing = [digest for digest in self.step_digests if digest not in by_digest]
+        if missing:
+            raise LookupError(f"{self}: step versions {missing[:3]} are not stored.")
+        data["steps"] = [dict(by_digest[digest]) for digest in self.step_digests]
+        return data
+
+    @classmethod
+    def load_steps(cls, revisions):
+        """Read the steps of many revisions in one query (the history page's diffs)."""
+        revisions = [revision for revision in revisions if revision is not None]
+        by_digest = StepSnapshot.data_by_digest(
+            digest for revision in revisions for digest in revision.step_digests
+        )
+        for revision in revisions:
+            revision._step_data = by_digest
+        return revisions
+
+    @staticmethod
+    def snapshot_columns(sequence_spec):
+        """The column values recording `sequence_spec` (storing the step versions not stored
+        yet): `Revision(**columns)` or `.update(**columns)`."""
+        digested = [snapshots.digested(step) for step in sequence_spec.steps]
+        StepSnapshot.store(digested)
+        return {
+            "snapshot": snapshots.head_of(sequence_spec),
+            "step_digests": [digest for digest, _ in digested],
+        }
 
 
 class StateChange(models.Model):
