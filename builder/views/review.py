@@ -390,6 +390,7 @@ def sequence_history(request, sequence_id):
             .order_by("-number")
             .first()
         )
+    Revision.load_steps([*revisions, previous])  # their steps in one query
     specs = [revision.to_spec() for revision in revisions]
     specs.append(previous.to_spec() if previous else None)
     templates = template_texts(diff.template_ids(*specs))
