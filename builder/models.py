@@ -240,7 +240,7 @@ class Sequence(models.Model):
                 schedule=self.schedule_spec(),
             )
             self.saved_spec = sequence_spec
-        snapshot = Revision.snapshot_columns(sequence_spec)
+        snapshot = Revision.snapshot_columns(sequence_spec, sequence=self)
         now = timezone.now()
         if group:
             extended = Revision.objects.filter(
@@ -586,10 +586,11 @@ class StepSnapshot(models.Model):
         return f"step version {self.digest[:12]}"
 
     @classmethod
-    def store(cls, digested):
-        """Make sure every (digest, data) of `digested` is stored: one query to find which are,
-        one insert for the others (a save inserts only the steps it changed)."""
-        wanted = dict(digested)
+    def store(cls, digested, *, stored=()):
+        """Make sure every (digest, data) of `digested` is stored. `stored`: digests known to be
+        (the sequence's previous revision's: step versions are never deleted), so a save
+        inserts only the steps it changed; the others are looked up first."""
+        wanted = {d: data for d, data in digested if d not in stored}
         if not wanted:
             return
         present = set(cls.objects.filter(digest__in=wanted).values_list("digest", flat=True))
@@ -669,11 +670,22 @@ class Revision(models.Model):
         return revisions
 
     @staticmethod
-    def snapshot_columns(sequence_spec):
+    def snapshot_columns(sequence_spec, *, sequence=None):
         """The column values recording `sequence_spec` (storing the step versions not stored
-        yet): `Revision(**columns)` or `.update(**columns)`."""
+        yet): `Revision(**columns)` or `.update(**columns)`. With `sequence`, the step versions
+        of its latest revision are known to be stored (one small read instead of a lookup of
+        every step)."""
         digested = [snapshots.digested(step) for step in sequence_spec.steps]
-        StepSnapshot.store(digested)
+        stored = ()
+        if sequence is not None:
+            latest = (
+                Revision.objects.filter(sequence=sequence)
+                .order_by("-number")
+                .values_list("step_digests", flat=True)
+                .first()
+            )
+            stored = frozenset(latest or ())
+        StepSnapshot.store(digested, stored=stored)
         return {
             "snapshot": snapshots.head_of(sequence_spec),
             "step_digests": [digest for digest, _ in digested],

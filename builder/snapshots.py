@@ -35,8 +35,9 @@ def digested(step: spec.Step) -> tuple[str, dict]:
     """(digest, data) of `step`. The data is shared by every caller with the same step: read it,
     never change it."""
     try:
+        # The values as rows give them (typed by their columns, so True is never 1 here).
         key = (
-            tuple((type(value), value) for value in map(step.__getattribute__, _FIELDS)),
+            tuple(map(step.__getattribute__, _FIELDS)),
             json.dumps(step.extra, sort_keys=True) if step.extra else "",
         )
         found = _DIGESTS.get(key)
