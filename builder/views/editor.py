@@ -480,7 +480,15 @@ def _saved(
                     continue
                 # Its buttons change only when it reaches or leaves either end of the list.
                 with_tools = prev is None or (prev[0] == 0, prev[1]) != (card.index == 0, place[1])
-                place_context = {**context, "card": card, "with_tools": with_tools}
+                # Its number shows in its insert button, wait, save button and problems; a card
+                # whose day alone moved (a wait changed above it) gets its head and start only.
+                renumbered = prev is None or prev[0] != place[0] or restate
+                place_context = {
+                    **context,
+                    "card": card,
+                    "with_tools": with_tools,
+                    "with_number": renumbered,
+                }
                 html.append(_render(request, place_context, "step-place"))
                 own = isinstance(changed, Step) and card.pk == changed.pk
                 if card.editable and not own and restate:

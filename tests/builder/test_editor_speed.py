@@ -158,3 +158,20 @@ def test_a_list_change_sends_the_new_numbers_of_a_renumbered_card_s_problems(log
     assert f'<fieldset class="picker" id="step-{email.pk}-template" hx-swap-oob="true">' in html
     assert "Step 3" in html and "Step 2 has no" not in html
     assert f'id="step-{call.pk}-delay-notes"' not in html  # renumbered, but nothing to restate
+
+
+def test_a_wait_change_sends_the_later_cards_their_day_not_their_number(logged_in, user):
+    # Every later card's day moves; their numbers, buttons and problems do not: an answer to
+    # one autosave at 200 steps would otherwise carry 199 cards' worth of fragments.
+    sequence = _sequence_of(user, 3)
+    first, second, third = steps_of(sequence)
+
+    response = update_step(logged_in, first, days="2")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    for later in (second, third):
+        assert f'<div id="step-{later.pk}-head" class="step-head"' in html
+        assert f'<output id="step-{later.pk}-starts"' in html
+        for part in ("insert", "save", "wait", "problems", "tools"):
+            assert f'id="step-{later.pk}-{part}"' not in html
