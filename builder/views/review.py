@@ -118,7 +118,7 @@ def _render_review(request, sequence, *, status=200, draft_request="", comment_e
     state_log = list(
         StateChange.objects.filter(sequence=sequence)
         .select_related("user", "revision")
-        .defer("revision__snapshot")[: STATE_LOG_ON_REVIEW + 1]
+        .defer("revision__snapshot", "revision__step_digests")[: STATE_LOG_ON_REVIEW + 1]
     )
     context = {
         "sequence": sequence,
@@ -422,7 +422,7 @@ def sequence_history(request, sequence_id):
     state_log = list(
         StateChange.objects.filter(sequence=sequence)
         .select_related("user", "revision")
-        .defer("revision__snapshot")[: STATE_LOG_ON_HISTORY + 1]
+        .defer("revision__snapshot", "revision__step_digests")[: STATE_LOG_ON_HISTORY + 1]
     )
     context = {
         "sequence": sequence,
