@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Count, Min, Q
 from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from builder import copy_publishing, copytext, spec, template_preview
 from builder import steps as step_kinds
@@ -314,7 +316,7 @@ class Card:
     @property
     def body_html(self):
         """The stored body, cleaned again on the way out (an import may predate the rules)."""
-        return copytext.clean_body(self.copy_values.get("body", ""))
+        return cleaned_body(self.copy_values.get("body", ""))
 
     @property
     def sms_length(self):
@@ -322,9 +324,10 @@ class Card:
         return copytext.sms_length(self.copy_values.get("text", "")).sentence()
 
     @property
-    def merge_fields(self):
-        """The Insert merge field menu: copytext's table, rendered by the server."""
-        return copytext.MERGE_FIELDS
+    def merge_items(self):
+        """The Insert merge field menu's items: copytext's table, rendered by the server (the
+        same markup on every card, made once: see merge_menu_items)."""
+        return merge_menu_items()
 
     @property
     def can_copy_template(self):
@@ -336,6 +339,44 @@ class Card:
         if self.form is None or not self.template_field:
             return []
         return self.form.errors.get(self.template_field, [])
+
+
+# clean_body's answers by body: a page shows every written email's body, and nh3 costs about as
+# much as the rest of the card; a body is cleaned once while it stays the same. Bounded.
+_CLEANED: dict[str, str] = {}
+_CLEANED_LIMIT = 2_000
+
+
+def cleaned_body(body: str) -> str:
+    """copytext.clean_body(body), remembered (it is a pure function of the text)."""
+    cleaned = _CLEANED.get(body)
+    if cleaned is None:
+        if len(_CLEANED) >= _CLEANED_LIMIT:
+            _CLEANED.clear()
+        cleaned = _CLEANED[body] = copytext.clean_body(body)
+    return cleaned
+
+
+@functools.cache
+def merge_menu_items() -> str:
+    """The <li> items of every card's Insert merge field menu, from copytext.MERGE_FIELDS: the
+    same for every card, so made once rather than by the template for each card."""
+    return format_html_join(
+        "\n",
+        '<li role="menuitem" tabindex="-1" data-tag="{}">{} <code>{}</code>{}</li>',
+        (
+            (
+                field.tag,
+                field.label,
+                field.tag,
+                "" if field.confirmed else mark_safe(NOT_CONFIRMED),  # noqa: S308 - a constant
+            )
+            for field in copytext.MERGE_FIELDS
+        ),
+    )
+
+
+NOT_CONFIRMED = ' <span class="muted">(not confirmed by Close)</span>'
 
 
 def describe_start(seconds):

@@ -74,7 +74,8 @@ def sequence_rename(
     if name == old_name:
         return Edit(summary="")
     summary = f"Renamed “{old_name}” → “{name}”"
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+    steps = sequence.ordered_steps()
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary, steps=steps):
         Sequence.objects.filter(pk=sequence.pk).update(name=name)
         sequence.name = name
     return Edit(summary=summary)
@@ -104,7 +105,9 @@ def step_update(
     index = steps.index(step)
     summary = f"Step {index + 1}: {changes}" if changes else ""
     if summary:
-        with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+        with sequence.editing(
+            user=user, loaded_version=loaded_version, summary=summary, steps=steps
+        ):
             step.save(update_fields=_changed_fields(step, before, after))
     picked = bool(data.get(kind.template_field or "", ""))
     switched = before["content_source"] != after["content_source"]
@@ -161,7 +164,7 @@ def step_copy_template(
     setattr(step, kind.template_field, "")
     after = _step_values(step)
     summary = f"Step {number}: copied the template “{template.name}” to edit it here"
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary, steps=steps):
         step.save(update_fields=_changed_fields(step, before, after))
     return Edit(summary=summary, step=step, index=number - 1, count=len(steps), switched=True)
 
@@ -245,7 +248,7 @@ def step_remove(
     label = removed_label(step, index)
     changed, notes = _apply_order(steps, before)
     summary = _with_notes(f"Removed {label}", notes)
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary, steps=steps):
         step.delete()
         _save_steps(changed)
     edit = Edit(summary=summary, step=None, index=index, count=len(steps), moved=tuple(changed))
@@ -268,7 +271,7 @@ def step_restore(
     changed, notes = _apply_order(steps, before)
     label = step_kinds.type_label(step.step_type).lower()
     summary = _with_notes(f"Restored step {position + 1} ({label})", notes)
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary, steps=steps):
         _save_steps(changed, new=step)
         Comment.objects.filter(
             pk__in=record["comments"], sequence=sequence, step__isnull=True
@@ -291,7 +294,7 @@ def step_move(
     changed, notes = _apply_order(steps, before)
     moved = diff.step_label(target + 1, index + 1)
     summary = _with_notes(f"{moved}: {diff.move_words(target + 1, index + 1)}", notes)
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary, steps=steps):
         _save_steps(changed)
     return _edit(summary, step, steps, changed)
 
@@ -316,7 +319,9 @@ def steps_reorder(
         for new, old in diff.moved_steps([s.pk for s in steps], [s.pk for s in new_steps])
     ]
     summary = _with_notes("; ".join(moves), notes)
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+    with sequence.editing(
+        user=user, loaded_version=loaded_version, summary=summary, steps=new_steps
+    ):
         _save_steps(changed)
     return Edit(summary=summary, count=len(new_steps), moved=tuple(changed))
 
@@ -380,7 +385,7 @@ def _save_new_step(*, sequence, user, loaded_version, steps, before, step, what)
     summary is `what` plus the notes renumbering brings (threading that starts or stops)."""
     changed, notes = _apply_order(steps, before)
     summary = _with_notes(what, notes)
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary, steps=steps):
         _save_steps(changed, new=step)
     return _edit(summary, step, steps, changed)
 
@@ -627,8 +632,10 @@ def keep_close_copy(
         values = {"subject": subject, "body": copytext.clean_body(row.drift_body)}
     index = steps.index(step)
     summary = f"Step {index + 1}: kept Close's version of the copy"
-    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary):
+    with sequence.editing(user=user, loaded_version=loaded_version, summary=summary, steps=steps):
         Step.objects.filter(pk=step.pk).update(**values)
+        for name, value in values.items():
+            setattr(step, name, value)
         OwnedTemplate.objects.filter(pk=row.pk).update(
             sent_subject=row.drift_subject,
             sent_body=row.drift_body,
@@ -639,6 +646,4 @@ def keep_close_copy(
             drift_text="",
             overwrite_drift=False,
         )
-    for name, value in values.items():
-        setattr(step, name, value)
     return Edit(summary=summary, step=step, index=index, count=len(steps))

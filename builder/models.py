@@ -14,7 +14,7 @@ from django.db import models, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from builder import spec
+from builder import snapshots, spec
 from builder import steps as step_kinds
 
 DEFAULT_TIMEZONE = "America/New_York"
@@ -147,7 +147,7 @@ class Sequence(models.Model):
         )
 
     @contextmanager
-    def editing(self, *, user, loaded_version, summary="", group=True):
+    def editing(self, *, user, loaded_version, summary="", group=True, steps=None):
         """Every change to a draft goes through here, in one transaction:
 
         refuse a stale editor (EditConflict), let the caller change rows, then record the new
@@ -156,11 +156,18 @@ class Sequence(models.Model):
         The version goes up on every save (that is what refuses a stale editor); the revision
         rows group one person's saves in a row (`group`, see record_revision). A restore passes
         group=False: it is a revision of its own.
+
+        `steps`: the step rows as the edit leaves them, in their order — the rows this request
+        loaded, with the caller's changes made and saved inside the block. The revision is then
+        recorded from them instead of reading every row again (see saved_steps), and they become
+        this object's steps, so the answer shows them without a third read.
         """
         with transaction.atomic():
             self.claim_version(loaded_version=loaded_version, user=user)
             yield self
-            self.record_revision(user=user, summary=summary, group=group)
+            if steps is not None:
+                steps = self.saved_steps(steps)
+            self.record_revision(user=user, summary=summary, group=group, steps=steps)
             if self.status in self.EDIT_RESETS_TO_DRAFT:
                 # This move is the edit's own consequence: the revision just saved stays open
                 # for the person's next autosave.
@@ -171,7 +178,43 @@ class Sequence(models.Model):
                     close_revisions=False,
                 )
 
-    def record_revision(self, *, user, summary="", group=False):
+    def saved_steps(self, rows):
+        """`rows` (this request's step rows, changed and saved by the edit) checked against the
+        table, inside the edit's transaction: exactly what is stored, or read again.
+
+        Only publishing writes step rows without a new version, and only its bookkeeping (Close's
+        step ids, the template carrying a written step's copy): those columns are read again
+        (one small query, no copy) and put into the rows. Any other difference in the set of
+        rows (a change made outside Sequence.editing(), in the admin or a script) reads the rows
+        again, as they are stored. Returns the rows in order and makes them this object's steps.
+        """
+        stored = {
+            pk: values
+            for pk, *values in Step.objects.filter(sequence=self).values_list(
+                "pk", *BOOKKEEPING_COLUMNS
+            )
+        }
+        if sorted(stored) != sorted(row.pk for row in rows):
+            fresh = Sequence.objects.prefetch_related("steps").get(pk=self.pk)
+            rows = fresh.ordered_steps()
+        for row in rows:
+            for name, value in zip(BOOKKEEPING_COLUMNS, stored.get(row.pk, ()), strict=False):
+                setattr(row, name, value)
+        rows = sorted(rows, key=lambda step: (step.position, step.pk))
+        self.use_steps(rows)
+        return rows
+
+    def use_steps(self, rows):
+        """Make `rows` this object's loaded steps (what steps.all() and ordered_steps() give)."""
+        cached = self.steps.model.objects.none()  # a QuerySet holding exactly these rows
+        cached._result_cache = list(rows)
+        cached._prefetch_done = True
+        self._prefetched_objects_cache = {
+            **getattr(self, "_prefetched_objects_cache", {}),
+            "steps": cached,
+        }
+
+    def record_revision(self, *, user, summary="", group=False, steps=None):
         """Snapshot the saved state as revision number == version.
 
         With `group`, a save by the person whose open revision is the previous version, within
@@ -182,9 +225,22 @@ class Sequence(models.Model):
         change_status() closes them on every review step and publish, so an approved or
         published revision's snapshot never changes afterwards.
         """
-        # The rows just written, read again: not the steps this object may have prefetched before.
-        saved = Sequence.objects.prefetch_related("steps", "schedule_ranges").get(pk=self.pk)
-        snapshot = spec.to_snapshot(saved.to_spec())
+        if steps is None:
+            # The rows just written, read again: not the steps this object may have prefetched.
+            saved = Sequence.objects.prefetch_related("steps", "schedule_ranges").get(pk=self.pk)
+            sequence_spec = saved.to_spec()
+            self.saved_spec = None  # this object's own rows may be older than these
+        else:
+            # The rows as saved (editing() checked them against the table): built once, and kept
+            # for the answer's validation (problems()).
+            sequence_spec = spec.SequenceSpec(
+                name=self.name,
+                timezone=self.timezone,
+                steps=[step.to_spec() for step in steps],
+                schedule=self.schedule_spec(),
+            )
+            self.saved_spec = sequence_spec
+        snapshot = Revision.snapshot_columns(sequence_spec, sequence=self)
         now = timezone.now()
         if group:
             extended = Revision.objects.filter(
@@ -195,7 +251,7 @@ class Sequence(models.Model):
                 created_at__gt=now - REVISION_PAUSE,
             ).update(
                 number=self.version,
-                snapshot=snapshot,
+                **snapshot,
                 summary=summary[:300],
                 created_at=now,
                 saves=F("saves") + 1,
@@ -209,7 +265,7 @@ class Sequence(models.Model):
             created_by=user,
             created_at=now,
             summary=summary[:300],
-            snapshot=snapshot,
+            **snapshot,
             is_open=group,
         )
 
@@ -252,7 +308,8 @@ class Sequence(models.Model):
         return [r.to_spec() for r in self.schedule_ranges.all()] if self.has_schedule else None
 
     def problems(self):
-        sequence_spec = self.to_spec()
+        # The spec an edit just recorded from these very rows, or built now.
+        sequence_spec = getattr(self, "saved_spec", None) or self.to_spec()
         return spec.validate(sequence_spec, CloseTemplate.lookup_for(sequence_spec))
 
 
@@ -263,6 +320,8 @@ STEP_COLUMNS = tuple(f.name for f in dataclasses.fields(spec.Step) if f.name != 
 # Close's id for the step is written only where Close gave it (import from Close, publishing)
 # or where the very same step comes back (Undo of a removal); an edit never copies it.
 EDITED_STEP_COLUMNS = tuple(name for name in STEP_COLUMNS if name != "close_id")
+# What publishing writes to step rows without a new version (Sequence.saved_steps).
+BOOKKEEPING_COLUMNS = ("close_id", "email_template_id", "sms_template_id")
 
 
 class Step(models.Model):
@@ -512,8 +571,47 @@ class PublishAttempt(models.Model):
         return f"{self.sequence} at {self.started_at:%Y-%m-%d %H:%M} — {self.get_outcome_display()}"
 
 
+class StepSnapshot(models.Model):
+    """One step's values as revisions recorded them (spec.Step as JSON, builder/snapshots.py),
+    stored once under the digest of that JSON however many revisions hold it.
+
+    Never changed or deleted: a revision refers to its steps by digest. (A deleted sequence's
+    step versions stay; they are small, and another sequence never shares one, as a step's
+    values include its own row id.)"""
+
+    digest = models.CharField(max_length=64, unique=True)
+    data = models.JSONField()
+
+    def __str__(self):
+        return f"step version {self.digest[:12]}"
+
+    @classmethod
+    def store(cls, digested, *, stored=()):
+        """Make sure every (digest, data) of `digested` is stored. `stored`: digests known to be
+        (the sequence's previous revision's: step versions are never deleted), so a save
+        inserts only the steps it changed; the others are looked up first."""
+        wanted = {d: data for d, data in digested if d not in stored}
+        if not wanted:
+            return
+        present = set(cls.objects.filter(digest__in=wanted).values_list("digest", flat=True))
+        missing = [cls(digest=d, data=data) for d, data in wanted.items() if d not in present]
+        if missing:
+            # Another save may store the same step version at the same moment: one row wins.
+            cls.objects.bulk_create(missing, ignore_conflicts=True)
+
+    @classmethod
+    def data_by_digest(cls, digests):
+        return dict(cls.objects.filter(digest__in=set(digests)).values_list("digest", "data"))
+
+
 class Revision(models.Model):
-    """A saved state of a sequence: who saved it, when, and the whole spec as it was."""
+    """A saved state of a sequence: who saved it, when, and the whole spec as it was.
+
+    The spec is stored in two parts: `snapshot` holds the sequence's own values (name, timezone,
+    schedule, status) and `step_digests` its steps, in order, as StepSnapshot digests. Read it
+    through snapshot_data() / to_spec() (load_steps() for many revisions at once), never the
+    columns themselves.
+    """
 
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="revisions")
     number = models.PositiveIntegerField()
@@ -522,7 +620,12 @@ class Revision(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     summary = models.CharField(max_length=300, blank=True)
-    snapshot = models.JSONField(help_text="spec.to_snapshot() of the sequence at this revision.")
+    snapshot = models.JSONField(
+        help_text="spec.to_snapshot() of the sequence at this revision, without its steps."
+    )
+    step_digests = models.JSONField(
+        default=list, blank=True, help_text="The steps in order: StepSnapshot digests."
+    )
     # Open: the person's next save (soon enough) extends it; see Sequence.record_revision.
     # created_at is then the time of its latest save, and `saves` how many it groups.
     is_open = models.BooleanField(default=False)
@@ -538,7 +641,55 @@ class Revision(models.Model):
         return f"{self.sequence} revision {self.number}"
 
     def to_spec(self):
-        return spec.from_snapshot(self.snapshot)
+        return spec.from_snapshot(self.snapshot_data())
+
+    def snapshot_data(self):
+        """spec.to_snapshot() of the sequence at this revision (a new dict each call)."""
+        data = dict(self.snapshot)
+        if "steps" in data:  # recorded whole (before migration 0012, or by hand)
+            data["steps"] = [dict(step) for step in data["steps"]]
+            return data
+        by_digest = getattr(self, "_step_data", None)
+        if by_digest is None:
+            by_digest = StepSnapshot.data_by_digest(self.step_digests)
+        missing = [digest for digest in self.step_digests if digest not in by_digest]
+        if missing:
+            raise LookupError(f"{self}: step versions {missing[:3]} are not stored.")
+        data["steps"] = [dict(by_digest[digest]) for digest in self.step_digests]
+        return data
+
+    @classmethod
+    def load_steps(cls, revisions):
+        """Read the steps of many revisions in one query (the history page's diffs)."""
+        revisions = [revision for revision in revisions if revision is not None]
+        by_digest = StepSnapshot.data_by_digest(
+            digest for revision in revisions for digest in revision.step_digests
+        )
+        for revision in revisions:
+            revision._step_data = by_digest
+        return revisions
+
+    @staticmethod
+    def snapshot_columns(sequence_spec, *, sequence=None):
+        """The column values recording `sequence_spec` (storing the step versions not stored
+        yet): `Revision(**columns)` or `.update(**columns)`. With `sequence`, the step versions
+        of its latest revision are known to be stored (one small read instead of a lookup of
+        every step)."""
+        digested = [snapshots.digested(step) for step in sequence_spec.steps]
+        stored = ()
+        if sequence is not None:
+            latest = (
+                Revision.objects.filter(sequence=sequence)
+                .order_by("-number")
+                .values_list("step_digests", flat=True)
+                .first()
+            )
+            stored = frozenset(latest or ())
+        StepSnapshot.store(digested, stored=stored)
+        return {
+            "snapshot": snapshots.head_of(sequence_spec),
+            "step_digests": [digest for digest, _ in digested],
+        }
 
 
 class StateChange(models.Model):

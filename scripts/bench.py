@@ -649,7 +649,6 @@ def seed(sandbox):
 
 
 def _make_sequence(name, step_count, user, rng, email_ids, sms_ids, *, revisions, comments=0):
-    from builder import spec
     from builder.models import Comment, Revision, Sequence, Step
 
     sequence = Sequence.create_draft(name=name, timezone_name="America/New_York", user=user)
@@ -674,11 +673,9 @@ def _make_sequence(name, step_count, user, rng, email_ids, sms_ids, *, revisions
         )
     Step.objects.bulk_create(steps)
     sequence_spec = sequence.to_spec()
-    snapshot = spec.to_snapshot(sequence_spec)
+    columns = Revision.snapshot_columns(sequence_spec)
     Revision.objects.bulk_create(
-        Revision(
-            sequence=sequence, number=number, created_by=user, summary="Edited", snapshot=snapshot
-        )
+        Revision(sequence=sequence, number=number, created_by=user, summary="Edited", **columns)
         for number in range(2, revisions + 2)
     )
     Sequence.objects.filter(pk=sequence.pk).update(version=revisions + 1)

@@ -10,7 +10,13 @@ rows). Every request is the one the page sends, to the app's own endpoints:
 - "Move up" (htmx POST /steps/<id>/move/) at 200 steps, a step in the middle, up then down.
 - One autosave (htmx POST /steps/<id>/ of a card's wait) at 200 steps.
 - The editor page (GET) at 50 and at 200 steps (fresh sequences: one revision, no comments),
-  and the log-in page (GET, anonymous): the page that does almost nothing, for scale.
+  at 50 steps that are all written emails (issue 13), and the log-in page (GET, anonymous): the
+  page that does almost nothing, for scale.
+
+Every email and SMS step holds written copy, as new steps do (issue 13): an email a subject and
+a body of about 1 KB (merge fields with fallbacks where Close needs one, a list, a link), an SMS
+a message with a merge field. Each step's copy differs a little (its number), like a real
+sequence's; the copy is valid, so the problems panel stays as short as a finished draft's.
 
 `ratios(results)` words the ratios the issue asks for, per database: add@200 / add@10 (target
 at most 1.5x) and editor page @50 p50 / log-in page p50 (target at most 3x).
@@ -27,10 +33,32 @@ WARMUP = 3
 ADD_10, ADD_200 = "steps_add_10", "steps_add_200"
 MOVE_200, AUTOSAVE_200 = "steps_move_200", "steps_autosave_200"
 EDITOR_50, EDITOR_200, LOGIN = "steps_editor_50", "steps_editor_200", "steps_login"
+EDITOR_50_WRITTEN = "steps_editor_50_written"
 RATIOS = [
     ("add step at 200 steps / at 10 steps", ADD_200, ADD_10, 1.5),
     ("editor page at 50 steps / log-in page", EDITOR_50, LOGIN, 3.0),
+    ("editor page at 50 written emails / log-in page", EDITOR_50_WRITTEN, LOGIN, 3.0),
 ]
+# A written email's body (about 1 KB of the editor's HTML subset); {n} is the step's number.
+BODY = (
+    '<div>Hi {{{{ contact.first_name | default:"there" }}}},</div>'
+    "<div>I noticed {{{{ lead.display_name }}}} has been hiring for sales roles, so I thought "
+    "this might be useful (note {n}). Teams at your stage usually care about three things:</div>"
+    "<ul><li><strong>Faster follow-ups</strong> without losing the personal touch</li>"
+    "<li>Clean handoffs between reps when someone is out of the office</li>"
+    "<li>Reporting that shows <em>which</em> emails actually get replies</li></ul>"
+    "<div>We wrote up how a team much like yours cut its response time in half: "
+    '<a href="https://example.com/case-studies/response-time" rel="noopener noreferrer">'
+    "read the case study</a>. It takes "
+    "about four minutes and has the real numbers, not just the headline.</div>"
+    "<div>Would a short call next week make sense? If the timing is wrong, just tell me and I "
+    "will stop writing; otherwise reply with a time that suits you and I will send an "
+    "invitation.</div><div>Best regards,<br>{{{{ user.first_name }}}}</div>"
+)
+SMS_TEXT = (
+    'Hi {{{{ contact.first_name | default:"there" }}}}, it is {{{{ user.first_name }}}} '
+    "again (note {n}). Did my email reach you? Happy to answer any question here."
+)
 
 
 def measure(bench):
@@ -70,12 +98,17 @@ def measure(bench):
         "queries per autosave (step update)",
     )
 
-    for count, key in [(50, EDITOR_50), (200, EDITOR_200)]:
-        fresh = _sequence(f"Editor-page bench ({count})", count, user, rng, bench)
+    pages = [
+        (EDITOR_50, "Editor page at 50 steps (GET)", 50, None),
+        (EDITOR_200, "Editor page at 200 steps (GET)", 200, None),
+        (EDITOR_50_WRITTEN, "Editor page at 50 steps, 50 written emails (GET)", 50, "email"),
+    ]
+    for key, name, count, only in pages:
+        fresh = _sequence(f"Editor-page bench ({name})", count, user, rng, bench, only=only)
         url = reverse("sequence_edit", args=[fresh.pk])
         row(
             key,
-            f"Editor page at {count} steps (GET)",
+            name,
             bench.time(lambda url=url: bench.client.get(url), repeats=REPEATS),
             f"route {url}",
         )
@@ -211,31 +244,44 @@ def _expect_200(response):
 
 
 # --- Data --------------------------------------------------------------------------------------
-def _sequence(name, count, user, rng, bench):
-    """A draft with `count` steps like a real one (a call first, then emails, calls and SMS)."""
+def _sequence(name, count, user, rng, bench, *, only=None):
+    """A draft with `count` steps like a real one (a call first, then emails, calls and SMS,
+    every email and SMS written in the step), or `only` steps of that kind."""
     from builder.models import Sequence, Step
 
     sequence = Sequence.create_draft(name=name, timezone_name="America/New_York", user=user)
     steps = []
     for position in range(count):
-        kind = "call" if position == 0 else rng.choice(["email", "email", "call", "sms"])
+        kind = only or ("call" if position == 0 else rng.choice(["email", "email", "call", "sms"]))
         first_email = kind == "email" and not any(s.step_type == "email" for s in steps)
-        sms_ok = kind == "sms" and bench.sms_templates
         steps.append(
             Step(
                 sequence=sequence,
                 position=position,
-                step_type="call" if kind == "sms" and not sms_ok else kind,
+                step_type=kind,
                 delay=0 if position == 0 else rng.choice([3600, 86400, 2 * 86400]),
-                email_template_id=rng.choice(bench.templates) if kind == "email" else "",
-                sms_template_id=rng.choice(bench.sms_templates) if sms_ok else "",
                 threading=_threading(kind, first_email),
                 required=True,
+                **_copy(kind, position + 1, first_email),
             )
         )
     Step.objects.bulk_create(steps)
     sequence.refresh_from_db()
     return sequence
+
+
+def _copy(kind, number, first_email):
+    """A written step's copy (see BODY): a reply keeps its thread's subject half the time."""
+    if kind == "email":
+        subject = f"Quick question about your sales team ({number})"
+        return {
+            "content_source": "written",
+            "subject": subject if first_email or number % 2 else "",
+            "body": BODY.format(n=number),
+        }
+    if kind == "sms":
+        return {"content_source": "written", "text": SMS_TEXT.format(n=number)}
+    return {}
 
 
 def _threading(kind, first_email):

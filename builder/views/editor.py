@@ -107,7 +107,7 @@ def sequence_rename(request, sequence):
 def step_update(request, sequence, step_id):
     """Save one card's fields: the wait, threading, Required, or a template from the picker."""
     version = _loaded_version(request, sequence)
-    shown = _shown(request, sequence)
+    shown = _shown(request, sequence, own=True)
     step = editing.step_in(sequence=sequence, step_id=step_id)
     edit = editing.step_update(
         sequence=sequence, user=request.user, loaded_version=version, step=step, data=request.POST
@@ -132,7 +132,7 @@ def step_update(request, sequence, step_id):
 def step_copy_template(request, sequence, step_id):
     """ "Edit a copy": the picked template's words become the step's own, ready to edit."""
     version = _loaded_version(request, sequence)
-    shown = _shown(request, sequence)
+    shown = _shown(request, sequence, own=True)
     step = editing.step_in(sequence=sequence, step_id=step_id)
     edit = editing.step_copy_template(
         sequence=sequence, user=request.user, loaded_version=version, step=step
@@ -348,27 +348,43 @@ def _fragments(request, context, names, *, status=200, swap=None):
     return reswap(response, swap) if swap else response
 
 
-def _shown(request, sequence):
-    """What each card shows of its place in the list (number, day, neighbours, problems), as
-    the page had it before a change: the answer then re-sends only the cards it changed."""
+def _shown(request, sequence, *, own=False):
+    """What each card shows of its place in the list, as the page had it before a change: the
+    answer then re-sends only the cards it changed.
+
+    A change to the list (add, insert, duplicate, remove, Undo, move, reorder) changes no card's
+    values, only places, so the cards' positions are enough (`_position`: no validation, no
+    cards): a card's problems and summary follow from its values, its number and whether it is
+    the first email (spec._check_step), so a card whose position is the same shows the same.
+    An edit of one card (`own`) changes that card's values: then the whole places, problems
+    included (`_place`), as the page showed them.
+    """
     if not request.htmx:
         return {}
-    return _places(_context(request, sequence)["cards"])
+    if own:
+        cards, _ = step_cards(sequence=sequence, problems=sequence.problems(), url_patterns={})
+        return {card.pk: _place(card) for card in cards}
+    steps = sequence.ordered_steps()
+    first_email = spec.first_email_index(steps)
+    shown, starts_at = {}, 0
+    for index, step in enumerate(steps):
+        starts_at += step.delay
+        shown[step.pk] = (index, index == len(steps) - 1, starts_at, index == first_email)
+    return shown
 
 
-def _places(cards):
-    return {
-        card.pk: (
-            card.index,
-            card.is_last,
-            card.starts_at,
-            card.is_first_email,
-            card.summary,
-            card.open_comments,
-            repr(sorted(card.problems.items())),
-        )
-        for card in cards
-    }
+def _position(card):
+    """(number, last?, start, first email?): as `_shown` works them out from the rows."""
+    return (card.index, card.is_last, card.starts_at, card.is_first_email)
+
+
+def _place(card):
+    return (
+        *_position(card),
+        card.summary,
+        card.open_comments,
+        repr(sorted(card.problems.items())),
+    )
 
 
 def _saved_new_step(request, sequence, edit, shown):
@@ -408,8 +424,9 @@ def _saved(
     queries do not grow with the number of steps, except for cards a change really renumbered.
     """
     status_before = sequence.status_at_load
-    # Read the sequence as saved, with its steps in their new order.
-    sequence = _reload(sequence)
+    # `sequence` is as saved: Sequence.editing() made the rows it recorded (checked against the
+    # table in its transaction) its steps, in their new order, and refreshed its version and
+    # status; an answer without a save shows the rows as loaded, which nothing changed.
     if not request.htmx:
         if summary:
             messages.success(request, f"Saved: {summary}.")
@@ -444,17 +461,37 @@ def _saved(
             if placed is not None:
                 html.append(_render_placed(request, context, placed))
             before = shown or {}
-            for card, place in zip(cards, _places(cards).values(), strict=True):
-                if card.pk == getattr(placed, "pk", None) or before.get(card.pk) == place:
-                    continue
+            for card in cards:
                 prev = before.get(card.pk)
+                if card.pk == getattr(placed, "pk", None):
+                    continue
+                if prev is not None and len(prev) > 4:  # whole places (an edit of one card)
+                    place = _place(card)
+                    # Its problems or first-email state changed too: its notes, box and picker.
+                    restate = prev[3:] != place[3:]
+                else:  # positions (a change to the list: no card's values changed)
+                    place = _position(card)
+                    # Its summary and problems follow the first email; a renumbered card's
+                    # problems, if it has any, now name its new number.
+                    restate = prev is not None and (
+                        prev[3] != place[3] or (prev[0] != place[0] and bool(card.problems))
+                    )
+                if prev == place:
+                    continue
                 # Its buttons change only when it reaches or leaves either end of the list.
                 with_tools = prev is None or (prev[0] == 0, prev[1]) != (card.index == 0, place[1])
-                place_context = {**context, "card": card, "with_tools": with_tools}
+                # Its number shows in its insert button, wait, save button and problems; a card
+                # whose day alone moved (a wait changed above it) gets its head and start only.
+                renumbered = prev is None or prev[0] != place[0] or restate
+                place_context = {
+                    **context,
+                    "card": card,
+                    "with_tools": with_tools,
+                    "with_number": renumbered,
+                }
                 html.append(_render(request, place_context, "step-place"))
                 own = isinstance(changed, Step) and card.pk == changed.pk
-                if card.editable and not own and before.get(card.pk, place)[3:] != place[3:]:
-                    # Its problems or first-email state changed too: its notes, box and picker.
+                if card.editable and not own and restate:
                     card_context = {**context, "card": card, "with_picker": True}
                     html.append(_render(request, card_context, "card-state"))
     html[:0] = [_render(request, context, name) for name in names]
@@ -476,13 +513,6 @@ def _render_placed(request, context, step):
 
 def _render(request, context, name):
     return render_to_string(f"{PAGE}#{name}", context, request)
-
-
-def _reload(sequence):
-    """The sequence as saved now, its steps and schedule read again (one query each)."""
-    fresh = Sequence.objects.prefetch_related("steps", "schedule_ranges").get(pk=sequence.pk)
-    fresh.status_at_load = sequence.status_at_load
-    return fresh
 
 
 def _refuse(request, sequence, refusal):

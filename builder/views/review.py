@@ -118,7 +118,7 @@ def _render_review(request, sequence, *, status=200, draft_request="", comment_e
     state_log = list(
         StateChange.objects.filter(sequence=sequence)
         .select_related("user", "revision")
-        .defer("revision__snapshot")[: STATE_LOG_ON_REVIEW + 1]
+        .defer("revision__snapshot", "revision__step_digests")[: STATE_LOG_ON_REVIEW + 1]
     )
     context = {
         "sequence": sequence,
@@ -397,6 +397,7 @@ def sequence_history(request, sequence_id):
             .order_by("-number")
             .first()
         )
+    Revision.load_steps([*revisions, previous])  # their steps in one query
     specs = [revision.to_spec() for revision in revisions]
     specs.append(previous.to_spec() if previous else None)
     templates = template_texts(diff.template_ids(*specs))
@@ -428,7 +429,7 @@ def sequence_history(request, sequence_id):
     state_log = list(
         StateChange.objects.filter(sequence=sequence)
         .select_related("user", "revision")
-        .defer("revision__snapshot")[: STATE_LOG_ON_HISTORY + 1]
+        .defer("revision__snapshot", "revision__step_digests")[: STATE_LOG_ON_HISTORY + 1]
     )
     context = {
         "sequence": sequence,

@@ -268,7 +268,11 @@ def test_hostile_template_bodies_are_stored_clean_and_the_removal_is_said(user, 
     assert step.body == CLEAN_BODY
     owned = OwnedTemplate.objects.get()
     assert owned.sent_body == CLEAN_BODY
-    for stored in (step.body, owned.sent_body, json.dumps(sequence.revisions.get().snapshot)):
+    for stored in (
+        step.body,
+        owned.sent_body,
+        json.dumps(sequence.revisions.get().snapshot_data()),
+    ):
         assert not [word for word in DANGEROUS if word in stored.lower()]
     assert notes == [
         "Step 1's copy from the email template “Pasted” had a script, an image, event handlers, "
@@ -367,7 +371,7 @@ def test_a_file_with_hostile_copy_is_stored_clean(logged_in):
     [step] = steps_of(Sequence.objects.get())
     assert step.content_source == "written" and step.body == CLEAN_BODY
     assert not [word for word in DANGEROUS if word in step.body.lower()]
-    stored = json.dumps(Sequence.objects.get().revisions.get().snapshot)
+    stored = json.dumps(Sequence.objects.get().revisions.get().snapshot_data())
     assert not [word for word in DANGEROUS if word in stored.lower()]
 
 

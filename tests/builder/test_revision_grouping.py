@@ -82,25 +82,25 @@ def test_submitting_closes_the_revision_so_the_submitted_one_never_changes(valid
     save(valid, user, delay=2 * 86400)
     review.submit_for_review(sequence=fresh(valid), user=user)
     submitted = review.current_revision(fresh(valid))
-    snapshot = submitted.snapshot
+    snapshot = submitted.snapshot_data()
 
     sequence = save(valid, user, delay=3 * 86400)  # back to draft, a revision of its own
 
     submitted.refresh_from_db()
-    assert submitted.snapshot == snapshot and submitted.number == sequence.version - 1
+    assert submitted.snapshot_data() == snapshot and submitted.number == sequence.version - 1
     assert sequence.status == Sequence.Status.DRAFT
 
 
 def test_an_approved_revision_never_changes_after_an_edit(in_review, reviewer, user):
     review.approve(sequence=in_review, user=reviewer, revision_number=in_review.version)
     approved = fresh(in_review).approved_revision
-    snapshot, number = approved.snapshot, approved.number
+    snapshot, number = approved.snapshot_data(), approved.number
 
     save(in_review, user, delay=9 * 86400)  # the author, a moment later
     sequence = save(in_review, user, delay=10 * 86400)
 
     approved.refresh_from_db()
-    assert (approved.snapshot, approved.number) == (snapshot, number)
+    assert (approved.snapshot_data(), approved.number) == (snapshot, number)
     assert review.last_approved_revision(sequence) == approved
     # The two saves after the approval are one revision, and it is not the approved one.
     assert numbers(in_review)[-1] == (sequence.version, "alice", 2)
@@ -138,13 +138,13 @@ def test_a_published_revision_never_changes_after_an_edit(
     settings.PUBLISH_SETTLE_SECONDS = 0.3
     publishing.publish_sequence(sequence=approved, user=publisher, requested_status="paused")
     published = fresh(approved).published_revision
-    snapshot, number = published.snapshot, published.number
+    snapshot, number = published.snapshot_data(), published.number
 
     save(approved, user, delay=9 * 86400)
     save(approved, user, delay=10 * 86400)
 
     published.refresh_from_db()
-    assert (published.snapshot, published.number) == (snapshot, number)
+    assert (published.snapshot_data(), published.number) == (snapshot, number)
     assert fresh(approved).published_revision_id == published.pk
 
 
