@@ -5,6 +5,9 @@ seconds that survive an edit, Required as a fact, an honest empty list, review c
 cards, and a template picker that works from the keyboard alone.
 """
 
+import threading
+import time
+
 import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
@@ -154,4 +157,32 @@ def test_the_template_picker_works_from_the_keyboard_alone(
     page.keyboard.press("Enter")
     expect(card.locator(".chosen-name")).to_have_text("Follow-up — bump")
     saved(page, "Step 3: template")
+    page.context.close()
+
+
+def test_typing_while_the_picker_is_still_answering_aborts_nothing(
+    browser, live_server, synced, user, example_sequence, monkeypatch
+):
+    """Focusing the search asks for the list; typing before it answers asks again. The second
+    request waits for the first instead of aborting it (htmx logs an aborted request as a
+    console error, which the console_errors fixture turns into a failure)."""
+    from builder.views import editor
+
+    answered = threading.Event()
+    search = editor.template_search
+
+    def slow_first_answer(**kwargs):
+        if not answered.is_set():
+            answered.set()
+            time.sleep(1.5)  # a busy server: the answer to focusing comes after the typing
+        return search(**kwargs)
+
+    monkeypatch.setattr(editor, "template_search", slow_first_answer)
+    page = open_editor(browser, live_server, user, example_sequence)
+    card = step(page, 3)
+    box = card.get_by_role("searchbox", name="Search email templates")
+    box.focus()
+    page.keyboard.type("follow")
+    expect(card.locator(".picker-count")).to_contain_text("templates match “follow”")
+    assert answered.is_set()
     page.context.close()
