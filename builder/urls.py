@@ -16,6 +16,7 @@ urlpatterns = [
     path("sequences/<int:sequence_id>/", editor.sequence_edit, name="sequence_edit"),
     path("sequences/<int:sequence_id>/name/", editor.sequence_rename, name="sequence_rename"),
     path("sequences/<int:sequence_id>/steps/add/", editor.step_add, name="step_add"),
+    path("sequences/<int:sequence_id>/steps/cards/", editor.steps_cards, name="steps_cards"),
     path("sequences/<int:sequence_id>/steps/reorder/", editor.steps_reorder, name="steps_reorder"),
     path("sequences/<int:sequence_id>/steps/restore/", editor.step_restore, name="step_restore"),
     path(

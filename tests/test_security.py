@@ -594,13 +594,26 @@ def test_a_200_step_sequence_is_edited_within_the_request_limits(world, settings
         assert len(urlencode(fields).encode()) <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return fields
 
-    page = client.get(edit)
+    # Without JavaScript, "Show every step in full" renders every card's form, in order.
+    page = client.get(edit + "?cards=all")
     assert page.status_code == 200
     forms = post_forms(page.content.decode())
     cards = [f"step-{pk}-fields" for pk in ids]
     assert [name for name in forms if name in cards] == cards  # every card, in order
 
-    last = forms[cards[-1]]
+    # With it, the last card arrives whole as the person scrolls to it (steps_cards).
+    late = client.get(
+        reverse("steps_cards", args=[sequence.pk]),
+        {"ids": str(ids[-1]), "version": str(sequence.version)},
+        **htmx,
+    )
+    assert late.status_code == 200, late.content.decode()[:500]
+    last = post_forms(late.content.decode())[cards[-1]]
+
+    def unmasked(form):  # each render masks the CSRF token anew
+        return form["action"], [f for f in form["fields"] if f[0] != "csrfmiddlewaretoken"]
+
+    assert unmasked(last) == unmasked(forms[cards[-1]])
     fields = [(k, "3" if k == "days" else v) for k, v in last["fields"]]
     saved = client.post(
         last["action"],

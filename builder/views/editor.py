@@ -40,6 +40,10 @@ from builder.views.access import get_sequence_for_user, require_editor
 
 PAGE = "builder/sequence_edit.html"
 MAX_STEPS = editing.MAX_STEPS  # the one limit, enforced by spec.validate on every path
+# The page renders this many cards whole; the rest arrive as the person scrolls near them
+# (`steps_cards`), so opening a 200-step sequence costs about what a 4-step one does. Four
+# cards fill more than a desktop screen; editor.js loads the next ones two screens ahead.
+FIRST_CARDS = 4
 
 
 # --- Views -----------------------------------------------------------------------------------
@@ -49,7 +53,40 @@ MAX_STEPS = editing.MAX_STEPS  # the one limit, enforced by spec.validate on eve
 def sequence_edit(request, sequence_id):
     sequence = _load(request, sequence_id)
     undo = editing.undo_offer(sequence=sequence, token=request.GET.get("undo", ""))
-    return render(request, PAGE, _context(request, sequence, undo=undo))
+    context = _context(request, sequence, undo=undo)
+    # "Show every step in full" (the pending cards' link, for a browser without JavaScript).
+    if request.GET.get("cards") != "all":
+        for card in context["cards"][FIRST_CARDS:]:
+            card.pending = True
+    return render(request, PAGE, context)
+
+
+@require_GET
+def steps_cards(request, sequence_id):
+    """The whole cards of steps the page shows as pending (`ids`), as the person scrolls near
+    them: each swapped out of band over its pending head.
+
+    The page says the version it shows: cards of a newer one would let an edit of them pass the
+    version check with the rest of the page out of date, so a page that is behind is refused
+    like a save (409) and offered a reload."""
+    sequence = _load(request, sequence_id)
+    if not request.htmx:  # the address opened as a page: show the cards in it
+        return redirect(_edit_url(sequence) + "?cards=all")
+    ids = request.GET.get("ids", "").split(",")
+    version = request.GET.get("version", "")
+    if not version.isdigit() or len(version) > 9:
+        return _refuse(request, sequence, Refused("The page did not say which version it shows."))
+    if int(version) != sequence.version:
+        return _refuse_stale(request, sequence, EditConflict(sequence))
+    if not all(i.isdigit() and len(i) <= 18 for i in ids) or len(ids) > MAX_STEPS:
+        return _refuse(request, sequence, Refused("Those are not steps of this sequence."))
+    wanted = {int(i) for i in ids}
+    context = _context(request, sequence, card_swap_oob=True)
+    cards = [card for card in context["cards"] if card.pk in wanted]
+    if len(cards) != len(wanted):
+        return _refuse(request, sequence, Refused("Those are not steps of this sequence."))
+    html = [_render(request, {**context, "card": card}, "step-card") for card in cards]
+    return reswap(HttpResponse("".join(html)), "none")
 
 
 @require_GET
@@ -319,6 +356,7 @@ def _context(request, sequence, *, form=None, picker=None, undo=None, **extra):
             "rename": reverse("sequence_rename", args=[sequence.pk]),
             "reorder": reverse("steps_reorder", args=[sequence.pk]),
             "restore": reverse("step_restore", args=[sequence.pk]),
+            "cards": reverse("steps_cards", args=[sequence.pk]),
         },
         "resets_review": sequence.status in sequence.EDIT_RESETS_TO_DRAFT,
         # "Ready to publish" is a reviewer's word: before approval the page only says whether
@@ -430,7 +468,11 @@ def _saved(
     if not request.htmx:
         if summary:
             messages.success(request, f"Saved: {summary}.")
-        anchor = f"#step-{changed.pk}" if isinstance(changed, Step) else ""
+        anchor = ""
+        if isinstance(changed, Step):
+            # A card further down than the page renders whole: come back to it in full.
+            shows_all = changed.position >= FIRST_CARDS
+            anchor = f"{'?cards=all' if shows_all else ''}#step-{changed.pk}"
         return redirect(_edit_url(sequence) + anchor)
     if sequence.status != status_before:
         # An edit sent a reviewed or published sequence back to Draft: reload the whole page so
@@ -439,6 +481,7 @@ def _saved(
         return HttpResponseClientRefresh()
     context = _context(request, sequence, save_detail=summary or "No changes", undo=undo, oob=True)
     cards = context["cards"]
+    pending = _pending_ids(request)
     html = []
     if changed == "name":
         names = ["save-status", "problems", "name-errors", "head"]
@@ -478,6 +521,11 @@ def _saved(
                     )
                 if prev == place:
                     continue
+                if card.pk in pending:
+                    # The page holds its head alone: send that again, with its new number.
+                    pending_context = {**context, "card": card, "card_oob": True}
+                    html.append(_render(request, pending_context, "step-pending"))
+                    continue
                 # Its buttons change only when it reaches or leaves either end of the list.
                 with_tools = prev is None or (prev[0] == 0, prev[1]) != (card.index == 0, place[1])
                 # Its number shows in its insert button, wait, save button and problems; a card
@@ -499,6 +547,13 @@ def _saved(
     if focus:
         trigger_client_event(response, "editor-focus", {"target": focus}, after="settle")
     return response
+
+
+def _pending_ids(request):
+    """The steps the page shows as pending heads (editor.js's Pending-Steps header): an answer
+    sends those their head again, never fragments of a card the page does not hold."""
+    ids = request.headers.get("Pending-Steps", "").split(",")
+    return {int(i) for i in ids[:MAX_STEPS] if i.isdigit() and len(i) <= 18}
 
 
 def _render_placed(request, context, step):
@@ -559,7 +614,7 @@ def _refuse_stale(request, sequence, conflict):
         save_error=f"Not saved: {message}",
         conflict=True,
         # Keep the page's own (stale) version: every later save is refused too, until a reload.
-        page_version=request.POST.get("version", ""),
+        page_version=request.POST.get("version") or request.GET.get("version", ""),
         oob=True,
     )
     return _fragments(request, context, ["save-status"], status=409, swap="none")

@@ -21,9 +21,15 @@
   // next save sends it, so a page that someone else saved after is refused, never overwritten.
   document.body.addEventListener("htmx:configRequest", function (event) {
     const version = document.getElementById("editor-version");
-    if (version && event.detail.verb !== "get" && inEditor(event.detail.elt)) {
+    if (!version || !inEditor(event.detail.elt)) return;
+    if (event.detail.verb !== "get" || isCardsRequest(event.detail)) {
       event.detail.parameters["version"] = version.value;
     }
+    // The cards the page holds as heads alone: the answer re-sends those, not their parts.
+    const pending = pendingCards().map(function (card) {
+      return card.dataset.stepId;
+    });
+    if (pending.length) event.detail.headers["Pending-Steps"] = pending.join(",");
   });
 
   // The step buttons submit the shared #step-actions form (button form= and formaction=).
@@ -351,7 +357,88 @@
     });
   }
 
+  // --- Cards further down ---------------------------------------------------------------
+  // A long list arrives with its first cards whole and the rest as heads (li.is-pending,
+  // views/editor.py FIRST_CARDS). The heads within two screens of the view are asked for whole,
+  // all at once, in the editor's queue (#editor hx-sync): the request carries the version the
+  // page shows when it goes out, like a save, and the server refuses a page that is behind.
+  function pendingCards() {
+    return Array.from(document.querySelectorAll("#step-list > li.step.is-pending"));
+  }
+
+  function isCardsRequest(detail) {
+    const list = document.getElementById("step-list");
+    return Boolean(list && list.dataset.cardsUrl && detail.path === list.dataset.cardsUrl);
+  }
+
+  const nearCards = new Set();
+  const cardWatcher = "IntersectionObserver" in window
+    ? new IntersectionObserver(function (entries) {
+      entries.forEach(function (entry) {
+        if (entry.isIntersecting) nearCards.add(entry.target);
+        else nearCards.delete(entry.target);
+      });
+      loadNearCards();
+    }, { rootMargin: "200% 0px" })
+    : null;
+
+  function loadNearCards() {
+    const list = document.getElementById("step-list");
+    const wanted = Array.from(nearCards).filter(function (card) {
+      return card.isConnected && card.classList.contains("is-pending") && !card.dataset.requested;
+    });
+    nearCards.clear();
+    if (!list || !wanted.length) return;
+    wanted.forEach(function (card) {
+      card.dataset.requested = "yes";
+      cardWatcher.unobserve(card);
+    });
+    htmx.ajax("GET", list.dataset.cardsUrl, {
+      source: list,
+      target: list,
+      swap: "none",
+      values: { ids: wanted.map(function (card) { return card.dataset.stepId; }).join(",") },
+    });
+  }
+
+  function watchPending(root) {
+    if (!root.querySelectorAll) return;
+    const cards = root.matches && root.matches("li.step.is-pending")
+      ? [root]
+      : Array.from(root.querySelectorAll("li.step.is-pending"));
+    cards.forEach(function (card) {
+      if (cardWatcher) {
+        cardWatcher.observe(card);
+      } else {
+        nearCards.add(card); // no IntersectionObserver: load them all
+      }
+    });
+    if (!cardWatcher) loadNearCards();
+  }
+
+  // A whole card that arrives for a head the page no longer holds (the list changed while it
+  // was asked for, and a later answer already brought the card) is not swapped in again: the
+  // person may be typing in it. Focus inside a head moves into its whole card.
+  let focusInPending = null;
+  document.body.addEventListener("htmx:oobBeforeSwap", function (event) {
+    const incoming = event.detail.fragment && event.detail.fragment.firstElementChild;
+    const target = event.detail.target;
+    if (!incoming || !incoming.matches || !incoming.matches("li.step[data-late-card]")) return;
+    if (!target.classList.contains("is-pending")) {
+      event.detail.shouldSwap = false;
+      return;
+    }
+    if (target.contains(document.activeElement)) focusInPending = target.id;
+  });
+  document.body.addEventListener("htmx:afterSettle", function () {
+    if (!focusInPending) return;
+    const card = document.getElementById(focusInPending);
+    focusInPending = null;
+    if (card) card.focus({ preventScroll: true });
+  });
+
   htmx.onLoad(function (element) {
+    watchPending(element);
     if (element.id === "step-list") {
       makeSortable(element);
     } else if (element.querySelector) {

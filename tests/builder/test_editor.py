@@ -5,6 +5,7 @@ import re
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from builder.models import CloseTemplate, Sequence, Step
 from tests.builder.editor_support import (
@@ -37,7 +38,8 @@ def latest_summary(sequence):
 def test_page_shows_numbered_step_cards_with_summaries(logged_in, example_sequence, synced):
     html = logged_in.get(edit_url(example_sequence)).content.decode()
 
-    assert '<ol id="step-list" class="steps" aria-label="Steps">' in html
+    cards = reverse("steps_cards", args=[example_sequence.pk])
+    assert f'<ol id="step-list" class="steps" aria-label="Steps" data-cards-url="{cards}">' in html
     for number in (1, 2, 3):
         assert f'id="step-{steps_of(example_sequence)[number - 1].pk}-title">Step {number}<' in html
     assert "Day 1</span> · Call · required" in html
