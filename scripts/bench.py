@@ -8,8 +8,11 @@ For each database it
    50-step sequence with a long history;
 3. measures pages in-process with Django's test client (p50/p95 over repeated requests, and the
    SQL query count of one request);
-4. runs a load test: gunicorn (gunicorn.conf.py, production settings) on 127.0.0.1 and a
-   bounded client of 20 editors autosaving their own sequences for 30 s;
+4. starts gunicorn (gunicorn.conf.py, production settings) on 127.0.0.1 and, on that server,
+   loads the pages that area modules mark with a "page" (the editor pages at 50 steps and the
+   log-in page, scripts/bench_steps.py) in headless Chromium (scripts/bench_pages.py: navigation
+   start → load event end, warm HTTP cache), then runs a load test: a bounded client of 20
+   editors autosaving their own sequences for 30 s;
 and prints one table. Figures for parts that are not built yet are "not built yet", never
 invented.
 
@@ -17,8 +20,10 @@ Other areas add measurements by putting a module next to this one: scripts/bench
 bench_review.py, bench_publish.py. If such a module defines `measure(bench)`, it is called in
 the measuring process with a `Bench` (see below: .client, .time(), .big, .users, ...) and
 returns rows `{"name", "samples_ms", "queries", "note"}`; bench_editor.py may also define
-`autosave_request(bench, sequence) -> (path, data)` for the load run. A module without
-`measure` is run as its own script and its output is printed after the table.
+`autosave_request(bench, sequence) -> (path, data)` for the load run. A row may carry a "page"
+(`{"key", "name", "path", "logged_in"}`): that page is then also loaded in Chromium against the
+load run's server, as a row of its own placed after it. A module without `measure` is run as its
+own script and its output is printed after the table.
 
     python scripts/bench.py [--databases sqlite,postgres] [--load-seconds 30] [--editors 20]
 """
@@ -115,7 +120,10 @@ def main():
                     f"{args.load_seconds:.0f} s) ---",
                     flush=True,
                 )
-                measured["load"] = load_run(env, measured["editors"], args)
+                measured["load"], pages = load_run(
+                    env, measured["editors"], args, measured.get("browser"), database
+                )
+                _place_page_rows(measured["rows"], pages)
             results[database] = measured
     table = render_table(results, args)
     table += render_ratios(results)
@@ -231,7 +239,9 @@ def print_machine(machine):
 
 
 # --- Load run ------------------------------------------------------------------------------------
-def load_run(env, editors, args):
+def load_run(env, editors, args, browser=None, database=""):
+    """Start gunicorn, load the child's pages in Chromium on it, then run the load test on the
+    same server: (load result, page rows)."""
     port = temp_postgres.free_port()
     gunicorn_env = env | {
         "BIND": f"127.0.0.1:{port}",
@@ -252,13 +262,53 @@ def load_run(env, editors, args):
     )
     try:
         _wait_healthy(port)
-        return _drive(port, editors, args)
+        pages = measure_pages(port, browser, database)
+        return _drive(port, editors, args), pages
     finally:
         server.terminate()
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def measure_pages(port, browser, database=""):
+    """The pages the child marked (`browser`: cookie name, a logged-in session, the pages),
+    loaded in headless Chromium against the server on `port`: one row per page, p50/p95 of
+    navigation start → load event end. Without Chromium (or Playwright) the rows say so."""
+    if not browser or not browser["pages"]:
+        return []
+    import bench_pages
+
+    specs = browser["pages"]
+    reason = bench_pages.unavailable()
+    if reason:
+        print(f"    pages in Chromium: not measured ({reason})", flush=True)
+        return [_page_row(spec, [], "not measured (no Chromium)", missing=True) for spec in specs]
+    print(f"--- {database}: pages in Chromium ({len(specs)} pages) ---", flush=True)
+    loads = bench_pages.page_loads(port, browser["cookie_name"], browser["session"], specs)
+    rows = []
+    for spec in specs:
+        measured = loads[spec["key"]]
+        note = f"route {spec['path']}; {bench_pages.summary(measured)}"
+        rows.append(_page_row(spec, measured["load"], note))
+        print(f"    {spec['name']}: p50 {percentile(measured['load'], 50):.1f} ms", flush=True)
+    return rows
+
+
+def _page_row(spec, samples, note, *, missing=False):
+    row = {"key": spec["key"], "name": spec["name"], "samples_ms": samples, "queries": None}
+    return row | {"note": note, "after": spec.get("after"), "missing": missing}
+
+
+def _place_page_rows(rows, pages):
+    """Put the Chromium rows after the last row whose page they load (else at the end)."""
+    keys = [row["key"] for row in rows]
+    at = max((keys.index(p["after"]) + 1 for p in pages if p["after"] in keys), default=None)
+    if at is None:
+        rows.extend(pages)
+    else:
+        rows[at:at] = pages
 
 
 def _wait_healthy(port, timeout=30):
@@ -558,10 +608,30 @@ def measure_child(args):
         rows += measure_fallbacks(bench, covered)
         rows = fill_todo_rows(rows, covered)
     editors = load_sessions(bench, load_request)
+    browser = browser_pages(bench, rows)
     Path(args.measure).write_text(
-        json.dumps({"rows": rows, "editors": editors, "scripts": scripts})
+        json.dumps({"rows": rows, "editors": editors, "scripts": scripts, "browser": browser})
     )
     sandbox.stop()
+
+
+def browser_pages(bench, rows):
+    """The pages rows asked to be loaded in Chromium (a row's "page", taken off the row), with a
+    session logged in as the bench's client user, for the parent (measure_pages)."""
+    from django.conf import settings
+
+    pages = []
+    for row in rows:
+        page = row.pop("page", None)
+        if page is not None:
+            pages.append(page | {"after": row["key"]})
+    if not pages:
+        return None
+    return {
+        "cookie_name": settings.SESSION_COOKIE_NAME,
+        "session": _login_session(bench.users[0]),
+        "pages": pages,
+    }
 
 
 def _run_script(name):
@@ -929,30 +999,36 @@ def fill_todo_rows(rows, covered):
 # --- Load-run sessions ---------------------------------------------------------------------------
 def load_sessions(bench, autosave_request):
     """A logged-in session, a CSRF token and the request to repeat, for each editor."""
-    from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-    from django.contrib.sessions.backends.db import SessionStore
-
     editors = []
     for user, sequence in zip(bench.users, bench.editor_sequences, strict=True):
-        session = SessionStore()
-        session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session.create()
+        session_key = _login_session(user)
         if autosave_request is not None:
             spec = autosave_request(bench, sequence)
         else:
             spec = _step_autosave(sequence)
         editors.append(
             {
-                "session": session.session_key,
+                "session": session_key,
                 "csrf": secrets.token_hex(16),  # 32 characters: Django's unmasked secret form
                 "version": sequence.version,
                 **spec,
             }
         )
     return editors
+
+
+def _login_session(user):
+    """The key of a new session logged in as `user`, as the log-in page would make it."""
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return session.session_key
 
 
 def _step_autosave(sequence):

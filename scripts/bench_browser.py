@@ -37,20 +37,12 @@ sys.path[:0] = [str(ROOT), str(SCRIPTS)]
 
 import bench  # noqa: E402  (scripts/bench.py: production env, gunicorn health check)
 import temp_postgres  # noqa: E402
+from bench_pages import CHROMIUM_ARGS, chromium_path  # noqa: E402
 
 USERNAME = "browser-bench"
 PASSWORD = "browser-bench-password"  # noqa: S105 - a throw-away database
 STEPS = 199
 SANDBOX_KEY = "browser-bench-sandbox-key"
-CHROMIUM_ARGS = [  # as tests/conftest.py launches it
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 
 # Resolves once the next htmx request from the page has settled (or failed): the time of
 # htmx:afterSettle, or of the error event, in the page's clock.
@@ -89,7 +81,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed clicks per action")
     args = parser.parse_args()
-    chromium = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+    chromium = chromium_path()
     if not Path(chromium).exists():
         print("bench_browser: no Chromium (install Debian's chromium or set CHROMIUM_PATH)")
         return 0
