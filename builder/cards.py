@@ -109,7 +109,7 @@ class Card:
     # Its copy changed in Close since it was published (OwnedTemplate, ready for
     # templates/builder/_copy_drift.html), or None.
     drift: object = None
-    # Shown as its head alone until the page asks for it whole (views/editor.py FIRST_CARDS).
+    # Shown as its head alone until the page asks for it whole (views/editor.py first_screen).
     pending: bool = False
 
     @property

@@ -121,6 +121,10 @@ class StepKind:
     # The spec.Step fields holding words written in the step ("subject", "body"), in the order
     # the card shows them; empty for kinds without copy (a call).
     copy_fields: tuple[str, ...] = ()
+    # About how tall its whole card is, in rem (a written email with a short body): the editor
+    # renders whole the cards that fit its first screen, and a card further down stands in at
+    # this height until it arrives (editor.css's .step.is-pending heights say the same).
+    card_height: int = 18
 
     @property
     def add_label(self) -> str:
@@ -353,6 +357,7 @@ EMAIL = StepKind(
     },
     detail_words=_email_details,
     card_partial="builder/steps/_email_card.html",
+    card_height=36,
 )
 CALL = StepKind(
     key="call",
@@ -366,6 +371,7 @@ CALL = StepKind(
     fixed_values={"required": True},
     detail_words=lambda step: ("required",) if step.required else (),
     card_partial="builder/steps/_call_card.html",
+    card_height=17,
 )
 SMS = StepKind(
     key="sms",
@@ -382,6 +388,7 @@ SMS = StepKind(
     new_step_values={"content_source": WRITTEN},
     field_checks={"content_source": _check_content_source, "text": _check_text},
     card_partial="builder/steps/_sms_card.html",
+    card_height=26,
 )
 UNKNOWN = UnknownKind(
     key="",

@@ -40,10 +40,11 @@ from builder.views.access import get_sequence_for_user, require_editor
 
 PAGE = "builder/sequence_edit.html"
 MAX_STEPS = editing.MAX_STEPS  # the one limit, enforced by spec.validate on every path
-# The page renders this many cards whole; the rest arrive as the person scrolls near them
-# (`steps_cards`), so opening a 200-step sequence costs about what a 4-step one does. Four
-# cards fill more than a desktop screen; editor.js loads the next ones two screens ahead.
-FIRST_CARDS = 4
+# The page renders whole the cards of its first screen and a little more (this many rem of
+# cards, by their kinds' card_height: a desktop screen shows about 45 rem of them); the rest
+# arrive as the person scrolls near them (`steps_cards`, editor.js asks two screens ahead), so
+# opening a 200-step sequence costs about what a 3-step one does.
+FIRST_SCREEN_REM = 70
 
 
 # --- Views -----------------------------------------------------------------------------------
@@ -56,9 +57,21 @@ def sequence_edit(request, sequence_id):
     context = _context(request, sequence, undo=undo)
     # "Show every step in full" (the pending cards' link, for a browser without JavaScript).
     if request.GET.get("cards") != "all":
-        for card in context["cards"][FIRST_CARDS:]:
+        cards = context["cards"]
+        for card in cards[first_screen([card.step for card in cards]) :]:
             card.pending = True
     return render(request, PAGE, context)
+
+
+def first_screen(steps):
+    """How many of `steps` (in order) the page renders whole: those that start within the first
+    FIRST_SCREEN_REM of cards, always at least one."""
+    height = 0
+    for count, step in enumerate(steps):
+        if height >= FIRST_SCREEN_REM:
+            return count
+        height += step_kinds.kind_of(step.step_type).card_height
+    return len(steps)
 
 
 @require_GET
@@ -471,7 +484,7 @@ def _saved(
         anchor = ""
         if isinstance(changed, Step):
             # A card further down than the page renders whole: come back to it in full.
-            shows_all = changed.position >= FIRST_CARDS
+            shows_all = changed.position >= first_screen(sequence.ordered_steps())
             anchor = f"{'?cards=all' if shows_all else ''}#step-{changed.pk}"
         return redirect(_edit_url(sequence) + anchor)
     if sequence.status != status_before:

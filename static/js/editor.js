@@ -168,7 +168,9 @@
     if (event.target.matches('input[type="text"], input[type="search"], textarea')) keepFocusClear();
   });
   window.addEventListener("resize", fitStatus);
-  fitStatus();
+  // In the first frame, with the browser's own layout: measuring now, while the page is still
+  // being set up, would lay the whole page out once more.
+  window.requestAnimationFrame(fitStatus);
 
   // --- Wait boxes with errors --------------------------------------------------------------
   // A refusal sends a card's error notes, never its boxes (the person may be typing in them):
@@ -359,7 +361,7 @@
 
   // --- Cards further down ---------------------------------------------------------------
   // A long list arrives with its first cards whole and the rest as heads (li.is-pending,
-  // views/editor.py FIRST_CARDS). The heads within two screens of the view are asked for whole,
+  // views/editor.py first_screen). The heads within two screens of the view are asked for whole,
   // all at once, in the editor's queue (#editor hx-sync): the request carries the version the
   // page shows when it goes out, like a save, and the server refuses a page that is behind.
   function pendingCards() {
@@ -391,7 +393,7 @@
     if (!list || !wanted.length) return;
     wanted.forEach(function (card) {
       card.dataset.requested = "yes";
-      cardWatcher.unobserve(card);
+      if (cardWatcher) cardWatcher.unobserve(card);
     });
     htmx.ajax("GET", list.dataset.cardsUrl, {
       source: list,
@@ -401,8 +403,16 @@
     });
   }
 
+  // Watched from the page's load event on: the first screen's cards come first, the ones
+  // below it right after (a card asked for focus or followed comes at once, whenever).
+  let pageLoaded = document.readyState === "complete";
+  window.addEventListener("load", function () {
+    pageLoaded = true;
+    watchPending(document.body);
+  });
+
   function watchPending(root) {
-    if (!root.querySelectorAll) return;
+    if (!pageLoaded || !root.querySelectorAll) return;
     const cards = root.matches && root.matches("li.step.is-pending")
       ? [root]
       : Array.from(root.querySelectorAll("li.step.is-pending"));
@@ -415,6 +425,19 @@
     });
     if (!cardWatcher) loadNearCards();
   }
+
+  // Tab reaches a head's link ("Show step 12 in full"): focused or followed, its card is asked
+  // for at once (the page without JavaScript follows it to every card in full).
+  function loadNow(event) {
+    const link = event.target.closest && event.target.closest(".step-pending-link");
+    const card = link && link.closest("li.step.is-pending");
+    if (!card) return;
+    if (event.type === "click") event.preventDefault();
+    nearCards.add(card);
+    loadNearCards();
+  }
+  document.addEventListener("focusin", loadNow);
+  document.addEventListener("click", loadNow);
 
   // A whole card that arrives for a head the page no longer holds (the list changed while it
   // was asked for, and a later answer already brought the card) is not swapped in again: the

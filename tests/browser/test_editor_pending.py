@@ -1,7 +1,8 @@
-"""A long sequence in a real browser: the page opens with its first cards whole and the rest as
-heads, and each card arrives whole as the person scrolls near it (views/editor.py FIRST_CARDS,
-editor.js "Cards further down"). Edits anywhere keep every head and card numbered right, with
-no console error (an out-of-band part aimed at a card the page does not hold would log one).
+"""A long sequence in a real browser: the page opens with its first screen of cards whole and
+the rest as heads, and each card arrives whole as the person scrolls near it (views/editor.py
+first_screen, editor.js "Cards further down"). Edits anywhere keep every head and card
+numbered right, with no console error (an out-of-band part aimed at a card the page does not
+hold would log one).
 """
 
 import pytest
@@ -9,9 +10,8 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from builder.models import Sequence
-from builder.views.editor import FIRST_CARDS
 from tests.browser.test_editor import role_groups, saved, signed_in, step  # noqa: F401
-from tests.builder.test_editor_pending import long_sequence
+from tests.builder.test_editor_pending import WHOLE, long_sequence
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,7 +39,7 @@ def test_cards_arrive_as_the_person_scrolls_and_save_like_any_other(
     expect(last.locator(".step-summary")).to_contain_text("SMS · written here: “Text 30”")
     expect(last).to_have_class("step type-sms is-pending")
     expect(last.get_by_label("Days")).to_have_count(0)
-    expect(step(page, FIRST_CARDS).get_by_label("Days")).to_be_visible()
+    expect(step(page, WHOLE).get_by_label("Days")).to_be_visible()
 
     # Scrolled to, it arrives whole, and saves like any card.
     last.scroll_into_view_if_needed()
@@ -100,4 +100,25 @@ def test_a_page_that_fell_behind_is_told_to_reload_when_a_card_arrives(
     expect(status).to_contain_text("after you opened it")
     expect(status.get_by_role("button", name="Reload")).to_be_visible()
     expect(step(page, COUNT)).to_have_class("step type-sms is-pending")
+    page.context.close()
+
+
+def test_the_keyboard_reaches_every_card(browser, live_server, user):
+    sequence = long_sequence(user, COUNT)
+    page = open_editor(browser, live_server, user, sequence)
+    far = step(page, 20)
+    expect(far).to_have_class("step type-email is-pending")
+
+    # Tab lands on a head's link: its card comes at once, and focus goes into it.
+    far.get_by_role("link", name="Show step 20 in full").focus()
+    expect(far.get_by_label("Subject")).to_be_visible()
+    expect(far).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(far.locator("summary", has_text="Insert step")).to_be_focused()
+
+    # Followed, the link brings its card in the page, not a page of every card.
+    link = step(page, 27).get_by_role("link", name="Show step 27 in full")
+    link.click()
+    expect(step(page, 27).get_by_label("Message")).to_be_visible()
+    assert "cards=all" not in page.url
     page.context.close()

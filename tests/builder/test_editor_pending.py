@@ -1,7 +1,7 @@
-"""A long sequence's page renders its first cards whole and the rest as heads ("pending"), whose
-whole cards the page asks for as the person scrolls near them (views/editor.py FIRST_CARDS,
-steps_cards). An answer to an edit re-sends a pending card's head, never parts of a card the
-page does not hold."""
+"""A long sequence's page renders the cards of its first screen whole and the rest as heads
+("pending"), whose whole cards the page asks for as the person scrolls near them
+(views/editor.py first_screen, steps_cards). An answer to an edit re-sends a pending card's
+head, never parts of a card the page does not hold."""
 
 import re
 
@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from builder.models import Sequence, Step
-from builder.views.editor import FIRST_CARDS
+from builder.views.editor import first_screen
 from tests.builder.editor_support import HTMX, edit_url, steps_of, url, version_of
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +38,11 @@ def long_sequence(user, count, name="Long"):
     return Sequence.objects.get(pk=sequence.pk)
 
 
+# long_sequence's first screen: a call, an email and an SMS (17 + 36 rem start the SMS within
+# the first 70), then heads.
+WHOLE = 3
+
+
 def cards_url(sequence):
     return url("steps_cards", sequence)
 
@@ -56,14 +61,27 @@ def test_the_page_renders_the_first_cards_whole_and_the_rest_as_heads(logged_in,
 
     html = logged_in.get(edit_url(sequence)).content.decode()
 
-    assert [whole(html, pk) for pk in ids] == [True] * FIRST_CARDS + [False] * (10 - FIRST_CARDS)
-    assert [pending(html, pk) for pk in ids] == [False] * FIRST_CARDS + [True] * (10 - FIRST_CARDS)
+    assert [whole(html, pk) for pk in ids] == [True] * WHOLE + [False] * (10 - WHOLE)
+    assert [pending(html, pk) for pk in ids] == [False] * WHOLE + [True] * (10 - WHOLE)
     # A head says which step it is, when it starts and what it sends, like a whole card's.
     assert f'id="step-{ids[9]}-title">Step 10<' in html
     assert "Day 1</span> · SMS · written here: “Text 9”" in html
-    assert "Loading step 10…" in html
-    # Without JavaScript nothing asks for the rest: a link shows every card in full.
-    assert f'href="{edit_url(sequence)}?cards=all#step-{ids[9]}">Show every step in full' in html
+    # A link, so Tab reaches every card; without JavaScript it shows every card in full.
+    assert f'href="{edit_url(sequence)}?cards=all#step-{ids[9]}">Show step 10 in full<' in html
+
+
+@pytest.mark.parametrize(
+    ("kinds", "whole_cards"),
+    [
+        (["email"] * 5, 2),  # written emails are tall: two fill the first screen
+        (["call"] * 8, 5),
+        (["call", "email", "sms", "email"], 3),
+        (["sms"], 1),
+        ([], 0),
+    ],
+)
+def test_the_first_screen_is_what_fits_in_it(kinds, whole_cards):
+    assert first_screen([Step(step_type=kind) for kind in kinds]) == whole_cards
 
 
 def test_show_every_step_in_full_renders_every_card(logged_in, user):
@@ -194,7 +212,7 @@ def test_cards_are_for_signed_in_people_only(user):
 def test_an_edit_resends_a_pending_cards_head_not_its_parts(logged_in, user):
     sequence = long_sequence(user, 8)
     ids = [step.pk for step in steps_of(sequence)]
-    heads = ",".join(map(str, ids[FIRST_CARDS:]))
+    heads = ",".join(map(str, ids[WHOLE:]))
 
     # "Insert step" before step 1 renumbers every card: the whole ones get their place parts,
     # the pending ones their head again.
@@ -208,7 +226,7 @@ def test_an_edit_resends_a_pending_cards_head_not_its_parts(logged_in, user):
     assert response.status_code == 200
     html = response.content.decode()
     for number, pk in enumerate(ids, start=2):
-        if number - 2 < FIRST_CARDS:
+        if number - 2 < WHOLE:
             assert f'<details class="insert" id="step-{pk}-insert" hx-swap-oob="true">' in html
             assert f"Save step {number}<" in html
         else:
