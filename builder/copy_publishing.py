@@ -580,22 +580,26 @@ def _owned_row(sequence, owned_id, user):
     return row
 
 
-def choose_update_shared(*, sequence, user, owned_id, update: bool) -> OwnedTemplate:
+# A Publisher's two on/off choices about a step's template share one signature (`on`), so the
+# publish views parse, record and answer them with one helper.
+
+
+def choose_update_shared(*, sequence, user, owned_id, on: bool) -> OwnedTemplate:
     """ "Update the shared template too" (or take it back): the next publish changes the
     shared template in place instead of giving the step a template of its own."""
     row = _owned_row(sequence, owned_id, user)
-    if update and not row.close_id:
+    if on and not row.close_id:
         raise ChoiceRefused("This step has no shared template to update any more. Reload the page.")
-    OwnedTemplate.objects.filter(pk=row.pk).update(update_shared=update)
-    row.update_shared = update
+    OwnedTemplate.objects.filter(pk=row.pk).update(update_shared=on)
+    row.update_shared = on
     return row
 
 
-def choose_overwrite(*, sequence, user, owned_id, overwrite: bool) -> OwnedTemplate:
+def choose_overwrite(*, sequence, user, owned_id, on: bool) -> OwnedTemplate:
     """ "Overwrite on publish" (or take it back) for copy changed in Close."""
     row = _owned_row(sequence, owned_id, user)
-    if overwrite and not row.has_drift:
+    if on and not row.has_drift:
         raise ChoiceRefused("Close's copy of this step no longer differs. Reload the page.")
-    OwnedTemplate.objects.filter(pk=row.pk).update(overwrite_drift=overwrite)
-    row.overwrite_drift = overwrite
+    OwnedTemplate.objects.filter(pk=row.pk).update(overwrite_drift=on)
+    row.overwrite_drift = on
     return row

@@ -104,16 +104,17 @@ def _back(request, sequence):
     )
 
 
-def _publisher_choice(request, sequence_id, *, field, ask, choose):
+def _publisher_choice(request, sequence_id, owned_id, *, field, ask, choose):
     """A Publisher's on/off choice about one step's template (`field` in the POST): parse it,
-    let `choose(sequence=, user=, update=)` record it, and go back to the page it was made on."""
+    let `choose(sequence=, user=, owned_id=, on=)` record it, and go back to the page it was
+    made on."""
     sequence = get_sequence_for_user(request, sequence_id)
     require_publisher(request)
     choice = ON_OFF.get(request.POST.get(field, ""))
     if choice is None:
         return _render(request, sequence, error=ask, status=422)
     try:
-        choose(sequence=sequence, user=request.user, update=choice)
+        choose(sequence=sequence, user=request.user, owned_id=owned_id, on=choice)
     except copy_publishing.ChoiceRefused as refusal:
         return _render(request, sequence, error=refusal.message, status=refusal.status)
     return _back(request, sequence)
@@ -122,36 +123,26 @@ def _publisher_choice(request, sequence_id, *, field, ask, choose):
 @require_POST
 def template_update_shared(request, sequence_id, ownedtemplate_id):
     """ "Update the shared template too", or take that choice back (Publishers)."""
-
-    def choose(*, sequence, user, update):
-        copy_publishing.choose_update_shared(
-            sequence=sequence, user=user, owned_id=ownedtemplate_id, update=update
-        )
-
     return _publisher_choice(
         request,
         sequence_id,
+        ownedtemplate_id,
         field="update_shared",
         ask="Choose whether to update the shared template, then send again.",
-        choose=choose,
+        choose=copy_publishing.choose_update_shared,
     )
 
 
 @require_POST
 def copy_drift_overwrite(request, sequence_id, ownedtemplate_id):
     """ "Overwrite on publish" for copy changed in Close, or take it back (Publishers)."""
-
-    def choose(*, sequence, user, update):
-        copy_publishing.choose_overwrite(
-            sequence=sequence, user=user, owned_id=ownedtemplate_id, overwrite=update
-        )
-
     return _publisher_choice(
         request,
         sequence_id,
+        ownedtemplate_id,
         field="overwrite",
         ask="Choose whether publishing overwrites Close's copy, then send again.",
-        choose=choose,
+        choose=copy_publishing.choose_overwrite,
     )
 
 
