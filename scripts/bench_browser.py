@@ -37,7 +37,7 @@ sys.path[:0] = [str(ROOT), str(SCRIPTS)]
 
 import bench  # noqa: E402  (scripts/bench.py: production env, gunicorn health check)
 import temp_postgres  # noqa: E402
-from bench_pages import CHROMIUM_ARGS, chromium_path  # noqa: E402
+from chromium import CHROMIUM_ARGS, chromium_path  # noqa: E402
 
 USERNAME = "browser-bench"
 PASSWORD = "browser-bench-password"  # noqa: S105 - a throw-away database

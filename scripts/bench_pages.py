@@ -26,23 +26,14 @@ against, this method gives editor page at 50 steps / log-in page = 4.5x where th
 4.6x; the in-process test client gives 24x and plain HTTP to gunicorn 16x.
 """
 
-import os
-import shutil
 import statistics
 from pathlib import Path
+
+from chromium import CHROMIUM_ARGS, chromium_path
 
 WARMUP = 3
 REPEATS = 21
 TIMEOUT_MS = 30_000  # any one navigation or wait in the browser
-CHROMIUM_ARGS = [  # as tests/conftest.py launches it
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 VIEWPORT = {"width": 1280, "height": 720}  # Playwright's default, as calibrated
 
 # The navigation's timing once its load event has finished (loadEventEnd is 0 until then), and
@@ -66,10 +57,6 @@ LOADED = (
 
 class PageLoadError(RuntimeError):
     """A page answered something other than 200 for the address asked."""
-
-
-def chromium_path():
-    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
 
 
 def unavailable():

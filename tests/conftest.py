@@ -1,7 +1,6 @@
 """Shared fixtures: a real local Close sandbox over HTTP, logged-in clients, headless Chromium."""
 
 import os
-import shutil
 import tempfile
 import warnings
 
@@ -11,6 +10,7 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from closesandbox import Sandbox
+from scripts.chromium import CHROMIUM_ARGS, chromium_path
 
 SANDBOX_KEY = "sandbox-test-key"  # the key tests/settings.py gives the app
 
@@ -95,21 +95,6 @@ def logged_in(client, user):
 
 
 # --- Browser ---------------------------------------------------------------------------------
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
-
-
-def chromium_path():
-    return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-
-
 @pytest.fixture(scope="session")
 def browser():
     path = chromium_path()
