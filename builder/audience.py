@@ -430,12 +430,11 @@ def email_of(contact) -> str:
 
 def listed_contact(contact) -> dict:
     """The only contact details a check stores: id, lead id, display name and email."""
+    name = str(contact.get("display_name") or contact.get("name") or "")
     return {
         "id": str(contact.get("id") or ""),
         "lead_id": str(contact.get("lead_id") or ""),
-        "name": " ".join(str(contact.get("display_name") or contact.get("name") or "").split())[
-            :200
-        ],
+        "name": " ".join(name.split())[:200],  # one line, however Close spaced it
         "email": email_of(contact)[:254],
     }
 

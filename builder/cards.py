@@ -343,20 +343,16 @@ class Card:
         return self.form.errors.get(self.template_field, [])
 
 
-# clean_body's answers by body: a page shows every written email's body, and nh3 costs about as
-# much as the rest of the card; a body is cleaned once while it stays the same. Bounded.
-_CLEANED: dict[str, str] = {}
-_CLEANED_LIMIT = 2_000
-
-
+@functools.lru_cache(maxsize=2_000)
 def cleaned_body(body: str) -> str:
-    """copytext.clean_body(body), remembered (it is a pure function of the text)."""
-    cleaned = _CLEANED.get(body)
-    if cleaned is None:
-        if len(_CLEANED) >= _CLEANED_LIMIT:
-            _CLEANED.clear()
-        cleaned = _CLEANED[body] = copytext.clean_body(body)
-    return cleaned
+    """copytext.clean_body(body), remembered: a page shows every written email's body, and nh3
+    costs about as much as the rest of the card, so a body is cleaned once while it stays the
+    same (it is a pure function of the text)."""
+    return copytext.clean_body(body)
+
+
+# After an unconfirmed tag in the menu (copytext.MERGE_FIELDS says which).
+NOT_CONFIRMED = ' <span class="muted">(not confirmed by Close)</span>'
 
 
 @functools.cache
@@ -376,9 +372,6 @@ def merge_menu_items() -> str:
             for field in copytext.MERGE_FIELDS
         ),
     )
-
-
-NOT_CONFIRMED = ' <span class="muted">(not confirmed by Close)</span>'
 
 
 def describe_start(seconds):
