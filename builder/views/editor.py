@@ -583,6 +583,12 @@ def _render(request, context, name):
     return render_to_string(f"{PAGE}#{name}", context, request)
 
 
+def _shown_version(request):
+    """The version the page said it shows (a save posts it, a request for cards asks with it):
+    a refusal keeps it, so a page that is behind stays refused until it reloads."""
+    return request.POST.get("version") or request.GET.get("version", "")
+
+
 def _refuse(request, sequence, refusal):
     """Nothing was saved: say why, next to the field when there is one, with a 4xx status."""
     if not request.htmx:
@@ -597,7 +603,7 @@ def _refuse(request, sequence, refusal):
         sequence,
         form=refusal.form,
         save_error=f"Not saved: {refusal.message}",
-        page_version=request.POST.get("version") or sequence.version,
+        page_version=_shown_version(request) or sequence.version,
         oob=True,
     )
     names = ["save-status"]
@@ -627,7 +633,7 @@ def _refuse_stale(request, sequence, conflict):
         save_error=f"Not saved: {message}",
         conflict=True,
         # Keep the page's own (stale) version: every later save is refused too, until a reload.
-        page_version=request.POST.get("version") or request.GET.get("version", ""),
+        page_version=_shown_version(request),
         oob=True,
     )
     return _fragments(request, context, ["save-status"], status=409, swap="none")

@@ -281,3 +281,17 @@ def test_a_save_without_javascript_returns_to_a_far_card_in_full(logged_in, user
     version = version_of(sequence)
     response = logged_in.post(url("step_update", sequence, near.pk), {"version": version, **wait})
     assert response["Location"] == f"{edit_url(sequence)}#step-{near.pk}"
+
+
+def test_a_refused_request_for_cards_keeps_the_version_the_page_shows(logged_in, user):
+    sequence = long_sequence(user, 6)
+    shown = sequence.version
+    step = steps_of(sequence)[0]
+    wait = {"days": "2", "hours": "0", "minutes": "0"}
+    logged_in.post(url("step_update", sequence, step.pk), {"version": shown, **wait}, **HTMX)
+
+    # Garbled ids from a page that is also behind: the page must not learn the new version.
+    response = logged_in.get(cards_url(sequence), {"ids": "x", "version": str(shown)}, **HTMX)
+
+    assert response.status_code in (409, 422)
+    assert f'<input type="hidden" id="editor-version" value="{shown}">' in response.content.decode()
