@@ -10,6 +10,7 @@ htmx-config) are the only failed loads allowed.
 
 import os
 import re
+import time
 
 import pytest
 
@@ -24,12 +25,22 @@ if not SERVER_MODES or not set(SERVER_MODES) <= {"production", "debug"}:
 _FAILED_LOAD = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
 _EXPECTED_REFUSALS = {"409", "422"}
 
+# SLOW_SCRIPTS_MS=400 holds every script back that long. A test that acts on a page before the
+# page's scripts have wired it up (see tests/browser/navigation.py) then fails every time rather
+# than now and then on a busy machine. Off in `make test`: it doubles the browser tests' time.
+SLOW_SCRIPTS_MS = int(os.environ.get("SLOW_SCRIPTS_MS") or 0)
+
 
 @pytest.fixture(params=SERVER_MODES, autouse=True)
 def server_mode(request, settings):
     """The live server's mode for this test: "production" (DEBUG off) or "debug" (make run)."""
     settings.DEBUG = request.param == "debug"
     return request.param
+
+
+def _held_back(route):
+    time.sleep(SLOW_SCRIPTS_MS / 1000)
+    route.continue_()
 
 
 def _is_error(message_type: str, text: str) -> bool:
@@ -61,6 +72,8 @@ def console_errors(request, monkeypatch):
             ),
         )
         context.on("weberror", lambda web_error: errors.append(f"uncaught: {web_error.error}"))
+        if SLOW_SCRIPTS_MS:
+            context.route("**/*.js", _held_back)
         return context
 
     monkeypatch.setattr(browser, "new_context", watched_context)

@@ -8,6 +8,7 @@ progress by polling, as it does in production.
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.navigation import follow
 from tests.browser.test_publish_flow import log_in
 from tests.builder.test_audience import Q1, q1_contacts, written_sequence
 
@@ -23,9 +24,9 @@ def test_check_the_audience_then_preview_as_a_named_contact(page, live_server, s
 
     log_in(page, live_server, "alice", "alice-password-1")
     page.goto(f"{live_server.url}/sequences/{sequence.pk}/")
-    page.get_by_role("navigation", name="Sequence pages").get_by_role(
-        "link", name="Audience"
-    ).click()
+    follow(
+        page.get_by_role("navigation", name="Sequence pages").get_by_role("link", name="Audience")
+    )
     expect(page.get_by_role("link", name="Audience")).to_have_attribute("aria-current", "page")
     page.get_by_label("Smart View").select_option(label=f"{Q1} (contacts)")
     expect(page.get_by_label("Limit")).to_have_value("200")

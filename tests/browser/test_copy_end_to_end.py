@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from builder import audience
 from builder.models import OwnedTemplate, Sequence
+from tests.browser.navigation import follow
 from tests.browser.test_copy_editor import PASTED
 from tests.browser.test_editor import saved, signed_in, step
 from tests.browser.test_review_copy import select_words
@@ -52,7 +53,7 @@ def paste_html(body, html):
 
 
 def tab(page, name):
-    page.get_by_role("navigation", name="Sequence pages").get_by_role("link", name=name).click()
+    follow(page.get_by_role("navigation", name="Sequence pages").get_by_role("link", name=name))
 
 
 def submit(page):

@@ -15,6 +15,7 @@ from playwright.sync_api import expect
 
 from builder import permissions
 from builder.models import Sequence
+from tests.browser.navigation import follow
 from tests.conftest import EXAMPLE_EMAIL_1, EXAMPLE_EMAIL_2
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -329,7 +330,7 @@ def test_a_stale_editor_is_refused_told_who_saved_and_offered_a_reload(
     expect(status).to_contain_text("Not saved: bob saved this sequence at")
     assert Sequence.objects.get(pk=example_sequence.pk).ordered_steps()[0].step_type == "call"
 
-    status.get_by_role("button", name="Reload").click()
+    follow(status.get_by_role("button", name="Reload"))
     expect(step(alice, 3).get_by_label("Days")).to_have_value("5")
     alice.get_by_label("Name").fill("Alice's name")
     saved(alice, "Renamed “My Sequence” → “Alice's name”")

@@ -13,6 +13,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from builder.models import Comment, Sequence, Step
+from tests.browser.navigation import follow
 from tests.browser.test_editor import role_groups, saved, signed_in, step  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -92,7 +93,7 @@ def test_call_required_is_a_fact_and_open_comments_show_on_the_card(
     )
     expect(page.get_by_role("heading", name="No problems")).to_be_visible()
 
-    step(page, 2).get_by_role("link", name="1 open comment on step 2").click()
+    follow(step(page, 2).get_by_role("link", name="1 open comment on step 2"))
     expect(page).to_have_url(
         f"{live_server.url}/sequences/{example_sequence.pk}/review/#comment-{comment.pk}"
     )
@@ -111,7 +112,7 @@ def test_an_empty_search_inside_a_filter_says_what_matches_outside_it(browser, l
         "No sequence in “Approved, not published” has a name containing “sales”. "
         "2 sequences outside this filter match"
     )
-    empty.get_by_role("link", name="show all matches").click()
+    follow(empty.get_by_role("link", name="show all matches"))
     expect(page.get_by_role("link", name="Sales intro")).to_be_visible()
     expect(page.get_by_role("link", name="Sales follow-up")).to_be_visible()
     page.context.close()

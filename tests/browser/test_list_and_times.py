@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from builder.models import Revision, Sequence
+from tests.browser.navigation import follow
 from tests.browser.test_publish_flow import log_in
 from tests.builder.reviewkit import edit
 from tests.builder.test_publishing import EXPECTED_PAYLOAD
@@ -34,10 +35,10 @@ def test_times_are_in_the_browsers_zone_named_with_the_exact_time_on_hover(
         created_at=dt.datetime(2026, 12, 7, 0, 14, 5, tzinfo=dt.UTC)
     )
     log_in(tokyo, live_server, "alice", "alice-password-1")
-    tokyo.get_by_role("link", name="My Sequence").click()
-    tokyo.get_by_role("navigation", name="Sequence pages").get_by_role(
-        "link", name="History"
-    ).click()
+    follow(tokyo.get_by_role("link", name="My Sequence"))
+    follow(
+        tokyo.get_by_role("navigation", name="Sequence pages").get_by_role("link", name="History")
+    )
 
     revision = tokyo.get_by_role("listitem").filter(has_text="Revision 1")
     exact = revision.locator("time", has_text="7 Dec 2026, 09:14 JST")
@@ -64,9 +65,11 @@ def test_the_list_says_what_is_in_close_and_filters_on_it(page, live_server, use
     page.get_by_label("Search sequences").fill("onboarding")
     page.get_by_role("button", name="Search").click()
     expect(page.get_by_role("link", name="Onboarding draft")).to_be_visible()
-    page.get_by_role("navigation", name="Where it runs").get_by_role(
-        "link", name=re.compile("^In Close")
-    ).click()
+    follow(
+        page.get_by_role("navigation", name="Where it runs").get_by_role(
+            "link", name=re.compile("^In Close")
+        )
+    )
 
     expect(page.get_by_role("link", name="Onboarding live")).to_be_visible()
     expect(page.get_by_role("link", name="Onboarding draft")).to_have_count(0)
@@ -77,7 +80,7 @@ def test_a_file_whose_name_is_taken_imports_as_a_copy_in_one_click(
     page, live_server, example_sequence, user
 ):
     log_in(page, live_server, "alice", "alice-password-1")
-    page.get_by_role("link", name="Import from Close").click()
+    follow(page.get_by_role("link", name="Import from Close"))
     page.get_by_label("Sequence file").set_input_files(
         files=[
             {

@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from builder.models import Sequence
+from tests.browser.navigation import follow
 from tests.builder.test_publishing import EXPECTED_PAYLOAD
 from tests.conftest import EXAMPLE_EMAIL_1, EXAMPLE_EMAIL_2, approve
 
@@ -26,10 +27,10 @@ def test_build_and_publish_closes_example(
     page, browser, live_server, sandbox, synced, user, reviewer, publisher
 ):
     log_in(page, live_server, "alice", "alice-password-1")
-    page.get_by_role("link", name="New sequence").click()
+    follow(page.get_by_role("link", name="New sequence"))
     page.get_by_label("Name").fill("My Sequence")
     page.get_by_label("Timezone").fill("America/Los_Angeles")
-    page.get_by_role("button", name="Create sequence").click()
+    follow(page.get_by_role("button", name="Create sequence"))
 
     # The editor saves each change as it is made; its status line says when a save is done.
     status = page.locator("#save-status")
@@ -65,9 +66,9 @@ def test_build_and_publish_closes_example(
     sequence = approve(Sequence.objects.get(name="My Sequence"), reviewer)
     paul = publisher_page(browser, live_server)
     paul.goto(f"{live_server.url}/sequences/{sequence.pk}/")
-    paul.get_by_role("navigation", name="Sequence pages").get_by_role(
-        "link", name="Publish"
-    ).click()
+    follow(
+        paul.get_by_role("navigation", name="Sequence pages").get_by_role("link", name="Publish")
+    )
     expect(paul.get_by_text("Close accepts the API key")).to_be_visible()
     expect(paul.get_by_label("Paused: nobody is enrolled")).to_be_checked()
     paul.get_by_role("button", name="Publish to Close").click()

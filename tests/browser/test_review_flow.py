@@ -7,6 +7,7 @@ import re
 import pytest
 
 from builder.models import Sequence
+from tests.browser.navigation import follow
 from tests.browser.test_publish_flow import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,10 +22,12 @@ def person(browser, live_server, username):
 
 
 def open_from_inbox(page, filter_name, sequence_name):
-    page.get_by_role("navigation", name="Review inbox").get_by_role(
-        "link", name=re.compile(f"^{filter_name}")
-    ).click()
-    page.get_by_role("link", name=sequence_name).click()
+    follow(
+        page.get_by_role("navigation", name="Review inbox").get_by_role(
+            "link", name=re.compile(f"^{filter_name}")
+        )
+    )
+    follow(page.get_by_role("link", name=sequence_name))
     page.get_by_role("heading", name="Where this review stands").wait_for()
 
 
@@ -37,10 +40,10 @@ def test_submit_comment_request_changes_fix_resubmit_approve_publish(
 ):
     # The editor submits from the sequence's Review tab.
     alice = person(browser, live_server, "alice")
-    alice.get_by_role("link", name="My Sequence").click()
-    alice.get_by_role("navigation", name="Sequence pages").get_by_role(
-        "link", name="Review"
-    ).click()
+    follow(alice.get_by_role("link", name="My Sequence"))
+    follow(
+        alice.get_by_role("navigation", name="Sequence pages").get_by_role("link", name="Review")
+    )
     alice.get_by_role("button", name="Submit for review").click()
     status_message(alice, "is in review. Reviewers have been emailed.")
 
@@ -63,7 +66,7 @@ def test_submit_comment_request_changes_fix_resubmit_approve_publish(
     alice.goto(f"{live_server.url}/")
     open_from_inbox(alice, "Changes requested on mine", "My Sequence")
     alice.get_by_text("One day is too soon after the call.").wait_for()
-    alice.get_by_role("navigation", name="Sequence pages").get_by_role("link", name="Steps").click()
+    follow(alice.get_by_role("navigation", name="Sequence pages").get_by_role("link", name="Steps"))
     second = alice.get_by_role("list", name="Steps").get_by_role(
         "listitem", name=re.compile(r"^Step 2\b")
     )
@@ -72,9 +75,9 @@ def test_submit_comment_request_changes_fix_resubmit_approve_publish(
         days.fill("2")
         days.press("Tab")
     assert Sequence.objects.get().ordered_steps()[1].delay == 2 * 86400
-    alice.get_by_role("navigation", name="Sequence pages").get_by_role(
-        "link", name="Review"
-    ).click()
+    follow(
+        alice.get_by_role("navigation", name="Sequence pages").get_by_role("link", name="Review")
+    )
     thread = alice.get_by_role("article", name="Comment by rita on Step 2 · Email")
     thread.get_by_label("Your reply").fill("Done: two days now.")
     thread.get_by_role("button", name="Reply").click()
@@ -99,7 +102,7 @@ def test_submit_comment_request_changes_fix_resubmit_approve_publish(
     # The publisher publishes from the approved list, through the publish page.
     paul = person(browser, live_server, "paul")
     open_from_inbox(paul, "Approved, not published", "My Sequence")
-    paul.get_by_role("link", name="Publish to Close").click()
+    follow(paul.get_by_role("link", name="Publish to Close"))
     paul.get_by_role("button", name="Publish to Close").click()
     paul.get_by_role("heading", name="Published to Close").wait_for()
 

@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from builder import permissions
 from builder.models import ScheduleRange, Sequence
+from tests.browser.navigation import follow
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -209,10 +210,10 @@ def test_no_hours_block_submit_until_send_at_any_time_is_chosen(
         "No sending hours: Close would never send these steps."
     )
     expect(submit).to_be_disabled()
-    page.get_by_role("link", name="Steps", exact=True).click()
+    follow(page.get_by_role("link", name="Steps", exact=True))
     expect(page.get_by_role("heading", name="1 problem blocks publishing")).to_be_visible()
 
-    page.get_by_role("link", name="Schedule", exact=True).click()
+    follow(page.get_by_role("link", name="Schedule", exact=True))
     page.get_by_label("Send at any time").check()
     autosaved(page, "Schedule: No sending hours → Any time")
     expect(page.get_by_role("button", name="Submit for review")).to_be_enabled()
