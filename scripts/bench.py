@@ -11,8 +11,9 @@ For each database it
 4. starts gunicorn (gunicorn.conf.py, production settings) on 127.0.0.1 and, on that server,
    loads the pages that area modules mark with a "page" (the editor pages at 50 steps and the
    log-in page, scripts/bench_steps.py) in headless Chromium (scripts/bench_pages.py: navigation
-   start → load event end, warm HTTP cache), then runs a load test: a bounded client of 20
-   editors autosaving their own sequences for 30 s;
+   start → load event end, warm HTTP cache) and clicks "Add call step" in the editors marked
+   with a click (at 10 and at 200 steps: click → settled), then runs a load test: a bounded
+   client of 20 editors autosaving their own sequences for 30 s;
 and prints one table. Figures for parts that are not built yet are "not built yet", never
 invented.
 
@@ -21,7 +22,8 @@ bench_review.py, bench_publish.py. If such a module defines `measure(bench)`, it
 the measuring process with a `Bench` (see below: .client, .time(), .big, .users, ...) and
 returns rows `{"name", "samples_ms", "queries", "note"}`; bench_editor.py may also define
 `autosave_request(bench, sequence) -> (path, data)` for the load run. A row may carry a "page"
-(`{"key", "name", "path", "logged_in"}`): that page is then also loaded in Chromium against the
+(`{"key", "name", "path", "logged_in"}`, and `"click": "add"` for an editor page whose "Add call
+step" is to be clicked): that page is then also loaded, or clicked in, in Chromium against the
 load run's server, as a row of its own placed after it. A module without `measure` is run as its
 own script and its output is printed after the table.
 
@@ -285,14 +287,24 @@ def measure_pages(port, browser, database=""):
     if reason:
         print(f"    pages in Chromium: not measured ({reason})", flush=True)
         return [_page_row(spec, [], "not measured (no Chromium)", missing=True) for spec in specs]
-    print(f"--- {database}: pages in Chromium ({len(specs)} pages) ---", flush=True)
-    loads = bench_pages.page_loads(port, browser["cookie_name"], browser["session"], specs)
+    print(f"--- {database}: pages in Chromium ({len(specs)} pages and clicks) ---", flush=True)
+    session = (browser["cookie_name"], browser["session"])
+    pages = [spec for spec in specs if not spec.get("click")]
+    adds = [spec for spec in specs if spec.get("click") == "add"]
+    measured = bench_pages.page_loads(port, *session, pages) if pages else {}
+    if adds:
+        measured |= bench_pages.step_adds(port, *session, adds)
     rows = []
     for spec in specs:
-        measured = loads[spec["key"]]
-        note = f"route {spec['path']}; {bench_pages.summary(measured)}"
-        rows.append(_page_row(spec, measured["load"], note))
-        print(f"    {spec['name']}: p50 {percentile(measured['load'], 50):.1f} ms", flush=True)
+        found = measured[spec["key"]]
+        if spec.get("click"):
+            samples = found["settled"]
+            note = f"route {spec['path']}; {bench_pages.clicks_summary(found)}"
+        else:
+            samples = found["load"]
+            note = f"route {spec['path']}; {bench_pages.summary(found)}"
+        rows.append(_page_row(spec, samples, note))
+        print(f"    {spec['name']}: p50 {percentile(samples, 50):.1f} ms", flush=True)
     return rows
 
 

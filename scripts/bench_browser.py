@@ -37,52 +37,13 @@ sys.path[:0] = [str(ROOT), str(SCRIPTS)]
 
 import bench  # noqa: E402  (scripts/bench.py: production env, gunicorn health check)
 import temp_postgres  # noqa: E402
+from bench_pages import go_to, timed_click  # noqa: E402
 from chromium import CHROMIUM_ARGS, chromium_path  # noqa: E402
 
 USERNAME = "browser-bench"
 PASSWORD = "browser-bench-password"  # noqa: S105 - a throw-away database
 STEPS = 199
 SANDBOX_KEY = "browser-bench-sandbox-key"
-
-# Resolves once the next htmx request from the page has settled (or failed): the time of
-# htmx:afterSettle, or of the error event, in the page's clock.
-# Two frames and a task: what came into view has been reported to editor.js's watcher by then.
-NEXT_FRAMES = (
-    "new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() =>"
-    " setTimeout(done, 50))))"
-)
-# No card asked for is still on its way (a head asked for carries data-requested until its whole
-# card replaces it).
-NONE_ARRIVING = "() => !document.querySelector('#step-list > li.is-pending[data-requested]')"
-ARM = """() => {
-  window.__answered = null;
-  window.__clicked = null;
-  performance.clearResourceTimings();
-  // The click as the page receives it: Playwright first finds the button (a role query
-  // computes accessible names over the whole 200-card page), scrolls it into view and
-  // waits for it to be stable, none of which a person's click costs.
-  document.addEventListener("click", (event) => {
-    window.__clicked = event.timeStamp;
-  }, { once: true, capture: true });
-  document.body.addEventListener("htmx:beforeSwap", () => {
-    window.__answered = performance.now();
-  }, { once: true });
-  window.__settled = new Promise((resolve) => {
-    const done = (event) => {
-      ["htmx:afterSettle", "htmx:responseError", "htmx:sendError"].forEach((name) =>
-        document.body.removeEventListener(name, done));
-      const status = event.detail.xhr && event.detail.xhr.status;
-      const xhr = performance.getEntriesByType("resource")
-        .filter((entry) => entry.initiatorType === "xmlhttprequest").pop();
-      resolve({
-        at: performance.now(), answered: window.__answered, clicked: window.__clicked,
-        server: xhr ? xhr.responseStart - xhr.requestStart : null, kind: event.type, status,
-      });
-    };
-    ["htmx:afterSettle", "htmx:responseError", "htmx:sendError"].forEach((name) =>
-      document.body.addEventListener(name, done));
-  });
-}"""
 
 
 def main():
@@ -205,41 +166,18 @@ def drive(chromium, base, sequence_id, runs):
         page.goto(f"{base}/sequences/{sequence_id}/")
         page.wait_for_selector("#step-list > li.step")
 
-        def timed(locator):
-            page.evaluate(ARM)
-            started = page.evaluate("performance.now()")
-            locator.click()
-            result = page.evaluate("window.__settled")
-            if result["kind"] != "htmx:afterSettle":
-                raise SystemExit(f"bench_browser: {result['kind']} (HTTP {result['status']})")
-            page.wait_for_function("() => !document.querySelector('#save-status.is-error')")
-            clicked = result["clicked"]
-            return (
-                result["at"] - clicked,
-                result["answered"] - clicked,
-                result["server"],
-                clicked - started,
-            )
-
-        def go_to(locator):
-            """Scroll to `locator` as the person would, and let the cards near it arrive first
-            (editor.js asks for the cards within two screens of the view, in the editor's
-            request queue): the timed click is then the person's next action, not a wait."""
-            locator.scroll_into_view_if_needed()
-            page.evaluate(NEXT_FRAMES)  # the watcher reports what came near, after a frame
-            page.wait_for_function(NONE_ARRIVING)
-
         for run in range(runs + 1):  # the first round warms up
             add_button = page.get_by_role("button", name="Add call step")
-            go_to(add_button)
-            add = timed(add_button)
+            go_to(page, add_button)
+            add = timed_click(page, add_button)
             last = page.locator("#step-list > li.step").last
-            remove = timed(last.get_by_role("button", name="Remove step"))
+            remove = timed_click(page, last.get_by_role("button", name="Remove step"))
             middle = page.locator("#step-list > li.step").nth(99)
-            go_to(middle)
-            up = timed(middle.get_by_role("button", name="Move up"))
+            go_to(page, middle)
+            up = timed_click(page, middle.get_by_role("button", name="Move up"))
             moved = page.locator("#step-list > li.step").nth(98)
-            timed(moved.get_by_role("button", name="Move down"))  # put it back, not timed
+            # Put it back (not timed).
+            timed_click(page, moved.get_by_role("button", name="Move down"))
             if run:
                 for name, value in zip(times, [add, remove, up], strict=True):
                     times[name].append(value[0])

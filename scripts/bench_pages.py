@@ -1,4 +1,4 @@
-"""Page loads in headless Chromium: what a returning user waits for (issue 10's page ratio).
+"""Page loads and clicks in headless Chromium: what a user waits for (issue 10's ratios).
 
 Called by scripts/bench.py against the production gunicorn of its load run (the same server, the
 same run as the other rows): `page_loads(port, cookie_name, session_key, pages)` drives Debian's
@@ -24,6 +24,11 @@ raises PageLoadError: never a fast wrong figure. Every wait has a timeout.
 Calibration (BENCHMARKS.md, "How the page ratio is measured"): on the commit issue 10 was filed
 against, this method gives editor page at 50 steps / log-in page = 4.5x where the issue said
 4.6x; the in-process test client gives 24x and plain HTTP to gunicorn 16x.
+
+`step_adds` times "Add call step" in editor pages the same way a person meets it: from the click
+to the settled page (htmx:afterSettle), the editors taking turns. On that commit it gives 65 ms
+at 10 steps and 2.1 s at 200 (32x; the issue: 134 ms and 4.9 s, 37x), where the test client
+gives 19 and 136 ms (7x).
 """
 
 import statistics
@@ -139,4 +144,137 @@ def summary(measured):
         f"HTML response end p50 {statistics.median(measured['response']):.1f} ms; "
         f"{len(measured['load'])} loads after {measured['warmup']} warm-up, warm HTTP cache "
         f"({measured['fetched']} of {measured['resources']} subresources fetched)"
+    )
+
+
+# --- Clicks: from the click to the settled page -----------------------------------------------
+# Two frames and a task: what came into view has been reported to editor.js's watcher by then.
+NEXT_FRAMES = (
+    "new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(() =>"
+    " setTimeout(done, 50))))"
+)
+# No card asked for is still on its way (a head asked for carries data-requested until its whole
+# card replaces it).
+NONE_ARRIVING = "() => !document.querySelector('#step-list > li.is-pending[data-requested]')"
+# Arms the page for one click: window.__settled resolves once the next htmx request from the page
+# has settled (htmx:afterSettle) or failed, with the times in the page's clock.
+ARM = """() => {
+  window.__answered = null;
+  window.__clicked = null;
+  performance.clearResourceTimings();
+  // The click as the page receives it: Playwright first finds the button (a role query
+  // computes accessible names over the whole 200-card page), scrolls it into view and
+  // waits for it to be stable, none of which a person's click costs.
+  document.addEventListener("click", (event) => {
+    window.__clicked = event.timeStamp;
+  }, { once: true, capture: true });
+  document.body.addEventListener("htmx:beforeSwap", () => {
+    window.__answered = performance.now();
+  }, { once: true });
+  window.__settled = new Promise((resolve) => {
+    const done = (event) => {
+      ["htmx:afterSettle", "htmx:responseError", "htmx:sendError"].forEach((name) =>
+        document.body.removeEventListener(name, done));
+      const status = event.detail.xhr && event.detail.xhr.status;
+      const xhr = performance.getEntriesByType("resource")
+        .filter((entry) => entry.initiatorType === "xmlhttprequest").pop();
+      resolve({
+        at: performance.now(), answered: window.__answered, clicked: window.__clicked,
+        server: xhr ? xhr.responseStart - xhr.requestStart : null, kind: event.type, status,
+      });
+    };
+    ["htmx:afterSettle", "htmx:responseError", "htmx:sendError"].forEach((name) =>
+      document.body.addEventListener(name, done));
+  });
+}"""
+
+
+class ClickError(RuntimeError):
+    """A timed click's request failed or was refused: never a fast wrong figure."""
+
+
+def timed_click(page, locator):
+    """Click `locator` and wait until the page has settled: (click → settled, click → answer in
+    (htmx:beforeSwap), server time (requestStart → responseStart), Playwright's own time before
+    the click reached the page), in ms. The click is timed from the click event as the page
+    receives it: Playwright first finds the button (a role query computes accessible names over
+    the whole page), scrolls it into view and waits for it to be stable, none of which a
+    person's click costs."""
+    page.evaluate(ARM)
+    started = page.evaluate("performance.now()")
+    locator.click()
+    result = page.evaluate("window.__settled")
+    if result["kind"] != "htmx:afterSettle":
+        raise ClickError(f"{result['kind']} (HTTP {result['status']})")
+    page.wait_for_function("() => !document.querySelector('#save-status.is-error')")
+    clicked = result["clicked"]
+    return (
+        result["at"] - clicked,
+        result["answered"] - clicked,
+        result["server"],
+        clicked - started,
+    )
+
+
+def go_to(page, locator):
+    """Scroll to `locator` as the person would, and let the cards near it arrive first (editor.js
+    asks for the cards within two screens of the view, in the editor's request queue): the timed
+    click is then the person's next action, not a wait."""
+    locator.scroll_into_view_if_needed()
+    page.evaluate(NEXT_FRAMES)  # the watcher reports what came near, after a frame
+    page.wait_for_function(NONE_ARRIVING, timeout=TIMEOUT_MS)
+
+
+def step_adds(port, cookie_name, session_key, editors, *, warmup=WARMUP, repeats=REPEATS):
+    """Time "Add call step" in headless Chromium in each of `editors` (dicts with "key" and
+    "path", an editor page), from the click to the settled page, as issue 10 measured it.
+
+    Each editor has a browser context of its own, logged in by the session cookie. After each
+    add, the new step is removed again by a click on its "Remove step" (not timed), so every add
+    starts from the same list. The editors take turns, one add each per round, like the pages.
+    Returns {key: {"settled": [ms...], "answered": [...], "server": [...], "warmup": n}}."""
+    from playwright.sync_api import sync_playwright
+
+    base = f"http://127.0.0.1:{port}"
+    results = {spec["key"]: {"settled": [], "answered": [], "server": []} for spec in editors}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
+        )
+        try:
+            tabs = []
+            for spec in editors:
+                context = browser.new_context(viewport=VIEWPORT)
+                context.add_cookies([{"name": cookie_name, "value": session_key, "url": base}])
+                page = context.new_page()
+                page.set_default_timeout(TIMEOUT_MS)
+                page.set_default_navigation_timeout(TIMEOUT_MS)
+                _expect_200(base + spec["path"], page.goto(base + spec["path"], wait_until="load"))
+                page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
+                tabs.append((spec, page))
+            for number in range(warmup + repeats):
+                for spec, page in tabs:
+                    add = page.get_by_role("button", name="Add call step")
+                    go_to(page, add)
+                    settled, answered, server, _ = timed_click(page, add)
+                    last = page.locator("#step-list > li.step").last
+                    timed_click(page, last.get_by_role("button", name="Remove step"))
+                    page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
+                    if number >= warmup:
+                        measured = results[spec["key"]]
+                        measured["settled"].append(settled)
+                        measured["answered"].append(answered)
+                        measured["server"].append(server)
+                        measured["warmup"] = warmup
+        finally:
+            browser.close()
+    return results
+
+
+def clicks_summary(measured):
+    """A table note for a click row: where the time went, and how many clicks."""
+    return (
+        f"click → answer in (htmx:beforeSwap) p50 {statistics.median(measured['answered']):.1f}"
+        f" ms, server p50 {statistics.median(measured['server']):.1f} ms; "
+        f"{len(measured['settled'])} adds after {measured['warmup']} warm-up, each removed again"
     )
