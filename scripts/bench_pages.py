@@ -21,7 +21,7 @@ the same page's p50 moved by 20 % between runs that way). A load
 that answers anything but 200 for the address asked (an error, or a redirect to the log-in page)
 raises PageLoadError: never a fast wrong figure. Every wait has a timeout.
 
-Calibration (BENCHMARKS.md, "How the page ratio is measured"): on the commit issue 10 was filed
+Calibration (BENCHMARKS.md, "How issue 10's ratios are measured"): on the commit issue 10 was filed
 against, this method gives editor page at 50 steps / log-in page = 4.5x where the issue said
 4.6x; the in-process test client gives 24x and plain HTTP to gunicorn 16x.
 
