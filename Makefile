@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint check-python clean serve migrate bench
+.PHONY: run test pytest lint check-python clean serve migrate bench
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' || { \
@@ -37,7 +37,14 @@ test: $(VENV)/.installed-dev node_modules/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	npm run --silent lint:js
-	$(BIN)/pytest
+	$(MAKE) --no-print-directory pytest
+
+# The whole suite in two runs: the tests without a browser spread over the cores (pytest-xdist),
+# then the browser tests one at a time (each drives Chromium against a live server: two at once
+# on CI's 2 cores would only slow each other down). `make pytest PYTEST_ARGS=-q`.
+pytest: $(VENV)/.installed-dev node_modules/.installed
+	$(BIN)/pytest -m "not browser" -n auto $(PYTEST_ARGS)
+	$(BIN)/pytest -m browser $(PYTEST_ARGS)
 
 # Production: gunicorn with the production settings (DEBUG off: SECRET_KEY and ALLOWED_HOSTS
 # must be set, see README "Deploying"); whitenoise serves the collected static files.

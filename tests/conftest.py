@@ -5,12 +5,19 @@ import tempfile
 import warnings
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 # Playwright's sync API runs an event loop; the live-server tests still use the ORM directly.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from closesandbox import Sandbox
 from scripts.chromium import CHROMIUM_ARGS, chromium_path
+
+# No test asserts wall-clock time (speed is `make bench`'s): Hypothesis's default deadline of
+# 200 ms per example would fail a correct property on a busy machine, e.g. beside the other test
+# process `make pytest` runs.
+hypothesis_settings.register_profile("sequence-builder", deadline=None)
+hypothesis_settings.load_profile("sequence-builder")
 
 SANDBOX_KEY = "sandbox-test-key"  # the key tests/settings.py gives the app
 
