@@ -103,7 +103,10 @@ def logged_in(client, user):
 
 # --- Browser ---------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
-def browser():
+def browser(django_db_setup):
+    """Headless Chromium for the session. Set up after the test databases, so it closes before
+    they are dropped: its kept-alive connections hold live-server threads, and each such thread
+    a database session, which would stop PostgreSQL dropping its test database."""
     path = chromium_path()
     if not os.path.exists(path):
         message = (
