@@ -31,6 +31,7 @@ at 10 steps and 2.1 s at 200 (32x; the issue: 134 ms and 4.9 s, 37x), where the 
 gives 19 and 136 ms (7x).
 """
 
+import contextlib
 import statistics
 from pathlib import Path
 
@@ -82,37 +83,46 @@ def page_loads(port, cookie_name, session_key, pages, *, warmup=WARMUP, repeats=
     `cookie_name`=`session_key`). Returns {key: {"load": [ms...], "dcl": [...], "response":
     [...], "warmup": n, "resources": n, "fetched": n}} where resources/fetched are the
     subresources of the last timed load and how many of them did not come from the HTTP cache."""
+    results = {spec["key"]: {"load": [], "dcl": [], "response": []} for spec in pages}
+    with _tabs(port, cookie_name, session_key, pages) as (base, tabs):
+        for number in range(warmup + repeats):
+            for spec, page in tabs:
+                timing = _load(page, base + spec["path"])
+                measured = results[spec["key"]]
+                if number >= warmup:
+                    for name in ("load", "dcl", "response"):
+                        measured[name].append(timing[name])
+                measured.update(
+                    warmup=warmup, resources=timing["resources"], fetched=timing["fetched"]
+                )
+    return results
+
+
+@contextlib.contextmanager
+def _tabs(port, cookie_name, session_key, specs):
+    """Headless Chromium with a browser context and page of its own for each spec (logged in by
+    the session cookie unless the spec says "logged_in": False): yields (base URL, [(spec,
+    page)]), and closes the browser however the measuring ends."""
     from playwright.sync_api import sync_playwright
 
     base = f"http://127.0.0.1:{port}"
-    results = {spec["key"]: {"load": [], "dcl": [], "response": []} for spec in pages}
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=chromium_path(), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
         )
         try:
             tabs = []
-            for spec in pages:
+            for spec in specs:
                 context = browser.new_context(viewport=VIEWPORT)
-                if spec["logged_in"]:
+                if spec.get("logged_in", True):
                     context.add_cookies([{"name": cookie_name, "value": session_key, "url": base}])
                 page = context.new_page()
                 page.set_default_timeout(TIMEOUT_MS)
                 page.set_default_navigation_timeout(TIMEOUT_MS)
                 tabs.append((spec, page))
-            for number in range(warmup + repeats):
-                for spec, page in tabs:
-                    timing = _load(page, base + spec["path"])
-                    measured = results[spec["key"]]
-                    if number >= warmup:
-                        for name in ("load", "dcl", "response"):
-                            measured[name].append(timing[name])
-                    measured.update(
-                        warmup=warmup, resources=timing["resources"], fetched=timing["fetched"]
-                    )
+            yield base, tabs
         finally:
             browser.close()
-    return results
 
 
 def _load(page, url):
@@ -233,41 +243,25 @@ def step_adds(port, cookie_name, session_key, editors, *, warmup=WARMUP, repeats
     add, the new step is removed again by a click on its "Remove step" (not timed), so every add
     starts from the same list. The editors take turns, one add each per round, like the pages.
     Returns {key: {"settled": [ms...], "answered": [...], "server": [...], "warmup": n}}."""
-    from playwright.sync_api import sync_playwright
-
-    base = f"http://127.0.0.1:{port}"
     results = {spec["key"]: {"settled": [], "answered": [], "server": []} for spec in editors}
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(), args=CHROMIUM_ARGS, timeout=TIMEOUT_MS
-        )
-        try:
-            tabs = []
-            for spec in editors:
-                context = browser.new_context(viewport=VIEWPORT)
-                context.add_cookies([{"name": cookie_name, "value": session_key, "url": base}])
-                page = context.new_page()
-                page.set_default_timeout(TIMEOUT_MS)
-                page.set_default_navigation_timeout(TIMEOUT_MS)
-                _expect_200(base + spec["path"], page.goto(base + spec["path"], wait_until="load"))
+    with _tabs(port, cookie_name, session_key, editors) as (base, tabs):
+        for spec, page in tabs:
+            _expect_200(base + spec["path"], page.goto(base + spec["path"], wait_until="load"))
+            page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
+        for number in range(warmup + repeats):
+            for spec, page in tabs:
+                add = page.get_by_role("button", name="Add call step")
+                go_to(page, add)
+                settled, answered, server, _ = timed_click(page, add)
+                last = page.locator("#step-list > li.step").last
+                timed_click(page, last.get_by_role("button", name="Remove step"))
                 page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
-                tabs.append((spec, page))
-            for number in range(warmup + repeats):
-                for spec, page in tabs:
-                    add = page.get_by_role("button", name="Add call step")
-                    go_to(page, add)
-                    settled, answered, server, _ = timed_click(page, add)
-                    last = page.locator("#step-list > li.step").last
-                    timed_click(page, last.get_by_role("button", name="Remove step"))
-                    page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)
-                    if number >= warmup:
-                        measured = results[spec["key"]]
-                        measured["settled"].append(settled)
-                        measured["answered"].append(answered)
-                        measured["server"].append(server)
-                        measured["warmup"] = warmup
-        finally:
-            browser.close()
+                if number >= warmup:
+                    measured = results[spec["key"]]
+                    measured["settled"].append(settled)
+                    measured["answered"].append(answered)
+                    measured["server"].append(server)
+                    measured["warmup"] = warmup
     return results
 
 
