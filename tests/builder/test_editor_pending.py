@@ -135,13 +135,20 @@ def test_asking_for_cards_costs_the_same_queries_at_any_length(client, user):
     assert counts[0] == counts[1]
 
 
+def saved_elsewhere(client, sequence):
+    """The sequence saved once more (a wait changed) after the page was shown: the version that
+    page still shows."""
+    shown = sequence.version
+    wait = {"days": "2", "hours": "0", "minutes": "0"}
+    step = steps_of(sequence)[0]
+    client.post(url("step_update", sequence, step.pk), {"version": shown, **wait}, **HTMX)
+    assert version_of(sequence) == shown + 1
+    return shown
+
+
 def test_a_page_that_is_behind_gets_no_cards_and_is_offered_a_reload(logged_in, user):
     sequence = long_sequence(user, 8)
-    shown = sequence.version
-    step = steps_of(sequence)[0]
-    wait = {"days": "2", "hours": "0", "minutes": "0"}
-    logged_in.post(url("step_update", sequence, step.pk), {"version": shown, **wait}, **HTMX)
-    assert version_of(sequence) == shown + 1
+    shown = saved_elsewhere(logged_in, sequence)
 
     response = logged_in.get(
         cards_url(sequence), {"ids": str(steps_of(sequence)[6].pk), "version": str(shown)}, **HTMX
@@ -285,10 +292,7 @@ def test_a_save_without_javascript_returns_to_a_far_card_in_full(logged_in, user
 
 def test_a_refused_request_for_cards_keeps_the_version_the_page_shows(logged_in, user):
     sequence = long_sequence(user, 6)
-    shown = sequence.version
-    step = steps_of(sequence)[0]
-    wait = {"days": "2", "hours": "0", "minutes": "0"}
-    logged_in.post(url("step_update", sequence, step.pk), {"version": shown, **wait}, **HTMX)
+    shown = saved_elsewhere(logged_in, sequence)
 
     # Garbled ids from a page that is also behind: the page must not learn the new version.
     response = logged_in.get(cards_url(sequence), {"ids": "x", "version": str(shown)}, **HTMX)
