@@ -14,8 +14,8 @@ from closesandbox import Sandbox
 from scripts.chromium import CHROMIUM_ARGS, chromium_path
 
 # No test asserts wall-clock time (speed is `make bench`'s): Hypothesis's default deadline of
-# 200 ms per example would fail a correct property on a busy machine, e.g. beside the other test
-# process `make pytest` runs.
+# 200 ms per example would fail a correct property on a busy machine, e.g. beside the other
+# pytest-xdist worker `make pytest` starts.
 hypothesis_settings.register_profile("sequence-builder", deadline=None)
 hypothesis_settings.load_profile("sequence-builder")
 

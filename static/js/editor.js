@@ -5,7 +5,7 @@
 (function () {
   "use strict";
 
-  document.documentElement.classList.add("js");
+  // (The page marks itself html.js in its head, before the first layout.)
 
   function editor() {
     return document.getElementById("editor");

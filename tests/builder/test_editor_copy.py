@@ -52,9 +52,9 @@ def card_html(client, sequence, step):
     html = client.get(edit_url(sequence)).content.decode()
     start = html.index(f'<li id="step-{step.pk}"')
     if "is-pending" in html[start : html.index(">", start)]:
-        version = Sequence.objects.get(pk=sequence.pk).version
         cards = url("steps_cards", sequence)
-        html = client.get(cards, {"ids": step.pk, "version": version}, **HTMX).content.decode()
+        query = {"ids": step.pk, "version": version_of(sequence)}
+        html = client.get(cards, query, **HTMX).content.decode()
         start = html.index(f'<li id="step-{step.pk}"')
     return html[start : html.index("\n</li>", start)]
 
