@@ -122,7 +122,8 @@ def measure(bench):
             f"POST {reverse('step_add', args=[sequence.pk])}; queries per add",
         )
         # The same sequence, back at count - 1 steps: bench.py clicks its "Add call step".
-        rows[-1]["page"] = _page(key, reverse("sequence_edit", args=[sequence.pk]), logged_in=True)
+        editor = reverse("sequence_edit", args=[sequence.pk])
+        rows[-1]["page"] = _page(key, editor, logged_in=True, click="add")
 
     sequence = _sequence("Move-step bench (200)", 200, user, rng, bench)
     row(
@@ -181,11 +182,12 @@ IN_CHROMIUM = {
 }
 
 
-def _page(key, path, *, logged_in):
-    """What bench.py needs to load this page, or click in it, in Chromium (bench_pages.py)."""
+def _page(key, path, *, logged_in, click=None):
+    """What bench.py needs to load this page in Chromium, or with `click` ("add"), to click its
+    "Add call step" (bench_pages.py)."""
     page_key, name = IN_CHROMIUM[key]
     page = {"key": page_key, "name": name, "path": path, "logged_in": logged_in}
-    return page | ({"click": "add"} if key in (ADD_10, ADD_200) else {})
+    return page | ({"click": click} if click else {})
 
 
 def ratios(results, labels, p50):
